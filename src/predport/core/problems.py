@@ -1,0 +1,180 @@
+"""Data problems: collected, never raised one at a time.
+
+A :class:`Problem` is one thing wrong (or worth saying) about the user's data. Every check in predport
+*appends* problems to a :class:`Problems` collection and carries on, so one run reports everything that is
+wrong with an input, each problem with:
+
+* a stable ``code`` (dotted, lower case; listed in :data:`CODES` with what it means; codes are never
+  renamed, so scripts may rely on them),
+* a ``severity``: ``error`` blocks writing, ``warning`` and ``info`` never do,
+* a :class:`Location`: the source file and, inside it, a JSON pointer (RFC 6901), a 1-based line number,
+  or a record index -- whatever the format has. Text output renders it as ``file#pointer`` (or
+  ``file:line``).
+
+Exceptions are reserved for "cannot proceed" (:class:`PredportError`: an unreadable ontology, an unknown
+format, a broken plugin); they are always chained to their cause.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+
+#: Every problem code predport emits, with its meaning. Readers may add their own codes (prefixed with the
+#: reader's name, e.g. ``coco.image_unresolved``) through :func:`register_code`.
+CODES: dict[str, str] = {
+    # input that cannot be read
+    "source.unreadable": "a source file cannot be opened or parsed",
+    "source.unsupported": "a record of a kind this reader does not convert (e.g. a DICOM label row)",
+    "source.invalid": "a source record does not have the structure its format requires",
+    # schema
+    "schema.invalid": "the internal record breaks the JSON Schema (schemas/data_unit.schema.json)",
+    # ontology references
+    "class.unknown": "the object class is not in the ontology (a near miss is suggested)",
+    "class.ambiguous": "the class name matches several ontology objects; use the feature hash",
+    "class.name_mismatch": "both a name and a feature hash were given and they disagree",
+    "class.shape_mismatch": "the geometry does not fit the shape of the ontology class",
+    "classification.unknown": "the classification is not in the ontology",
+    "classification.overlap": "the same classification is on overlapping frames of one data unit",
+    "classification.no_answer": "a classification instance has no answer",
+    "attribute.unknown": "the attribute does not belong to that object or classification",
+    "attribute.ambiguous": "the attribute name matches several attributes; use the feature hash",
+    "option.unknown": "the option is not an option of that attribute",
+    "answer.type_mismatch": "the answer's kind (radio/checklist/text/numeric) differs from the attribute's type",
+    "answer.parent_not_selected": "a nested answer whose parent option is not selected",
+    "answer.duplicate": "the same attribute is answered twice (on overlapping frames for dynamic answers)",
+    "answer.dynamic_on_image": "a dynamic (per-frame) answer on a still image or image group",
+    "answer.frames_on_static": "frame ranges given for an attribute that is not dynamic",
+    "answer.frames_without_object": "a dynamic answer on frames where the object has no geometry",
+    # geometry
+    "geometry.not_finite": "a coordinate is NaN or infinite",
+    "geometry.out_of_frame": "a coordinate lies outside the frame ([0, 1] after normalisation)",
+    "geometry.degenerate": "zero-area box, polygon ring with < 3 points, polyline with < 2 points, ...",
+    "bitmask.size_mismatch": "the bitmask's size differs from the frame's pixel size",
+    "bitmask.invalid_rle": "the bitmask RLE string does not decode to exactly width x height pixels",
+    "skeleton.unknown_vertex": "a skeleton vertex that is not in the class's template",
+    "skeleton.duplicate_vertex": "the same skeleton vertex twice in one instance",
+    # frames and instances
+    "frame.out_of_range": "a frame number outside the data unit",
+    "frame.duplicate": "one object instance has two geometries on the same frame",
+    "frame.size_unknown": "the pixel size needed for this record is unknown",
+    "confidence.out_of_range": "a confidence that is not a finite number in [0, 1]",
+    "instance.conflicting_class": "one instance id used with different classes in one data unit",
+    "unit.duplicate": "two data units with the same title",
+    "unit.frame_count_unknown": "the video's frame count is unknown: frame numbers are not range-checked",
+    # run level
+    "branch.invalid": "the branch name is not a valid prediction branch name",
+}
+
+
+def register_code(code: str, meaning: str) -> None:
+    """Declare a reader-specific problem code (idempotent; a code keeps its first meaning)."""
+    CODES.setdefault(code, meaning)
+
+
+def escape_token(token: str | int) -> str:
+    """Escape one JSON-pointer reference token (RFC 6901)."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def pointer(*tokens: str | int) -> str:
+    """Build a JSON pointer from unescaped tokens: ``pointer("a/b", 3) == "/a~1b/3"``."""
+    return "".join("/" + escape_token(t) for t in tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a problem is: a file and a place inside it.
+
+    :param file: the source file as the user named it (or ``<ontology>``, ``<command line>`` ...).
+    :param pointer: a JSON pointer into that file (``/1532/bbox``), for JSON inputs.
+    :param line: a 1-based line number, for text inputs.
+    :param record: a record index or id, where neither pointer nor line apply.
+    :param field: the path inside predport's internal record (``frames/0/geometry/w``) when the problem
+        concerns a normalised value that has no exact counterpart in the source.
+    """
+
+    file: str = ""
+    pointer: str | None = None
+    line: int | None = None
+    record: int | str | None = None
+    field: str | None = None
+
+    @classmethod
+    def from_source(cls, source: dict[str, Any] | None, field: str | None = None) -> Location:
+        if not source:
+            return cls(field=field)
+        return cls(source.get("file", ""), source.get("pointer"), source.get("line"), source.get("record"), field)
+
+    def __str__(self) -> str:
+        text = self.file or "<input>"
+        if self.pointer:
+            text += "#" + self.pointer
+        elif self.line is not None:
+            text += f":{self.line}"
+        elif self.record is not None:
+            text += f"#record={self.record}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k in ("file", "pointer", "line", "record", "field") if (v := getattr(self, k)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located data problem. ``str(problem)`` is ``file#pointer: message [code]``."""
+
+    code: str
+    severity: Severity
+    message: str
+    location: Location = field(default_factory=Location)
+
+    def __str__(self) -> str:
+        where = f" (at {self.location.field})" if self.location.field else ""
+        tag = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{self.location}: {tag}{self.message}{where} [{self.code}]"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "location": self.location.as_dict()}
+
+
+class Problems:
+    """An append-only collection of problems with counts by severity and by code."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+        self.by_code: Counter[str] = Counter()
+        self.errors = 0
+
+    def add(self, code: str, message: str, location: Location | None = None,
+            severity: Severity = "error") -> None:
+        self.append(Problem(code, severity, message, location or Location()))
+
+    def append(self, problem: Problem) -> None:
+        self.items.append(problem)
+        self.by_code[problem.code] += 1
+        if problem.severity == "error":
+            self.errors += 1
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            self.append(p)
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+
+class PredportError(Exception):
+    """predport cannot proceed (bad usage, unreadable ontology, unknown format, broken plugin)."""

@@ -1,0 +1,50 @@
+"""What a reader is (see :mod:`predport.hookspecs` for the contract) and what it is given."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from predport.core.model import DataUnit
+from predport.core.ontology import Ontology
+from predport.core.problems import Location, Problem, Problems, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A reader's verdict on an input: ``score`` in [0, 1] (0 = cannot read it) and why."""
+
+    score: float
+    reason: str
+
+
+@dataclass
+class ReadContext:
+    """Given to :meth:`Reader.read`: the target ontology, the reader's options and the problem sink."""
+
+    ontology: Ontology
+    problems: Problems = field(default_factory=Problems)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def report(self, code: str, message: str, location: Location, severity: Severity = "error") -> None:
+        self.problems.append(Problem(code, severity, message, location))
+
+
+class Reader:
+    """Base class for readers; subclasses set ``name`` and ``description`` and implement ``detect`` and
+    ``read``."""
+
+    name: str = ""
+    description: str = ""
+
+    def detect(self, path: Path) -> Detection:
+        raise NotImplementedError
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[DataUnit]:
+        raise NotImplementedError
+
+    def add_arguments(self, group: argparse._ArgumentGroup) -> None:  # noqa: B027 - optional hook
+        """Add reader-specific command-line options (optional)."""

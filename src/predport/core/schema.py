@@ -1,0 +1,61 @@
+"""Applying the internal JSON Schema (``schemas/data_unit.schema.json``, the single source of truth).
+
+Two validators apply the same file: a compiled one (fastjsonschema) answers "valid?" quickly for every
+data unit; only when it says no does the reference implementation (jsonschema, Draft 2020-12) run, to
+collect every violation with its exact path. The schema sticks to keywords that both implement identically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SchemaError = tuple[tuple[str | int, ...], str]
+
+
+@cache
+def load(name: str = "data_unit") -> dict[str, Any]:
+    text = resources.files("predport.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@cache
+def _compiled(name: str) -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    schema = dict(load(name))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # same keywords, dialect it compiles
+    return fastjsonschema.compile(schema)  # type: ignore[no-any-return]
+
+
+@cache
+def _reference(name: str) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(load(name))
+
+
+def errors(instance: Any, name: str = "data_unit") -> list[SchemaError]:
+    """Every schema violation of ``instance`` as (path, message); [] when it is valid."""
+    import fastjsonschema
+
+    try:
+        _compiled(name)(instance)
+        return []
+    except fastjsonschema.JsonSchemaValueException:
+        pass
+    return list(_iter_errors(instance, name))
+
+
+def _iter_errors(instance: Any, name: str) -> Iterator[SchemaError]:
+    for err in sorted(_reference(name).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        path = tuple(err.absolute_path)
+        # 'required' points at the parent: point at the missing key instead.
+        if err.validator == "required" and isinstance(err.validator_value, list):
+            missing = [k for k in err.validator_value if isinstance(err.instance, dict) and k not in err.instance]
+            if len(missing) == 1:
+                path = (*path, missing[0])
+        yield path, err.message

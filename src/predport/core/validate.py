@@ -1,0 +1,528 @@
+"""Validation = the JSON Schema + semantic checks against the ontology, in one pass that collects every
+problem. Validating a data unit also *resolves* it: names become ontology nodes, objects with one id
+become one track. The writer accepts only the :class:`ResolvedUnit` this module returns, so nothing
+unvalidated can be written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from predport.core import rle as rlemod
+from predport.core import schema
+from predport.core.model import DataUnit
+from predport.core.ontology import (
+    Attribute,
+    Feature,
+    Ontology,
+    OntologyClassification,
+    OntologyObject,
+    Option,
+)
+from predport.core.problems import Location, Problem, Problems
+
+BRANCH_RE = re.compile(r"[A-Za-z0-9._-]+")
+#: tolerance for "inside the frame", in normalised units (far below a pixel of any real image)
+EPS = 1e-9
+_isfinite = math.isfinite
+
+
+def check_branch(name: str) -> list[Problem]:
+    """Problems with a prediction branch name (case-sensitive; MAIN and consensus names refused)."""
+    loc = Location("<command line>", record="--branch")
+    if not BRANCH_RE.fullmatch(name):
+        msg = f"branch name {name!r} may only contain A-Z a-z 0-9 . _ -"
+    elif name == "main":
+        msg = "branch 'main' holds ground truth; predictions must go to another branch"
+    elif name.startswith("encord-"):
+        msg = f"branch name {name!r} starts with 'encord-', which is reserved for consensus branches"
+    else:
+        return []
+    return [Problem("branch.invalid", "error", msg, loc)]
+
+
+@dataclass(slots=True)
+class RAnswer:
+    """A resolved answer. ``value``: list of options (radio: one), a string or a number."""
+
+    attribute: Attribute
+    value: list[Option] | str | float
+    ranges: list[tuple[int, int]] | None = None  # dynamic answers only
+
+
+@dataclass(slots=True)
+class RObject:
+    id: str
+    ontology: OntologyObject
+    frames: list[dict[str, Any]]  # the schema's object_frame records, sorted by frame
+    static: list[RAnswer] = field(default_factory=list)
+    dynamic: list[RAnswer] = field(default_factory=list)
+    # answers are resolved once every frame of the track is known (dynamic ranges are checked against them)
+    pending: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RClassification:
+    id: str
+    ontology: OntologyClassification
+    answers: list[RAnswer]
+    ranges: list[tuple[int, int]]
+    confidence: float
+
+
+@dataclass(slots=True)
+class ResolvedUnit:
+    unit: DataUnit
+    sizes: list[tuple[int | None, int | None]]  # (width, height) per frame index (one entry for videos)
+    objects: list[RObject]
+    classifications: list[RClassification]
+
+
+def frame_sizes(unit: DataUnit) -> list[tuple[int | None, int | None]]:
+    if unit["kind"] == "image_group":
+        return [(im.get("width"), im.get("height")) for im in unit.get("images", [])]
+    return [(unit.get("width"), unit.get("height"))]
+
+
+def frame_count(unit: DataUnit) -> int | None:
+    kind = unit["kind"]
+    if kind == "image":
+        return 1
+    if kind == "image_group":
+        return len(unit.get("images", []))
+    n = unit.get("frame_count")
+    if n is None and unit.get("fps") and unit.get("duration"):
+        n = math.ceil(unit["fps"] * unit["duration"])  # type: ignore[operator]
+    return n
+
+
+def to_ranges(frames: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted unique frames -> inclusive ranges: [0, 1, 2, 5] -> [(0, 2), (5, 5)]."""
+    out: list[tuple[int, int]] = []
+    for f in sorted(set(frames)):
+        if out and f == out[-1][1] + 1:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return out
+
+
+def _overlaps(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    return any(x0 <= y1 and y0 <= x1 for x0, x1 in a for y0, y1 in b)
+
+
+class _Ctx:
+    """What the checks of one data unit share: the unit, its frames and the problem sink."""
+
+    def __init__(self, unit: DataUnit, problems: Problems) -> None:
+        self.unit = unit
+        self.problems = problems
+        self.kind = unit["kind"]
+        self.sizes = frame_sizes(unit)
+        self.count = frame_count(unit)
+        self.unit_source = unit.get("source")
+
+    def add(self, code: str, msg: str, source: dict[str, Any] | None, fld: str | None = None,
+            severity: str = "error") -> None:
+        src = source or self.unit_source
+        self.problems.append(Problem(code, severity, msg, Location.from_source(src, fld)))  # type: ignore[arg-type]
+
+    def size(self, frame: int) -> tuple[int | None, int | None]:
+        if self.kind == "image_group":
+            return self.sizes[frame] if 0 <= frame < len(self.sizes) else (None, None)
+        return self.sizes[0]
+
+    def frame_ok(self, frame: int) -> bool:
+        return frame >= 0 and (self.count is None or frame < self.count)
+
+
+def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> ResolvedUnit | None:
+    """Check one data unit; append every problem to ``problems``.
+
+    Returns the resolved unit (even when it has errors, so that callers can count what it holds), or None
+    when the unit is too malformed to resolve at all.
+    """
+    bad_objects: set[int] = set()
+    bad_classifications: set[int] = set()
+    for path, message in schema.errors(unit):
+        if len(path) >= 2 and path[0] == "objects" and isinstance(path[1], int):
+            bad_objects.add(path[1])
+        elif len(path) >= 2 and path[0] == "classifications" and isinstance(path[1], int):
+            bad_classifications.add(path[1])
+        else:
+            bad_objects.add(-1)
+        _schema_problem(unit, path, message, problems)
+    if -1 in bad_objects:
+        return None
+    ctx = _Ctx(unit, problems)
+    if unit["kind"] == "video" and ctx.count is None:
+        ctx.add("unit.frame_count_unknown", f"video {unit['title']!r} has no frame count", None,
+                severity="warning")
+    objects = _objects(ctx, ontology, [o for i, o in enumerate(unit["objects"]) if i not in bad_objects])
+    classifications = _classifications(
+        ctx, ontology, [c for i, c in enumerate(unit["classifications"]) if i not in bad_classifications])
+    return ResolvedUnit(unit, ctx.sizes, objects, classifications)
+
+
+def _schema_problem(unit: Any, path: tuple[str | int, ...], message: str, problems: Problems) -> None:
+    # locate at the innermost record that says where it came from
+    source, node = unit.get("source") if isinstance(unit, dict) else None, unit
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and isinstance(node.get("source"), dict):
+            source = node["source"]
+    fld = "/".join(map(str, path)) or None
+    problems.append(Problem("schema.invalid", "error", message, Location.from_source(source, fld)))
+
+
+# -- objects -------------------------------------------------------------------------------------------
+
+def _resolve_feature(ctx: _Ctx, ref: dict[str, str], lookup: Callable[[dict[str, str]], Any],
+                     names: Iterable[str], what: str, code: str, source: Any) -> Any:
+    found = lookup(ref)
+    label = ref.get("name") or ref.get("hash")
+    if found is None:
+        hint = ""
+        if "name" in ref and "hash" not in ref:
+            near = Ontology.suggest(ref["name"], names)
+            hint = f" (did you mean {near!r}?)" if near else ""
+        ctx.add(code, f"{what} {label!r} is not in the ontology{hint}", source)
+        return None
+    if isinstance(found, list):
+        hashes = ", ".join(f.hash for f in found)
+        ctx.add(code.split(".")[0] + ".ambiguous",
+                f"{what} name {label!r} matches several ontology entries ({hashes}); give the feature hash",
+                source)
+        return None
+    if "hash" in ref and "name" in ref and ref["name"] != found.name:
+        ctx.add("class.name_mismatch",
+                f"{what} hash {ref['hash']!r} is {found.name!r} in the ontology, not {ref['name']!r}", source)
+    return found
+
+
+def _objects(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[RObject]:
+    by_id: dict[str, RObject] = {}
+    names = list(ontology.objects_by_name)
+    frames_seen: dict[str, set[int]] = {}
+    for obj in records:
+        src = obj.get("source")
+        ont = _resolve_feature(ctx, obj["class"], ontology.object, names, "object class", "class.unknown", src)
+        if ont is None:
+            continue
+        oid = obj["id"]
+        robj = by_id.get(oid)
+        if robj is None:
+            robj = by_id[oid] = RObject(oid, ont, [])
+            frames_seen[oid] = set()
+        elif robj.ontology is not ont:
+            ctx.add("instance.conflicting_class",
+                    f"instance id {oid!r} is a {robj.ontology.name!r} elsewhere and a {ont.name!r} here", src)
+            continue
+        seen = frames_seen[oid]
+        for i, fr in enumerate(obj["frames"]):
+            fsrc = fr.get("source") or src
+            n = fr["frame"]
+            if not ctx.frame_ok(n):
+                ctx.add("frame.out_of_range", f"frame {n} is outside the data unit ({_frames_text(ctx)})",
+                        fsrc, f"frames/{i}/frame")
+                continue
+            if n in seen:
+                ctx.add("frame.duplicate", f"instance {oid!r} has two geometries on frame {n}", fsrc)
+                continue
+            seen.add(n)
+            conf = fr.get("confidence", 1.0)
+            if not (_isfinite(conf) and 0.0 <= conf <= 1.0):
+                ctx.add("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", fsrc,
+                        f"frames/{i}/confidence")
+            g = fr["geometry"]
+            if g["shape"] != ont.shape:
+                ctx.add("class.shape_mismatch",
+                        f"a {g['shape']} does not fit class {ont.name!r}, whose shape is {ont.shape}", fsrc)
+                continue
+            _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
+            robj.frames.append(fr)
+        if "answers" in obj:
+            robj.pending.extend((a, src) for a in obj["answers"])
+    out = []
+    for robj in by_id.values():
+        robj.frames.sort(key=lambda f: f["frame"])
+        if robj.pending:
+            frames = {f["frame"] for f in robj.frames}
+            answers = _answers(ctx, robj.ontology, robj.pending, frames)
+            robj.pending = []
+            robj.static = [a for a in answers if a.ranges is None]
+            robj.dynamic = [a for a in answers if a.ranges is not None]
+        if robj.frames:
+            out.append(robj)
+    return out
+
+
+def _frames_text(ctx: _Ctx) -> str:
+    if ctx.kind == "image":
+        return "an image has only frame 0"
+    return f"{ctx.count} frames" if ctx.count is not None else "unknown frame count"
+
+
+def _in(v: float) -> bool:
+    return -EPS <= v <= 1.0 + EPS
+
+
+def _check_geometry(ctx: _Ctx, g: dict[str, Any], ont: OntologyObject, size: tuple[int | None, int | None],
+                    src: Any) -> None:
+    shape = g["shape"]
+    if shape in ("bounding_box", "rotatable_bounding_box"):
+        x, y, w, h = g["x"], g["y"], g["w"], g["h"]
+        vals = (x, y, w, h, g["theta"]) if shape == "rotatable_bounding_box" else (x, y, w, h)
+        if not all(map(_isfinite, vals)):
+            ctx.add("geometry.not_finite", f"{shape} has a NaN or infinite value: {list(vals)}", src)
+        elif w <= 0 or h <= 0:
+            ctx.add("geometry.degenerate", f"{shape} has zero or negative size (w={w}, h={h})", src)
+        elif shape == "bounding_box":
+            if not (_in(x) and _in(y) and _in(x + w) and _in(y + h)):
+                ctx.add("geometry.out_of_frame",
+                        f"box x={x}, y={y}, w={w}, h={h} reaches outside the frame [0, 1]", src)
+        elif not (_in(x + w / 2) and _in(y + h / 2)):
+            ctx.add("geometry.out_of_frame", f"rotated box centre ({x + w / 2}, {y + h / 2}) is outside the frame",
+                    src)
+    elif shape == "polygon":
+        for p, part in enumerate(g["polygons"]):
+            for r, ring in enumerate(part):
+                what = f"polygon {p} {'outer ring' if r == 0 else f'hole {r}'}"
+                _check_points(ctx, ring, 3, what, src)
+    elif shape == "polyline":
+        _check_points(ctx, g["points"], 2, "polyline", src)
+    elif shape == "point":
+        x, y = g["x"], g["y"]
+        if not (_isfinite(x) and _isfinite(y)):
+            ctx.add("geometry.not_finite", f"point ({x}, {y}) is not finite", src)
+        elif not (_in(x) and _in(y)):
+            ctx.add("geometry.out_of_frame", f"point ({x}, {y}) is outside the frame", src)
+    elif shape == "bitmask":
+        fw, fh = size
+        if fw is None or fh is None:
+            ctx.add("frame.size_unknown", "a bitmask needs the frame's pixel size, which is unknown", src)
+        elif (g["width"], g["height"]) != (fw, fh):
+            ctx.add("bitmask.size_mismatch",
+                    f"bitmask is {g['width']}x{g['height']} but the frame is {fw}x{fh}", src)
+        else:
+            err = rlemod.check(g["rle"], g["width"], g["height"])
+            if err:
+                ctx.add("bitmask.invalid_rle", err, src)
+    elif shape == "skeleton":
+        seen: set[str] = set()
+        by_hash = {h: n for n, h in ont.vertices.items() if h}
+        for i, pt in enumerate(g["points"]):
+            name = pt.get("name")
+            if name is None:
+                name = by_hash.get(pt["hash"])
+            if name is None or name not in ont.vertices:
+                label = pt.get("name") or pt.get("hash")
+                ctx.add("skeleton.unknown_vertex",
+                        f"vertex {label!r} is not in the template of {ont.name!r} "
+                        f"({', '.join(ont.vertices) or 'no template'})", src, f"geometry/points/{i}")
+                continue
+            if "hash" in pt and ont.vertices[name] and pt["hash"] != ont.vertices[name]:
+                ctx.add("skeleton.unknown_vertex",
+                        f"vertex {name!r} has hash {pt['hash']!r}, the template says {ont.vertices[name]!r}",
+                        src, f"geometry/points/{i}")
+            if name in seen:
+                ctx.add("skeleton.duplicate_vertex", f"vertex {name!r} appears twice", src, f"geometry/points/{i}")
+            seen.add(name)
+            x, y = pt["x"], pt["y"]
+            if not (_isfinite(x) and _isfinite(y)):
+                ctx.add("geometry.not_finite", f"vertex {name!r} ({x}, {y}) is not finite", src)
+            elif pt.get("visibility") != "invisible" and not (_in(x) and _in(y)):
+                ctx.add("geometry.out_of_frame", f"vertex {name!r} ({x}, {y}) is outside the frame", src)
+
+
+def _check_points(ctx: _Ctx, flat: list[float], minimum: int, what: str, src: Any) -> None:
+    if len(flat) % 2:
+        ctx.add("geometry.degenerate", f"{what} has an odd number of coordinates ({len(flat)})", src)
+        return
+    if len(flat) < 2 * minimum:
+        ctx.add("geometry.degenerate", f"{what} has {len(flat) // 2} points; at least {minimum} are needed", src)
+        return
+    if not all(map(_isfinite, flat)):
+        ctx.add("geometry.not_finite", f"{what} has a NaN or infinite coordinate", src)
+    elif not (-EPS <= min(flat) and max(flat) <= 1.0 + EPS):
+        ctx.add("geometry.out_of_frame", f"{what} has coordinates outside the frame [0, 1]", src)
+
+
+# -- answers -------------------------------------------------------------------------------------------
+
+def _answers(ctx: _Ctx, feature: Feature, pending: list[tuple[dict[str, Any], Any]],
+             object_frames: set[int] | None) -> list[RAnswer]:
+    """Resolve a flat list of answers of one object or classification (``object_frames`` None = a
+    classification: no dynamic answers there)."""
+    # pass 1: attributes; a name shared by several attributes is settled after the options are known
+    resolved: list[tuple[dict[str, Any], Any, Attribute | list[Attribute]]] = []
+    for a, owner_src in pending:
+        src = a.get("source") or owner_src
+        ref = a["attribute"]
+        attr: Attribute | list[Attribute] | None
+        if "hash" in ref:
+            attr = feature.attributes.get(ref["hash"])
+        else:
+            cands = feature.attributes_by_name.get(ref.get("name", ""), [])
+            attr = cands[0] if len(cands) == 1 else (cands or None)
+        if attr is None:
+            label = ref.get("name") or ref.get("hash")
+            near = ""
+            if "name" in ref:
+                s = Ontology.suggest(ref["name"], feature.attributes_by_name)
+                near = f" (did you mean {s!r}?)" if s else ""
+            ctx.add("attribute.unknown", f"attribute {label!r} does not belong to {feature.name!r}{near}", src)
+            continue
+        if not isinstance(attr, list) and "hash" in ref and "name" in ref and ref["name"] != attr.name:
+            ctx.add("class.name_mismatch", f"attribute {ref['hash']!r} is {attr.name!r}, not {ref['name']!r}", src)
+        resolved.append((a, src, attr))
+    # options selected anywhere in this answer list: a nested answer needs its parent option among them
+    selected = {opt.hash for a, _, at in resolved if not isinstance(at, list)
+                for opt in _options(at, _answer_refs(a), None)}
+    out: list[RAnswer] = []
+    answered: dict[str, list[RAnswer]] = {}
+    for a, src, at in resolved:
+        if isinstance(at, list):
+            fitting = [c for c in at if c.parent is None or c.parent.hash in selected]
+            if len(fitting) != 1:
+                ctx.add("attribute.ambiguous",
+                        f"attribute name {at[0].name!r} matches several attributes of {feature.name!r} "
+                        f"({', '.join(c.hash for c in at)}); give the feature hash", src)
+                continue
+            at = fitting[0]
+        kind = next(k for k in ("radio", "checklist", "text", "numeric") if k in a)
+        if kind != at.type:
+            ctx.add("answer.type_mismatch", f"attribute {at.name!r} is {at.type}, the answer is {kind}", src)
+            continue
+        value: list[Option] | str | float
+        if kind in ("radio", "checklist"):
+            refs = [a["radio"]] if kind == "radio" else a["checklist"]
+            opts = _options(at, refs, lambda r: ctx.add(
+                "option.unknown", f"option {r.get('name') or r.get('hash')!r} is not an option of "
+                f"{at.name!r} ({', '.join(o.label for o in at.options.values())})", src))
+            if len(opts) != len(refs):
+                continue
+            value = opts
+        else:
+            value = a[kind]
+            if kind == "numeric" and not _isfinite(value):  # type: ignore[arg-type]
+                ctx.add("answer.type_mismatch", f"numeric answer {value!r} is not finite", src)
+                continue
+        ranges = _answer_ranges(ctx, a, at, object_frames, src)
+        if ranges is False:
+            continue
+        if at.parent is not None and at.parent.hash not in selected:
+            ctx.add("answer.parent_not_selected",
+                    f"{at.name!r} is nested under option {at.parent.label!r} of {at.parent.attribute.name!r}, "
+                    "which is not selected", src)
+            continue
+        ra = RAnswer(at, value, ranges)  # type: ignore[arg-type]
+        prev = answered.setdefault(at.hash, [])
+        if any(p.ranges is None or ra.ranges is None or _overlaps(p.ranges, ra.ranges) for p in prev):
+            ctx.add("answer.duplicate", f"attribute {at.name!r} is answered more than once"
+                    + (" on overlapping frames" if ra.ranges is not None else ""), src)
+            continue
+        prev.append(ra)
+        out.append(ra)
+    return out
+
+
+def _answer_refs(a: dict[str, Any]) -> list[dict[str, str]]:
+    if "radio" in a:
+        return [a["radio"]]
+    return list(a.get("checklist", []))
+
+
+def _options(attr: Attribute, refs: list[dict[str, str]], on_unknown: Callable[[dict[str, str]], None] | None
+             ) -> list[Option]:
+    out = []
+    for r in refs:
+        opt = attr.option(r)
+        if opt is None:
+            if on_unknown:
+                on_unknown(r)
+            continue
+        out.append(opt)
+    return out
+
+
+def _answer_ranges(ctx: _Ctx, a: dict[str, Any], at: Attribute, object_frames: set[int] | None,
+                   src: Any) -> list[tuple[int, int]] | None | bool:
+    """None for a static answer, the ranges for a dynamic one, False when it is wrong (reported)."""
+    frames = a.get("frames")
+    if not at.dynamic:
+        if frames is not None:
+            ctx.add("answer.frames_on_static", f"attribute {at.name!r} is not dynamic but frames are given", src)
+            return False
+        return None
+    if ctx.kind != "video" or object_frames is None:
+        ctx.add("answer.dynamic_on_image",
+                f"attribute {at.name!r} is dynamic (per frame); dynamic answers need a video, "
+                f"this data unit is a{'n' if ctx.kind[0] == 'i' else ''} {ctx.kind.replace('_', ' ')}", src)
+        return False
+    if frames is None:
+        return to_ranges(object_frames)
+    ranges = [(int(r[0]), int(r[1])) for r in frames]
+    for f0, f1 in ranges:
+        if f0 > f1:
+            ctx.add("answer.frames_without_object", f"frame range [{f0}, {f1}] is empty", src)
+            return False
+        missing = [f for f in range(f0, f1 + 1) if f not in object_frames]
+        if missing:
+            ctx.add("answer.frames_without_object",
+                    f"dynamic answer to {at.name!r} on frames without the object ({_few(missing)})", src)
+            return False
+    return ranges
+
+
+def _few(values: list[int]) -> str:
+    return ", ".join(map(str, values[:5])) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
+
+
+# -- classifications ----------------------------------------------------------------------------------
+
+def _classifications(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[RClassification]:
+    out: list[RClassification] = []
+    names = list(ontology.classifications_by_name)
+    placed: dict[str, list[tuple[list[tuple[int, int]], Any]]] = {}
+    for c in records:
+        src = c.get("source")
+        ont = _resolve_feature(ctx, c["class"], ontology.classification, names, "classification",
+                               "classification.unknown", src)
+        if ont is None:
+            continue
+        ranges = []
+        ok = True
+        for r in c["frames"]:
+            f0, f1 = int(r[0]), int(r[1])
+            if f0 > f1 or not (ctx.frame_ok(f0) and ctx.frame_ok(f1)):
+                ctx.add("frame.out_of_range",
+                        f"classification frame range [{f0}, {f1}] is outside the data unit ({_frames_text(ctx)})",
+                        src, "frames")
+                ok = False
+            ranges.append((f0, f1))
+        conf = c.get("confidence", 1.0)
+        if not (_isfinite(conf) and 0.0 <= conf <= 1.0):
+            ctx.add("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", src, "confidence")
+            ok = False
+        answers = _answers(ctx, ont, [(a, src) for a in c["answers"]], None)
+        if ont.root is None or not any(a.attribute is ont.root for a in answers):
+            ctx.add("classification.no_answer", f"classification {ont.name!r} has no answer to {ont.name!r}", src)
+            ok = False
+        for other, osrc in placed.get(ont.hash, []):
+            if _overlaps(other, ranges):
+                ctx.add("classification.overlap",
+                        f"classification {ont.name!r} is already on frames {other} of this data unit", src)
+                ok = False
+                break
+        placed.setdefault(ont.hash, []).append((ranges, src))
+        if ok:
+            out.append(RClassification(c["id"], ont, answers, ranges, conf))
+    return out

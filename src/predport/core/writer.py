@@ -1,0 +1,278 @@
+"""The single writer: validated data units -> Encord label rows on a named prediction branch.
+
+It emits the JSON that ``LabelRowV2.to_encord_dict()`` produces (both ``polygon`` and ``polygons``, a
+``range`` on every classification answer, confidences, ``manualAnnotation: false``, ``branch_name`` and
+``data_title`` set) directly, without building one SDK object per prediction: the SDK is the oracle in the
+tests and the transport for uploads, not the serialiser.
+
+Output: a directory with one ``<title>.json`` per data unit and ``manifest.json``. The run writes into a
+hidden staging directory beside the target and renames it into place only on :meth:`BranchWriter.commit`,
+so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from predport.core.ontology import Attribute, Ontology, Option
+from predport.core.problems import PredportError
+from predport.core.validate import RAnswer, ResolvedUnit
+
+ZERO = "00000000-0000-0000-0000-000000000000"
+MANIFEST = "manifest.json"
+DATA_TYPE = {"image": "image", "image_group": "img_group", "video": "video"}
+_HASH_RE = re.compile(r"[A-Za-z0-9+/]{8}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def timestamp(when: datetime | None = None) -> str:
+    return (when or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S UTC")
+
+
+def instance_hash(scope: str, ident: str, taken: set[str]) -> str:
+    """An 8-character Encord-style hash for an instance id: the id itself when it already is one, else a
+    digest of (scope, id) -- deterministic, so re-runs and re-uploads produce the same hashes."""
+    if _HASH_RE.fullmatch(ident) and ident not in taken:
+        taken.add(ident)
+        return ident
+    salt = 0
+    while True:
+        digest = hashlib.sha256(f"{scope}\0{ident}\0{salt}".encode()).digest()
+        h = base64.b64encode(digest)[:8].decode()
+        if h not in taken:
+            taken.add(h)
+            return h
+        salt += 1
+
+
+def safe_file_name(title: str, taken: set[str]) -> str:
+    """A file name for a data unit title that cannot leave the output directory (no separators, no
+    leading dot, no '..'), unique case-insensitively; a digest of the title is added when the title had
+    to be changed or collides."""
+    base = _UNSAFE.sub("_", title).lstrip(".")[:120] or "unit"
+    name = base
+    if name != title or name.lower() in taken or name.lower() == MANIFEST:
+        name = f"{base}-{hashlib.sha256(title.encode()).hexdigest()[:10]}"
+    taken.add(name.lower())
+    return name + ".json"
+
+
+def _option_dicts(options: list[Option]) -> list[dict[str, str]]:
+    return [{"name": o.label, "value": o.value, "featureHash": o.hash} for o in options]
+
+
+def _answer_dict(attr: Attribute, value: Any) -> dict[str, Any]:
+    return {"name": attr.name, "value": attr.value,
+            "answers": _option_dicts(value) if isinstance(value, list) else value,
+            "featureHash": attr.hash, "manualAnnotation": False}
+
+
+def _points(flat: list[float]) -> dict[str, dict[str, float]]:
+    return {str(i): {"x": flat[2 * i], "y": flat[2 * i + 1]} for i in range(len(flat) // 2)}
+
+
+def geometry_entry(g: dict[str, Any], vertices: dict[str, str]) -> dict[str, Any]:
+    """The label-row key(s) and value(s) of one internal geometry."""
+    shape = g["shape"]
+    if shape == "bounding_box":
+        return {"boundingBox": {"h": g["h"], "w": g["w"], "x": g["x"], "y": g["y"]}}
+    if shape == "rotatable_bounding_box":
+        return {"rotatableBoundingBox": {"h": g["h"], "w": g["w"], "x": g["x"], "y": g["y"], "theta": g["theta"]}}
+    if shape == "polygon":
+        # the legacy key holds the first ring of the first polygon; "polygons" holds everything
+        return {"polygon": _points(g["polygons"][0][0]), "polygons": g["polygons"]}
+    if shape == "polyline":
+        return {"polyline": _points(g["points"])}
+    if shape == "point":
+        return {"point": {"0": {"x": g["x"], "y": g["y"]}}}
+    if shape == "bitmask":
+        return {"bitmask": {"top": 0, "left": 0, "height": g["height"], "width": g["width"], "rleString": g["rle"]}}
+    if shape == "skeleton":
+        by_hash = {h: n for n, h in vertices.items() if h}
+        out = {}
+        for i, p in enumerate(g["points"]):
+            name = p.get("name") or by_hash[p["hash"]]
+            d: dict[str, Any] = {"x": p["x"], "y": p["y"], "name": name, "featureHash": vertices.get(name) or
+                                 p.get("hash")}
+            if d["featureHash"] is None:
+                del d["featureHash"]
+            if "visibility" in p:
+                d["visibility"] = p["visibility"]
+            out[str(i)] = d
+        return {"skeleton": out}
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def build_row(ru: ResolvedUnit, branch: str, ts: str) -> dict[str, Any]:
+    """The label-row dict (``LabelRowV2.to_encord_dict()`` layout) of one validated data unit."""
+    unit = ru.unit
+    kind = unit["kind"]
+    title = unit["title"]
+    data_hash = unit.get("data_hash") or ZERO
+    taken: set[str] = set()
+    frames: dict[int, list[dict[str, Any]]] = {}
+    object_answers: dict[str, Any] = {}
+    object_actions: dict[str, Any] = {}
+    for obj in ru.objects:
+        ont = obj.ontology
+        h = instance_hash(title, obj.id, taken)
+        head = {"name": ont.name, "color": ont.color, "shape": ont.shape, "value": ont.value}
+        for fr in obj.frames:
+            entry = {**head, "createdAt": ts, "createdBy": None, "confidence": fr.get("confidence", 1.0),
+                     "objectHash": h, "featureHash": ont.hash, "manualAnnotation": False, "lastEditedAt": ts}
+            entry.update(geometry_entry(fr["geometry"], ont.vertices))
+            frames.setdefault(fr["frame"], []).append(entry)
+        object_answers[h] = {"classifications": [_answer_dict(a.attribute, a.value) for a in obj.static],
+                             "objectHash": h}
+        if obj.dynamic:
+            object_actions[h] = {"actions": _actions(obj.dynamic), "objectHash": h}
+    classification_answers: dict[str, Any] = {}
+    for c in ru.classifications:
+        h = instance_hash(title, "classification:" + c.id, taken)
+        classification_answers[h] = {
+            "classifications": [_answer_dict(a.attribute, a.value) for a in c.answers],
+            "classificationHash": h, "featureHash": c.ontology.hash, "spaces": {},
+            "range": [list(r) for r in c.ranges], "createdBy": None, "createdAt": ts, "lastEditedBy": None,
+            "lastEditedAt": ts, "confidence": c.confidence, "manualAnnotation": False}
+    return {
+        "label_hash": ZERO, "branch_name": branch, "created_at": ts, "last_edited_at": ts,
+        "data_hash": data_hash, "dataset_hash": ZERO, "dataset_title": "", "data_title": title,
+        "data_type": DATA_TYPE[kind], "annotation_task_status": "QUEUED", "is_shadow_data": False,
+        "object_answers": object_answers, "classification_answers": classification_answers,
+        "object_actions": object_actions, "label_status": "LABEL_IN_PROGRESS",
+        "data_units": _data_units(ru, data_hash, frames), "spaces": {},
+    }
+
+
+def _actions(answers: list[RAnswer]) -> list[dict[str, Any]]:
+    # one action per (attribute, answer value), carrying every range with that value
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in answers:
+        key = (a.attribute.hash, repr([o.hash for o in a.value] if isinstance(a.value, list) else a.value))
+        act = merged.get(key)
+        if act is None:
+            act = merged[key] = {**_answer_dict(a.attribute, a.value), "dynamic": True, "range": [],
+                                 "shouldPropagate": False}
+        act["range"].extend([list(r) for r in a.ranges or []])
+    for act in merged.values():
+        act["range"].sort()
+    return list(merged.values())
+
+
+def _mime(title: str | None, kind: str) -> str:
+    guess = mimetypes.guess_type(title or "")[0]
+    if guess and guess.split("/")[0] in ("image", "video"):
+        return guess
+    return "video/mp4" if kind == "video" else "image/jpeg"
+
+
+def _data_units(ru: ResolvedUnit, data_hash: str, frames: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    unit = ru.unit
+    kind = unit["kind"]
+    if kind == "image_group":
+        out = {}
+        for i, im in enumerate(unit.get("images", [])):
+            h = im.get("data_hash") or f"{ZERO[:-12]}{i:012d}"
+            out[h] = {"data_hash": h, "data_title": im.get("title") or f"{unit['title']}[{i}]", "data_link": "",
+                      "data_type": _mime(im.get("title"), kind), "data_sequence": str(i),
+                      "width": im.get("width"), "height": im.get("height"),
+                      "labels": {"objects": frames.get(i, []), "classifications": []}}
+        return out
+    du: dict[str, Any] = {"data_hash": data_hash, "data_title": unit["title"], "data_link": "",
+                          "data_type": _mime(unit["title"], kind), "data_sequence": 0,
+                          "width": unit.get("width"), "height": unit.get("height")}
+    if kind == "image":
+        du["labels"] = {"objects": frames.get(0, []), "classifications": []}
+    else:
+        du["labels"] = {str(f): {"objects": frames[f], "classifications": []} for f in sorted(frames)}
+        fps, duration, count = unit.get("fps"), unit.get("duration"), unit.get("frame_count")
+        if duration is None and fps and count:
+            duration = count / fps
+        du["data_duration"] = duration
+        du["data_fps"] = fps
+    return {data_hash: du}
+
+
+def unit_counts(ru: ResolvedUnit) -> dict[str, int]:
+    return {"objects": len(ru.objects), "object_frames": sum(len(o.frames) for o in ru.objects),
+            "classifications": len(ru.classifications)}
+
+
+def check_target(out: Path) -> None:
+    """Refuse, before any work, to replace a directory that predport did not write."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise PredportError(f"{out} exists and is not a predport output directory; choose another --out")
+
+
+class BranchWriter:
+    """Writes label rows for one branch into ``out``, all or nothing.
+
+    Use as a context manager: leaving the block without :meth:`commit` (an exception, or errors found)
+    removes the staging directory and leaves ``out`` as it was.
+    """
+
+    def __init__(self, out: str | Path, branch: str, ontology: Ontology, sources: list[str],
+                 when: datetime | None = None) -> None:
+        self.out = Path(out)
+        self.branch = branch
+        self.ontology = ontology
+        self.sources = sources
+        self.ts = timestamp(when)
+        self.units: list[dict[str, Any]] = []
+        self._names: set[str] = set()
+        check_target(self.out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.predport-", dir=self.out.parent))
+
+    def __enter__(self) -> BranchWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.abort()
+
+    def write(self, ru: ResolvedUnit) -> dict[str, Any]:
+        name = safe_file_name(ru.unit["title"], self._names)
+        row = build_row(ru, self.branch, self.ts)
+        (self.staging / name).write_bytes(orjson.dumps(row))
+        entry = {"title": ru.unit["title"], "file": name, "kind": ru.unit["kind"],
+                 "data_hash": ru.unit.get("data_hash"), **unit_counts(ru)}
+        self.units.append(entry)
+        return entry
+
+    def commit(self) -> Path:
+        from predport import __version__
+
+        manifest = {
+            "predport_version": __version__, "branch": self.branch, "created_at": self.ts,
+            "ontology": {"source": self.ontology.origin,
+                         "sha256": hashlib.sha256(orjson.dumps(self.ontology.data)).hexdigest()},
+            "sources": self.sources, "units": self.units,
+            "totals": {k: sum(u[k] for u in self.units) for k in ("objects", "object_frames", "classifications")},
+        }
+        (self.staging / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        old = None
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(self.out, old)
+        os.replace(self.staging, self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.out
+
+    def abort(self) -> None:
+        if self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
