@@ -128,10 +128,10 @@ def load(local_files: list[str | Path] | None = None, entry_points: bool = True)
     for impl in pm.hook.predport_readers.get_hookimpls():
         origin = origins.get(impl.plugin_name, impl.plugin_name)
         try:
-            readers = impl.function()
+            readers: list[Reader] = impl.function()  # type: ignore[assignment]
         except Exception as e:
             raise PredportError(f"plugin {impl.plugin_name!r} ({origin}) failed: {type(e).__name__}: {e}") from e
-        for r in readers or []:
+        for r in list(readers or []):
             if not getattr(r, "name", ""):
                 raise PredportError(f"plugin {impl.plugin_name!r} ({origin}) returned a reader without a name")
             if r.name in reg.readers:

@@ -101,9 +101,11 @@ class _Row:
             if kind == "video":
                 unit["fps"], unit["duration"] = du.get("data_fps"), du.get("data_duration")
         objects: dict[tuple[str, str], dict[str, Any]] = {}
-        listed: dict[str, set[int]] = {}  # classification instance -> frames listing it (legacy rows)
+        listed: dict[str, set[int]] = {}  # classification instance -> frames listing it (older rows)
+        self.listed_features: dict[str, str] = {}  # classification instance -> featureHash from those listings
         for h, du in ordered:
             labels = du.get("labels") or {}
+            per_frame: list[tuple[int, Any, tuple[str, ...]]]
             if kind == "video":
                 per_frame = [(int(k), labels[k], ("labels", k)) for k in sorted(labels, key=int)]
             else:
@@ -115,6 +117,8 @@ class _Row:
                 for entry in lab.get("classifications", []) or []:
                     if "classificationHash" in entry:
                         listed.setdefault(entry["classificationHash"], set()).add(frame)
+                        if entry.get("featureHash"):
+                            self.listed_features[entry["classificationHash"]] = entry["featureHash"]
         for (oh, _), obj in objects.items():
             answers = [*self._static(oh), *self._dynamic(oh)]
             if answers:
@@ -176,20 +180,22 @@ class _Row:
     def _merged(self, answers: list[dict[str, Any]], where: tuple[str | int, ...]
                 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         # the web editor writes a checklist as one dict per ticked option: merge those
+        # (dynamic answers: one dict per option and frame range)
         out: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        by_hash: dict[str, dict[str, Any]] = {}
+        by_key: dict[tuple[str, str], dict[str, Any]] = {}
         for i, a in enumerate(answers):
             if not isinstance(a, dict):
                 continue
-            fh = a.get("featureHash")
-            prev = by_hash.get(fh) if fh else None
+            fh = a.get("featureHash") or ""
+            key = (fh, repr(a.get("range")))
+            prev = by_key.get(key) if fh else None
             attr = self.attrs.get(fh)
-            if prev is not None and attr is not None and attr.type == "checklist" and "range" not in a:
+            if prev is not None and attr is not None and attr.type == "checklist":
                 prev["answers"] = [*prev["answers"], *(a.get("answers") or [])]
                 continue
             a = dict(a)
             if fh:
-                by_hash[fh] = a
+                by_key[key] = a
             out.append((a, self.src(*where, i)))
         return out
 
@@ -225,7 +231,8 @@ class _Row:
                 self.ctx.report("classification.no_answer", "classification instance without answers; skipped",
                                 Location.from_source(src), "warning")
                 continue
-            rec: dict[str, Any] = {"id": ch, "class": {"hash": c.get("featureHash", "")},
+            feature = c.get("featureHash") or self.listed_features.get(ch) or self._owner(items[0][0])
+            rec: dict[str, Any] = {"id": ch, "class": {"hash": feature},
                                    "answers": [self._answer(a, s) for a, s in items], "frames": frames,
                                    "source": src}
             if "confidence" in c:
@@ -236,6 +243,14 @@ class _Row:
                             f"classification instance {ch!r} is listed on frames but has no answers; skipped",
                             Location(self.file, self.base + "/classification_answers"), "warning")
         return out
+
+
+    def _owner(self, answer: dict[str, Any]) -> str:
+        """The classification owning an answer's attribute (rows that omit the classification's hash)."""
+        for c in self.ctx.ontology.classifications.values():
+            if answer.get("featureHash") in c.attributes:
+                return c.hash
+        return ""
 
 
 def _flat(points: Any) -> list[Any]:

@@ -152,10 +152,10 @@ class Ontology:
     # -- resolution -------------------------------------------------------------------------------------
     def object(self, ref: dict[str, str]) -> OntologyObject | list[OntologyObject] | None:
         """The object for a ref; a list when a name is ambiguous; None when unknown."""
-        return _resolve(ref, self.objects, self.objects_by_name)
+        return _resolve(ref, self.objects, self.objects_by_name)  # type: ignore[no-any-return]
 
     def classification(self, ref: dict[str, str]) -> OntologyClassification | list[OntologyClassification] | None:
-        return _resolve(ref, self.classifications, self.classifications_by_name)
+        return _resolve(ref, self.classifications, self.classifications_by_name)  # type: ignore[no-any-return]
 
     @staticmethod
     def suggest(name: str, names: Iterable[str]) -> str | None:

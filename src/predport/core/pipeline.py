@@ -11,7 +11,7 @@ from typing import Any
 
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
-from predport.core.problems import Location, Problem, Problems, PredportError
+from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext, Reader
 from predport.core.validate import ResolvedUnit, check_branch, validate_unit
 from predport.core.writer import BranchWriter, check_target

@@ -18,7 +18,7 @@ format, a broken plugin); they are always chained to their cause.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ CODES: dict[str, str] = {
     "answer.type_mismatch": "the answer's kind (radio/checklist/text/numeric) differs from the attribute's type",
     "answer.parent_not_selected": "a nested answer whose parent option is not selected",
     "answer.duplicate": "the same attribute is answered twice (on overlapping frames for dynamic answers)",
-    "answer.dynamic_on_image": "a dynamic (per-frame) answer on a still image or image group",
+    "answer.dynamic_on_image": "a dynamic (per-frame) answer on a still image or image group (kept, as Encord does)",
     "answer.frames_on_static": "frame ranges given for an attribute that is not dynamic",
     "answer.frames_without_object": "a dynamic answer on frames where the object has no geometry",
     # geometry
@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "bitmask.size_mismatch": "the bitmask's size differs from the frame's pixel size",
     "bitmask.invalid_rle": "the bitmask RLE string does not decode to exactly width x height pixels",
     "skeleton.unknown_vertex": "a skeleton vertex that is not in the class's template",
+    "skeleton.no_template": "the ontology has no template for a skeleton class: vertices are not checked",
     "skeleton.duplicate_vertex": "the same skeleton vertex twice in one instance",
     # frames and instances
     "frame.out_of_range": "a frame number outside the data unit",
@@ -105,7 +106,7 @@ class Location:
     field: str | None = None
 
     @classmethod
-    def from_source(cls, source: dict[str, Any] | None, field: str | None = None) -> Location:
+    def from_source(cls, source: Mapping[str, Any] | None, field: str | None = None) -> Location:
         if not source:
             return cls(field=field)
         return cls(source.get("file", ""), source.get("pointer"), source.get("line"), source.get("record"), field)

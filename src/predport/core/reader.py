@@ -46,5 +46,5 @@ class Reader:
     def read(self, path: Path, ctx: ReadContext) -> Iterator[DataUnit]:
         raise NotImplementedError
 
-    def add_arguments(self, group: argparse._ArgumentGroup) -> None:  # noqa: B027 - optional hook
+    def add_arguments(self, group: argparse._ArgumentGroup) -> None:
         """Add reader-specific command-line options (optional)."""

@@ -260,6 +260,9 @@ def _objects(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[RObject]
             robj.static = [a for a in answers if a.ranges is None]
             robj.dynamic = [a for a in answers if a.ranges is not None]
         if robj.frames:
+            if robj.ontology.shape == "skeleton" and not robj.ontology.vertices:
+                ctx.add("skeleton.no_template", f"class {robj.ontology.name!r} has no skeleton template in the "
+                        "ontology: vertex names are not checked", robj.frames[0].get("source"), severity="warning")
             out.append(robj)
     return out
 
@@ -319,6 +322,8 @@ def _check_geometry(ctx: _Ctx, g: dict[str, Any], ont: OntologyObject, size: tup
         seen: set[str] = set()
         by_hash = {h: n for n, h in ont.vertices.items() if h}
         for i, pt in enumerate(g["points"]):
+            if not ont.vertices:  # no template to check against (reported once per instance)
+                break
             name = pt.get("name")
             if name is None:
                 name = by_hash.get(pt["hash"])
@@ -351,7 +356,7 @@ def _check_points(ctx: _Ctx, flat: list[float], minimum: int, what: str, src: An
         return
     if not all(map(_isfinite, flat)):
         ctx.add("geometry.not_finite", f"{what} has a NaN or infinite coordinate", src)
-    elif not (-EPS <= min(flat) and max(flat) <= 1.0 + EPS):
+    elif not (min(flat) >= -EPS and max(flat) <= 1.0 + EPS):
         ctx.add("geometry.out_of_frame", f"{what} has coordinates outside the frame [0, 1]", src)
 
 
@@ -404,9 +409,14 @@ def _answers(ctx: _Ctx, feature: Feature, pending: list[tuple[dict[str, Any], An
         value: list[Option] | str | float
         if kind in ("radio", "checklist"):
             refs = [a["radio"]] if kind == "radio" else a["checklist"]
-            opts = _options(at, refs, lambda r: ctx.add(
-                "option.unknown", f"option {r.get('name') or r.get('hash')!r} is not an option of "
-                f"{at.name!r} ({', '.join(o.label for o in at.options.values())})", src))
+            opts = _options(at, refs, None)
+            if len(opts) != len(refs):
+                known = ", ".join(o.label for o in at.options.values())
+                for r in refs:
+                    if at.option(r) is None:
+                        ctx.add("option.unknown",
+                                f"option {r.get('name') or r.get('hash')!r} is not an option of {at.name!r} ({known})",
+                                src)
             if len(opts) != len(refs):
                 continue
             value = opts
@@ -425,7 +435,7 @@ def _answers(ctx: _Ctx, feature: Feature, pending: list[tuple[dict[str, Any], An
             continue
         ra = RAnswer(at, value, ranges)  # type: ignore[arg-type]
         prev = answered.setdefault(at.hash, [])
-        if any(p.ranges is None or ra.ranges is None or _overlaps(p.ranges, ra.ranges) for p in prev):
+        if any(_conflict(p, ra) for p in prev):
             ctx.add("answer.duplicate", f"attribute {at.name!r} is answered more than once"
                     + (" on overlapping frames" if ra.ranges is not None else ""), src)
             continue
@@ -438,6 +448,18 @@ def _answer_refs(a: dict[str, Any]) -> list[dict[str, str]]:
     if "radio" in a:
         return [a["radio"]]
     return list(a.get("checklist", []))
+
+
+def _conflict(a: RAnswer, b: RAnswer) -> bool:
+    """Two answers to one attribute clash unless they are dynamic on disjoint frames -- or, for a dynamic
+    checklist (which Encord writes as one entry per ticked option and its frames), tick different options."""
+    if a.ranges is None or b.ranges is None:
+        return True
+    if not _overlaps(a.ranges, b.ranges):
+        return False
+    if isinstance(a.value, list) and isinstance(b.value, list) and a.attribute.type == "checklist":
+        return bool({o.hash for o in a.value} & {o.hash for o in b.value})
+    return True
 
 
 def _options(attr: Attribute, refs: list[dict[str, str]], on_unknown: Callable[[dict[str, str]], None] | None
@@ -454,19 +476,20 @@ def _options(attr: Attribute, refs: list[dict[str, str]], on_unknown: Callable[[
 
 
 def _answer_ranges(ctx: _Ctx, a: dict[str, Any], at: Attribute, object_frames: set[int] | None,
-                   src: Any) -> list[tuple[int, int]] | None | bool:
+                   src: Any) -> list[tuple[int, int]] | bool | None:
     """None for a static answer, the ranges for a dynamic one, False when it is wrong (reported)."""
     frames = a.get("frames")
-    if not at.dynamic:
+    if not at.dynamic or object_frames is None:  # classification attributes are never dynamic
         if frames is not None:
             ctx.add("answer.frames_on_static", f"attribute {at.name!r} is not dynamic but frames are given", src)
             return False
         return None
-    if ctx.kind != "video" or object_frames is None:
+    if ctx.kind != "video":
+        # Encord itself writes these (range [[0, 0]] on an image): kept, but said
         ctx.add("answer.dynamic_on_image",
-                f"attribute {at.name!r} is dynamic (per frame); dynamic answers need a video, "
-                f"this data unit is a{'n' if ctx.kind[0] == 'i' else ''} {ctx.kind.replace('_', ' ')}", src)
-        return False
+                f"attribute {at.name!r} is dynamic (per frame) on a still "
+                f"{'image' if ctx.kind == 'image' else 'image group'}; kept as a per-frame answer", src,
+                severity="warning")
     if frames is None:
         return to_ranges(object_frames)
     ranges = [(int(r[0]), int(r[1])) for r in frames]
@@ -491,7 +514,7 @@ def _few(values: list[int]) -> str:
 def _classifications(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[RClassification]:
     out: list[RClassification] = []
     names = list(ontology.classifications_by_name)
-    placed: dict[str, list[tuple[list[tuple[int, int]], Any]]] = {}
+    placed: dict[str, list[list[tuple[int, int]]]] = {}
     for c in records:
         src = c.get("source")
         ont = _resolve_feature(ctx, c["class"], ontology.classification, names, "classification",
@@ -516,13 +539,13 @@ def _classifications(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[
         if ont.root is None or not any(a.attribute is ont.root for a in answers):
             ctx.add("classification.no_answer", f"classification {ont.name!r} has no answer to {ont.name!r}", src)
             ok = False
-        for other, osrc in placed.get(ont.hash, []):
+        for other in placed.get(ont.hash, []):
             if _overlaps(other, ranges):
                 ctx.add("classification.overlap",
                         f"classification {ont.name!r} is already on frames {other} of this data unit", src)
                 ok = False
                 break
-        placed.setdefault(ont.hash, []).append((ranges, src))
+        placed.setdefault(ont.hash, []).append(ranges)
         if ok:
             out.append(RClassification(c["id"], ont, answers, ranges, conf))
     return out

@@ -141,7 +141,7 @@ def build_row(ru: ResolvedUnit, branch: str, ts: str) -> dict[str, Any]:
             object_actions[h] = {"actions": _actions(obj.dynamic), "objectHash": h}
     classification_answers: dict[str, Any] = {}
     for c in ru.classifications:
-        h = instance_hash(title, "classification:" + c.id, taken)
+        h = instance_hash(title, c.id, taken)
         classification_answers[h] = {
             "classifications": [_answer_dict(a.attribute, a.value) for a in c.answers],
             "classificationHash": h, "featureHash": c.ontology.hash, "spaces": {},
