@@ -122,7 +122,8 @@ def load(local_files: list[str | Path] | None = None, entry_points: bool = True)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
-        raise PredportError(f"plugin {e.plugin!r} has an unknown hook: {e}") from e
+        name = pm.get_name(e.plugin) or repr(e.plugin)
+        raise PredportError(f"plugin {name!r} ({origins.get(name, '?')}) has an unknown hook: {e}") from e
 
     reg = Registry(pm)
     for impl in pm.hook.predport_readers.get_hookimpls():

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 import predport
+from predport.core import jsonio
 from predport.core.model import DataUnit
 from predport.core.problems import Location, escape_token
 from predport.core.validate import to_ranges
@@ -49,8 +48,8 @@ class EncordReader(predport.Reader):
         for f in files:
             name = str(f)
             try:
-                data = orjson.loads(f.read_bytes())
-            except (OSError, orjson.JSONDecodeError) as e:
+                data = jsonio.load(f)
+            except (OSError, ValueError) as e:
                 ctx.report("source.unreadable", f"cannot read JSON: {e}", Location(name))
                 continue
             if path.is_dir() and f.name == "manifest.json" and isinstance(data, dict) and "predport_version" in data:

@@ -1,0 +1,129 @@
+"""Plugins: built-ins through plugins.yaml, installed packages through entry points, local files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DATA
+
+from predport import plugins
+from predport.core.problems import PredportError
+
+ROOT = Path(__file__).parent.parent
+ONT = DATA / "encord" / "reference" / "ontology.json"
+EXAMPLE_PLUGIN = ROOT / "examples" / "plugin" / "predport_csvboxes"
+
+
+def test_builtins_come_from_plugins_yaml() -> None:
+    listed = plugins.read_plugins_file(ROOT / "plugins.yaml")
+    reg = plugins.load(entry_points=False)
+    assert set(listed) == set(reg.readers)
+    assert all(o.startswith("built-in ") for o in reg.origins.values())
+
+
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example third-party package, really installed (pip, no network) into its own directory."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(EXAMPLE_PLUGIN)], check=True)
+    return target
+
+
+def _predport(args: list[str], site: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, "-m", "predport.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_installed_plugin_is_listed_and_converts(installed_plugin: Path, tmp_path: Path) -> None:
+    formats = _predport(["formats"], installed_plugin)
+    assert formats.returncode == 0
+    line = next(x for x in formats.stdout.splitlines() if x.startswith("csvboxes"))
+    assert "entry point predport_csvboxes of predport-csvboxes" in line
+    out = tmp_path / "out"
+    # no --from: the plugin's detector claims the CSV
+    run = _predport(["convert", str(ROOT / "examples" / "detections.csv"), "--ontology", str(ONT),
+                     "--branch", "csv-preds", "--out", str(out)], installed_plugin)
+    assert run.returncode == 0, run.stdout + run.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(u["title"], u["objects"]) for u in manifest["units"]] == [("img_001.jpg", 2), ("img_002.jpg", 1)]
+    row = json.loads((out / "img_002.jpg.json").read_text())
+    [obj] = next(iter(row["data_units"].values()))["labels"]["objects"]
+    assert obj["boundingBox"] == {"x": 0.0, "y": 0.0, "w": 1.0, "h": 1.0} and obj["confidence"] == 0.66
+
+
+def _local(tmp_path: Path, readers: dict[str, str], files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    path = tmp_path / "plugins.yaml"
+    path.write_text("readers:\n" + "".join(f"  {k}: {v}\n" for k, v in readers.items()))
+    return path
+
+
+READER = '''
+import predport
+
+class R(predport.Reader):
+    name = "{name}"
+    description = "test"
+    def detect(self, path):
+        return predport.Detection(0, "never")
+    def read(self, path, ctx):
+        return iter(())
+
+@predport.hookimpl
+def predport_readers():
+    return [R()]
+'''
+
+
+def test_local_plugins_file(tmp_path: Path) -> None:
+    path = _local(tmp_path, {"mine": "mine.py"}, {"mine.py": READER.format(name="mine")})
+    reg = plugins.load([path], entry_points=False)
+    assert "mine" in reg.readers and reg.origins["mine"] == f"mine.py from {path}"
+
+
+def test_plugin_that_fails_to_import_is_named(tmp_path: Path) -> None:
+    path = _local(tmp_path, {"broken": "broken.py"}, {"broken.py": "import does_not_exist\n"})
+    with pytest.raises(PredportError, match=r"plugin 'broken' \(broken.py\) failed to import: ModuleNotFoundError"):
+        plugins.load([path], entry_points=False)
+
+
+def test_duplicate_plugin_name(tmp_path: Path) -> None:
+    path = _local(tmp_path, {"encord": "mine.py"}, {"mine.py": READER.format(name="x")})
+    with pytest.raises(PredportError, match="two plugins named 'encord': built-in .* and mine.py from"):
+        plugins.load([path], entry_points=False)
+
+
+def test_duplicate_reader_name(tmp_path: Path) -> None:
+    path = _local(tmp_path, {"other": "other.py"}, {"other.py": READER.format(name="encord")})
+    with pytest.raises(PredportError, match="two readers named 'encord': from built-in .* and from other.py"):
+        plugins.load([path], entry_points=False)
+
+
+def test_misspelt_hook(tmp_path: Path) -> None:
+    code = "import predport\n\n@predport.hookimpl\ndef predport_reader():\n    return []\n"
+    path = _local(tmp_path, {"typo": "typo.py"}, {"typo.py": code})
+    with pytest.raises(PredportError, match=r"plugin 'typo' \(typo.py from .*\) has an unknown hook: unknown hook 'predport_reader'"):
+        plugins.load([path], entry_points=False)
+
+
+def test_invalid_plugins_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("readers: [a, b]\n")
+    with pytest.raises(PredportError, match="invalid plugins file"):
+        plugins.load([path], entry_points=False)
+
+
+def test_ambiguous_detection_lists_reasons(tmp_path: Path) -> None:
+    always = READER.replace('Detection(0, "never")', 'Detection(1.0, "claims everything")')
+    path = _local(tmp_path, {"a": "a.py", "b": "b.py"}, {"a.py": always.format(name="a"),
+                                                         "b.py": always.format(name="b")})
+    reg = plugins.load([path], entry_points=False)
+    with pytest.raises(PredportError, match=r"ambiguous; give --from[\s\S]*a: claims everything[\s\S]*b: claims"):
+        reg.detect(tmp_path / "a.py")
