@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from conftest import DATA
-
 from predport.cli import main
 
 REF = DATA / "encord" / "reference"
@@ -45,9 +44,10 @@ def test_bad_file_exit_1_lists_every_problem_and_writes_nothing(tmp_path: Path, 
 
 def test_failed_run_leaves_an_existing_output_untouched(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert main(["convert", str(REF / "image-point.json"), "--ontology", str(ONT), "--branch", "b", "--out", str(out)]) == 0
+    args = ["--ontology", str(ONT), "--branch", "b", "--out", str(out)]
+    assert main(["convert", str(REF / "image-point.json"), *args]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert main(["convert", str(bad_row(tmp_path)), "--ontology", str(ONT), "--branch", "b", "--out", str(out)]) == 1
+    assert main(["convert", str(bad_row(tmp_path)), *args]) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 

@@ -6,9 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import DATA
-
 import predport
+from conftest import DATA
 
 REF = DATA / "encord" / "reference"
 CLIENT = DATA / "encord" / "client"
@@ -30,7 +29,8 @@ def test_legacy_polygon_key_alone(tmp_path: Path) -> None:
     path.write_text(json.dumps(row))
     [unit], problems = _units(path)
     assert not problems.items
-    assert unit["objects"][0]["frames"][0]["geometry"] == {"shape": "polygon", "polygons": [[[0.1, 0.1, 0.4, 0.1, 0.25, 0.4]]]}
+    geometry = unit["objects"][0]["frames"][0]["geometry"]
+    assert geometry == {"shape": "polygon", "polygons": [[[0.1, 0.1, 0.4, 0.1, 0.25, 0.4]]]}
 
 
 def test_polygons_key_keeps_holes_and_parts() -> None:
@@ -49,7 +49,7 @@ def test_both_skeleton_visibility_forms(tmp_path: Path) -> None:
     pts["0"]["invisible"] = False
     path = tmp_path / "flags.json"
     path.write_text(json.dumps(row))
-    [unit], problems = _units(path)
+    [unit], _ = _units(path)
     flags = [p.get("visibility") for p in unit["objects"][0]["frames"][0]["geometry"]["points"]]
     [plain], _ = _units(REF / "image-skeleton.json")
     strings = [p.get("visibility") for p in plain["objects"][0]["frames"][0]["geometry"]["points"]]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA
 
+from conftest import DATA
 from predport import plugins
 from predport.core.problems import PredportError
 
@@ -96,20 +96,21 @@ def test_plugin_that_fails_to_import_is_named(tmp_path: Path) -> None:
 
 def test_duplicate_plugin_name(tmp_path: Path) -> None:
     path = _local(tmp_path, {"encord": "mine.py"}, {"mine.py": READER.format(name="x")})
-    with pytest.raises(PredportError, match="two plugins named 'encord': built-in .* and mine.py from"):
+    with pytest.raises(PredportError, match=r"two plugins named 'encord': built-in .* and mine.py from"):
         plugins.load([path], entry_points=False)
 
 
 def test_duplicate_reader_name(tmp_path: Path) -> None:
     path = _local(tmp_path, {"other": "other.py"}, {"other.py": READER.format(name="encord")})
-    with pytest.raises(PredportError, match="two readers named 'encord': from built-in .* and from other.py"):
+    with pytest.raises(PredportError, match=r"two readers named 'encord': from built-in .* and from other.py"):
         plugins.load([path], entry_points=False)
 
 
 def test_misspelt_hook(tmp_path: Path) -> None:
     code = "import predport\n\n@predport.hookimpl\ndef predport_reader():\n    return []\n"
     path = _local(tmp_path, {"typo": "typo.py"}, {"typo.py": code})
-    with pytest.raises(PredportError, match=r"plugin 'typo' \(typo.py from .*\) has an unknown hook: unknown hook 'predport_reader'"):
+    expected = r"plugin 'typo' \(typo.py from .*\) has an unknown hook: unknown hook 'predport_reader'"
+    with pytest.raises(PredportError, match=expected):
         plugins.load([path], entry_points=False)
 
 

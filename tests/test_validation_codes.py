@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA
 
 import predport
+from conftest import DATA
 from predport.core.ontology import Ontology
 from predport.core.problems import CODES, Problems
 from predport.core.validate import validate_unit
@@ -25,7 +25,8 @@ def image_unit() -> dict[str, Any]:
     return {
         "title": "img1.jpg", "kind": "image", "width": 640, "height": 480,
         "objects": [
-            {"id": "a", "class": {"name": "Car"}, "frames": [{"frame": 0, "geometry": dict(BOX), "confidence": 0.9}],
+            {"id": "a", "class": {"name": "Car"},
+             "frames": [{"frame": 0, "geometry": dict(BOX), "confidence": 0.9}],
              "answers": [{"attribute": {"name": "Plate"}, "text": "AB-1"}]},
             {"id": "b", "class": {"name": "Animal"}, "frames": [{"frame": 0, "geometry": dict(BOX)}],
              "answers": [{"attribute": {"name": "Species"}, "radio": {"name": "Dog"}},
@@ -224,7 +225,8 @@ def test_ambiguous_attribute_name_settled_by_selected_option() -> None:
                                                  ("main", "ground truth"), ("encord-cons", "reserved"),
                                                  ("", "may only contain")])
 def test_branch_names(tmp_path: Path, branch: str, fragment: str) -> None:
-    report = predport.convert([_write(tmp_path, [image_unit()])], ONTOLOGY, branch, tmp_path / "out", fmt="predport")
+    path = _write(tmp_path, [image_unit()])
+    report = predport.convert([path], ONTOLOGY, branch, tmp_path / "out", fmt="predport")
     [p] = report.problems.items
     assert (p.code, p.location.record) == ("branch.invalid", "--branch") and fragment in p.message
     assert not (tmp_path / "out").exists()
