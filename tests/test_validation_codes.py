@@ -74,8 +74,8 @@ def _bitmask(w: int, h: int, rle: str) -> dict[str, Any]:
 
 
 SKY = {"id": "s", "class": {"name": "Sky"}, "frames": [{"frame": 0, "geometry": _bitmask(12, 8, ">480P1MA")}]}
-POSE = {"id": "p", "class": {"name": "Person pose"}, "frames": [{"frame": 0, "geometry": {"shape": "skeleton", "points": [
-    {"name": "head", "x": 0.5, "y": 0.1}, {"name": "tail", "x": 0.5, "y": 0.5}]}}]}
+POSE = {"id": "p", "class": {"name": "Person pose"}, "frames": [{"frame": 0, "geometry": {
+    "shape": "skeleton", "points": [{"name": "head", "x": 0.5, "y": 0.1}, {"name": "tail", "x": 0.5, "y": 0.5}]}}]}
 
 # (case id, base unit, mutation, expected code, expected location "pointer" within the file, severity)
 CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], None], str, str, str]] = [
@@ -151,7 +151,8 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], 
     ("unknown skeleton vertex", image_unit, _append("/objects", POSE), "skeleton.unknown_vertex",
      "/0/objects/2/frames/0", "error"),
     ("duplicate skeleton vertex", image_unit, _append("/objects", {**POSE, "frames": [{"frame": 0, "geometry": {
-        "shape": "skeleton", "points": [{"name": "head", "x": 0.5, "y": 0.1}, {"name": "head", "x": 0.4, "y": 0.1}]}}]}),
+        "shape": "skeleton",
+        "points": [{"name": "head", "x": 0.5, "y": 0.1}, {"name": "head", "x": 0.4, "y": 0.1}]}}]}),
      "skeleton.duplicate_vertex", "/0/objects/2/frames/0", "error"),
     ("schema: object without frames", image_unit, lambda u: u["objects"][0].pop("frames"), "schema.invalid",
      "/0/objects/0", "error"),
