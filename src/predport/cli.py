@@ -48,6 +48,8 @@ def _print(report: Report, output: str) -> None:
     for problem in report.problems:
         print(problem)
     s = report.summary()
+    for group, counts in s["per_group"].items():
+        print(f"  {group}: {counts['converted']} converted, {counts['reported']} reported", file=sys.stderr)
     per_class = ", ".join(f"{k}: {v}" for k, v in sorted(s["objects"].items())) or "none"
     print(f"{s['data_units']} data unit(s), {sum(s['objects'].values())} object(s) ({per_class}), "
           f"{sum(s['classifications'].values())} classification(s); "
@@ -56,7 +58,7 @@ def _print(report: Report, output: str) -> None:
     if report.written:
         print(f"wrote {report.written}", file=sys.stderr)
     elif not report.ok:
-        print("nothing written" if hasattr(report, "written") else "", file=sys.stderr)
+        print("nothing written", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ class Source(TypedDict, total=False):
     pointer: str
     line: int
     record: int | str
+    group: str
 
 
 class Ref(TypedDict, total=False):

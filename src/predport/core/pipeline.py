@@ -27,6 +27,8 @@ class Report:
     objects: Counter[str] = field(default_factory=Counter)  # valid object instances per class
     object_frames: int = 0
     classifications: Counter[str] = field(default_factory=Counter)
+    #: input entities per group (e.g. COCO category) and outcome ("converted" / "reported")
+    ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
     written: Path | None = None
     seconds: float = 0.0
 
@@ -38,7 +40,15 @@ class Report:
         return {"sources": len(self.sources), "data_units": self.units, "objects": dict(self.objects),
                 "object_frames": self.object_frames, "classifications": dict(self.classifications),
                 "problems": dict(self.problems.by_code), "errors": self.problems.errors,
+                "per_group": self.per_group(),
                 "written": str(self.written) if self.written else None, "seconds": round(self.seconds, 3)}
+
+
+    def per_group(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (group, outcome), n in sorted(self.ledger.items()):
+            out.setdefault(group, {"converted": 0, "reported": 0})[outcome] = n
+        return out
 
 
 def _ontology(ontology: Ontology | str | Path) -> Ontology:
@@ -53,11 +63,13 @@ def _registry(plugins: Sequence[str | Path] | None) -> Any:
 
 def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
          options: dict[str, Any] | None = None, plugins: Sequence[str | Path] | None = None,
-         problems: Problems | None = None, registry: Any = None) -> Iterator[DataUnit]:
+         problems: Problems | None = None, ledger: Counter[tuple[str, str]] | None = None,
+         registry: Any = None) -> Iterator[DataUnit]:
     """Yield the data units of every source, read by ``fmt`` or by the detected reader. Reader problems
-    go to ``problems``."""
+    go to ``problems``, per-group counts of reported input entities to ``ledger``."""
     reg = registry or _registry(plugins)
-    ctx = ReadContext(_ontology(ontology), problems if problems is not None else Problems(), dict(options or {}))
+    ctx = ReadContext(_ontology(ontology), problems if problems is not None else Problems(), dict(options or {}),
+                      ledger if ledger is not None else Counter())
     chosen: list[tuple[Path, Reader]] = []
     for s in sources:
         path = Path(s)
@@ -78,7 +90,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         problems.extend(check_branch(branch))
     if out is not None:
         check_target(out)
-    units = read(sources, ont, fmt, options, plugins, problems)
+    units = read(sources, ont, fmt, options, plugins, problems, report.ledger)
     writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
     titles: dict[str, Any] = {}
     try:
@@ -107,6 +119,7 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
             return None
         titles[title] = Location.from_source(unit.get("source"))
     ru = validate_unit(unit, ont, problems)
+    _tally(unit, ru, report)
     if ru is not None:
         for o in ru.objects:
             report.objects[o.ontology.name] += 1
@@ -114,6 +127,16 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
         for c in ru.classifications:
             report.classifications[c.ontology.name] += 1
     return ru
+
+
+def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
+    for kind in ("objects", "classifications"):
+        records = unit.get(kind) if isinstance(unit, dict) else None
+        for i, rec in enumerate(records if isinstance(records, list) else []):
+            group = rec.get("source", {}).get("group") if isinstance(rec, dict) else None
+            if isinstance(group, str):
+                bad = ru is None or (kind, i) in ru.rejected
+                report.ledger[(group, "reported" if bad else "converted")] += 1
 
 
 def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +24,21 @@ class Detection:
 
 @dataclass
 class ReadContext:
-    """Given to :meth:`Reader.read`: the target ontology, the reader's options and the problem sink."""
+    """Given to :meth:`Reader.read`: the target ontology, the reader's options, the problem sink and the
+    ledger (counts of input entities per group and outcome: ``converted`` / ``reported``)."""
 
     ontology: Ontology
     problems: Problems = field(default_factory=Problems)
     options: dict[str, Any] = field(default_factory=dict)
+    ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def report(self, code: str, message: str, location: Location, severity: Severity = "error") -> None:
+    def report(self, code: str, message: str, location: Location, severity: Severity = "error",
+               group: str | None = None) -> None:
+        """Report a problem; with ``group`` (e.g. the COCO category) an error also counts one input entity
+        of that group as reported (not converted)."""
         self.problems.append(Problem(code, severity, message, location))
+        if group is not None and severity == "error":
+            self.ledger[(group, "reported")] += 1
 
 
 class Reader:

@@ -61,6 +61,7 @@ class RObject:
     frames: list[dict[str, Any]]  # the schema's object_frame records, sorted by frame
     static: list[RAnswer] = field(default_factory=list)
     dynamic: list[RAnswer] = field(default_factory=list)
+    records: list[int] = field(default_factory=list)  # indices of the unit's object records merged here
     # answers are resolved once every frame of the track is known (dynamic ranges are checked against them)
     pending: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
 
@@ -80,6 +81,8 @@ class ResolvedUnit:
     sizes: list[tuple[int | None, int | None]]  # (width, height) per frame index (one entry for videos)
     objects: list[RObject]
     classifications: list[RClassification]
+    #: (list name, index) of the unit's records with at least one error: "objects" or "classifications"
+    rejected: set[tuple[str, int]] = field(default_factory=set)
 
 
 def frame_sizes(unit: DataUnit) -> list[tuple[int | None, int | None]]:
@@ -162,10 +165,13 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
     if unit["kind"] == "video" and ctx.count is None:
         ctx.add("unit.frame_count_unknown", f"video {unit['title']!r} has no frame count", None,
                 severity="warning")
-    objects = _objects(ctx, ontology, [o for i, o in enumerate(unit["objects"]) if i not in bad_objects])
+    rejected = {("objects", i) for i in bad_objects} | {("classifications", i) for i in bad_classifications}
+    objects = _objects(ctx, ontology, [(i, o) for i, o in enumerate(unit["objects"]) if i not in bad_objects],
+                       rejected)
     classifications = _classifications(
-        ctx, ontology, [c for i, c in enumerate(unit["classifications"]) if i not in bad_classifications])
-    return ResolvedUnit(unit, ctx.sizes, objects, classifications)
+        ctx, ontology, [(i, c) for i, c in enumerate(unit["classifications"]) if i not in bad_classifications],
+        rejected)
+    return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected)
 
 
 def _schema_problem(unit: Any, path: tuple[str | int, ...], message: str, problems: Problems) -> None:
@@ -207,64 +213,78 @@ def _resolve_feature(ctx: _Ctx, ref: dict[str, str], lookup: Callable[[dict[str,
     return found
 
 
-def _objects(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[RObject]:
+def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
+             rejected: set[tuple[str, int]]) -> list[RObject]:
     by_id: dict[str, RObject] = {}
     names = list(ontology.objects_by_name)
     frames_seen: dict[str, set[int]] = {}
-    for obj in records:
-        src = obj.get("source")
-        ont = _resolve_feature(ctx, obj["class"], ontology.object, names, "object class", "class.unknown", src)
-        if ont is None:
-            continue
-        oid = obj["id"]
-        robj = by_id.get(oid)
-        if robj is None:
-            robj = by_id[oid] = RObject(oid, ont, [])
-            frames_seen[oid] = set()
-        elif robj.ontology is not ont:
-            ctx.add("instance.conflicting_class",
-                    f"instance id {oid!r} is a {robj.ontology.name!r} elsewhere and a {ont.name!r} here", src)
-            continue
-        seen = frames_seen[oid]
-        for i, fr in enumerate(obj["frames"]):
-            fsrc = fr.get("source") or src
-            n = fr["frame"]
-            if not ctx.frame_ok(n):
-                ctx.add("frame.out_of_range", f"frame {n} is outside the data unit ({_frames_text(ctx)})",
-                        fsrc, f"frames/{i}/frame")
-                continue
-            if n in seen:
-                ctx.add("frame.duplicate", f"instance {oid!r} has two geometries on frame {n}", fsrc)
-                continue
-            seen.add(n)
-            conf = fr.get("confidence", 1.0)
-            if not (_isfinite(conf) and 0.0 <= conf <= 1.0):
-                ctx.add("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", fsrc,
-                        f"frames/{i}/confidence")
-            g = fr["geometry"]
-            if g["shape"] != ont.shape:
-                ctx.add("class.shape_mismatch",
-                        f"a {g['shape']} does not fit class {ont.name!r}, whose shape is {ont.shape}", fsrc)
-                continue
-            _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
-            robj.frames.append(fr)
-        if "answers" in obj:
-            robj.pending.extend((a, src) for a in obj["answers"])
+    for index, obj in records:
+        errors = ctx.problems.errors
+        _object(ctx, ontology, obj, names, by_id, frames_seen, index)
+        if ctx.problems.errors > errors:
+            rejected.add(("objects", index))
     out = []
     for robj in by_id.values():
         robj.frames.sort(key=lambda f: f["frame"])
         if robj.pending:
+            errors = ctx.problems.errors
             frames = {f["frame"] for f in robj.frames}
             answers = _answers(ctx, robj.ontology, robj.pending, frames)
             robj.pending = []
             robj.static = [a for a in answers if a.ranges is None]
             robj.dynamic = [a for a in answers if a.ranges is not None]
+            if ctx.problems.errors > errors:
+                rejected.update(("objects", i) for i in robj.records)
         if robj.frames:
             if robj.ontology.shape == "skeleton" and not robj.ontology.vertices:
                 ctx.add("skeleton.no_template", f"class {robj.ontology.name!r} has no skeleton template in the "
                         "ontology: vertex names are not checked", robj.frames[0].get("source"), severity="warning")
             out.append(robj)
     return out
+
+
+def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: dict[str, RObject],
+            frames_seen: dict[str, set[int]], index: int) -> None:
+    """Check one object record and merge it into its track (``by_id``)."""
+    src = obj.get("source")
+    ont = _resolve_feature(ctx, obj["class"], ontology.object, names, "object class", "class.unknown", src)
+    if ont is None:
+        return
+    oid = obj["id"]
+    robj = by_id.get(oid)
+    if robj is None:
+        robj = by_id[oid] = RObject(oid, ont, [])
+        frames_seen[oid] = set()
+    elif robj.ontology is not ont:
+        ctx.add("instance.conflicting_class",
+                f"instance id {oid!r} is a {robj.ontology.name!r} elsewhere and a {ont.name!r} here", src)
+        return
+    robj.records.append(index)
+    seen = frames_seen[oid]
+    for i, fr in enumerate(obj["frames"]):
+        fsrc = fr.get("source") or src
+        n = fr["frame"]
+        if not ctx.frame_ok(n):
+            ctx.add("frame.out_of_range", f"frame {n} is outside the data unit ({_frames_text(ctx)})",
+                    fsrc, f"frames/{i}/frame")
+            continue
+        if n in seen:
+            ctx.add("frame.duplicate", f"instance {oid!r} has two geometries on frame {n}", fsrc)
+            continue
+        seen.add(n)
+        conf = fr.get("confidence", 1.0)
+        if not (_isfinite(conf) and 0.0 <= conf <= 1.0):
+            ctx.add("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", fsrc,
+                    f"frames/{i}/confidence")
+        g = fr["geometry"]
+        if g["shape"] != ont.shape:
+            ctx.add("class.shape_mismatch",
+                    f"a {g['shape']} does not fit class {ont.name!r}, whose shape is {ont.shape}", fsrc)
+            continue
+        _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
+        robj.frames.append(fr)
+    if "answers" in obj:
+        robj.pending.extend((a, src) for a in obj["answers"])
 
 
 def _frames_text(ctx: _Ctx) -> str:
@@ -511,15 +531,17 @@ def _few(values: list[int]) -> str:
 
 # -- classifications ----------------------------------------------------------------------------------
 
-def _classifications(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[RClassification]:
+def _classifications(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
+                     rejected: set[tuple[str, int]]) -> list[RClassification]:
     out: list[RClassification] = []
     names = list(ontology.classifications_by_name)
     placed: dict[str, list[list[tuple[int, int]]]] = {}
-    for c in records:
+    for index, c in records:
         src = c.get("source")
         ont = _resolve_feature(ctx, c["class"], ontology.classification, names, "classification",
                                "classification.unknown", src)
         if ont is None:
+            rejected.add(("classifications", index))
             continue
         ranges = []
         ok = True
@@ -548,4 +570,6 @@ def _classifications(ctx: _Ctx, ontology: Ontology, records: list[Any]) -> list[
         placed.setdefault(ont.hash, []).append(ranges)
         if ok:
             out.append(RClassification(c["id"], ont, answers, ranges, conf))
+        else:
+            rejected.add(("classifications", index))
     return out

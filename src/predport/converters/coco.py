@@ -1,0 +1,407 @@
+"""Reader ``coco``: COCO annotation files (images / categories / annotations) and COCO results files (a bare
+list of {image_id, category_id, bbox | segmentation | keypoints, score}).
+
+The target shape is the ontology class's shape: bbox -> bounding box (or rotatable box, theta from
+``attributes.rotation``); polygon segmentation -> one polygon object with every part; RLE (compressed or
+uncompressed counts) -> an exact bitmask, or, for polygon classes, a polygon traced along the pixel edges with
+its holes (the measured IoU is reported); keypoints -> a skeleton (COCO keypoint names = template vertex
+names; v 0 invisible, 1 occluded, 2 visible) or points. Anything that does not resolve or fit is a located
+problem; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeGuard
+
+import numpy as np
+import yaml
+from pycocotools import mask as cocomask
+
+import predport
+from predport.core import jsonio, trace
+from predport.core import rle as rlemod
+from predport.core.model import DataUnit
+from predport.core.ontology import Ontology, OntologyObject
+from predport.core.problems import Location, PredportError, register_code
+
+for _code, _meaning in {
+    "coco.image_unresolved": "an annotation's image_id is not among the images (or not in the image map)",
+    "coco.geometry_unfit": "the annotation has no geometry that fits the target class's shape",
+    "coco.no_scores": "no score in the file (or in some annotations): confidence 1.0",
+    "coco.keypoint_scores": "keypoint third values are scores, not visibility flags",
+    "coco.traced": "an RLE mask was traced to a polygon; the message gives the measured IoU",
+    "coco.box_as_polygon": "an annotation without segmentation became the 4-corner polygon of its bbox",
+}.items():
+    register_code(_code, _meaning)
+
+class CocoReader(predport.Reader):
+    name = "coco"
+    description = "COCO annotation files and COCO results files (bbox, polygon / RLE segmentation, keypoints)"
+
+    def add_arguments(self, group: argparse._ArgumentGroup) -> None:
+        group.add_argument("--images", metavar="FILE",
+                           help="a COCO file whose images and categories a results file refers to")
+        group.add_argument("--image-key", choices=("file_name", "basename", "stem"), default="file_name",
+                           help="data unit title from the COCO file_name: as is, its base name, or its stem")
+        group.add_argument("--image-map", metavar="FILE",
+                           help="YAML/JSON map: COCO image id or file_name -> data unit title, or -> "
+                                "{title: video title, frame: n} for video frames")
+        group.add_argument("--class-map", metavar="FILE",
+                           help="YAML/JSON map: COCO category id or name -> ontology object name or feature hash")
+
+    def detect(self, path: Path) -> predport.Detection:
+        if path.is_dir() or path.suffix.lower() != ".json":
+            return predport.Detection(0, "not a .json file")
+        try:
+            head = path.open("rb").read(65536)
+        except OSError as e:
+            return predport.Detection(0, f"cannot read: {e}")
+        text = head.lstrip()
+        if text.startswith(b"[") and b'"image_id"' in head and b'"category_id"' in head:
+            return predport.Detection(0.9, "a JSON list of records with image_id and category_id (COCO results)")
+        if text.startswith(b"{") and b'"data_units"' not in head and (
+                b'"annotations"' in head or (b'"images"' in head and b'"categories"' in head)):
+            return predport.Detection(0.9, "a JSON object with images / categories / annotations (COCO)")
+        return predport.Detection(0, "neither a COCO annotation file nor a COCO results list")
+
+    def read(self, path: Path, ctx: predport.ReadContext) -> Iterator[DataUnit]:
+        opts = ctx.options
+        name = str(path)
+        try:
+            data = jsonio.load(path)
+        except (OSError, ValueError) as e:
+            ctx.report("source.unreadable", f"cannot read JSON: {e}", Location(name))
+            return
+        if isinstance(data, list):
+            anns, prefix = data, ""
+            if not opts.get("images"):
+                raise PredportError(f"{path} is a COCO results file: give --images FILE (a COCO file with the "
+                                    "images and categories it refers to)")
+            meta_file = str(opts["images"])
+            meta = _load_meta(Path(meta_file))
+        elif isinstance(data, dict):
+            anns, prefix = data.get("annotations") or [], "/annotations"
+            meta_file, meta = name, data
+            if opts.get("images"):
+                meta_file, meta = str(opts["images"]), _load_meta(Path(str(opts["images"])))
+        else:
+            ctx.report("source.invalid", "neither a COCO object nor a results list", Location(name))
+            return
+        conv = _Converter(ctx, name, prefix, meta_file, meta, opts)
+        yield from conv.run(anns)
+
+
+def _load_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = jsonio.load(path)
+    except (OSError, ValueError) as e:
+        raise PredportError(f"cannot read --images {path}: {e}") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("images"), list):
+        raise PredportError(f"--images {path} has no 'images' list")
+    return meta
+
+
+def _load_map(path: str | None, what: str) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise PredportError(f"cannot read {what} {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise PredportError(f"{what} {path} must be a mapping")
+    return {str(k): v for k, v in data.items()}
+
+
+class _Converter:
+    def __init__(self, ctx: predport.ReadContext, file: str, prefix: str, meta_file: str, meta: dict[str, Any],
+                 opts: dict[str, Any]) -> None:
+        self.ctx, self.file, self.prefix, self.meta_file = ctx, file, prefix, meta_file
+        self.ontology: Ontology = ctx.ontology
+        self.key = opts.get("image_key") or "file_name"
+        self.image_map = _load_map(opts.get("image_map"), "--image-map")
+        self.class_map = _load_map(opts.get("class_map"), "--class-map")
+        self.categories = {str(c.get("id")): c for c in meta.get("categories") or [] if isinstance(c, dict)}
+        self.images: dict[str, tuple[str, int | None, dict[str, Any]]] = {}  # id -> (title, frame, image)
+        self.units: dict[str, dict[str, Any]] = {}
+        self._classes: dict[str, OntologyObject | str] = {}
+        self.missing_scores = 0
+        self.keypoint_scores = 0
+        self._index_images(meta.get("images") or [])
+
+    # -- images and categories ----------------------------------------------------------------------------
+    def _index_images(self, images: list[Any]) -> None:
+        for k, im in enumerate(images):
+            where = Location(self.meta_file, f"/images/{k}")
+            if not isinstance(im, dict) or "id" not in im:
+                self.ctx.report("source.invalid", "image entry without id", where)
+                continue
+            file_name = str(im.get("file_name") or im["id"])
+            title: str | None
+            frame = None
+            if self.image_map:
+                target = self.image_map.get(str(im["id"]), self.image_map.get(file_name))
+                if target is None:
+                    continue  # not mapped: annotations on it are reported as unresolved
+                if isinstance(target, dict):
+                    title, frame = str(target.get("title")), int(target.get("frame", 0))
+                else:
+                    title = str(target)
+            elif self.key == "basename":
+                title = PurePosixPath(file_name.replace("\\", "/")).name
+            elif self.key == "stem":
+                title = PurePosixPath(file_name.replace("\\", "/")).stem
+            else:
+                title = file_name
+            self.images[str(im["id"])] = (title, frame, im)
+            if title not in self.units:
+                src = {"file": self.meta_file, "pointer": f"/images/{k}"}
+                unit: dict[str, Any] = {"title": title, "kind": "video" if frame is not None else "image",
+                                        "width": _int(im.get("width")), "height": _int(im.get("height")),
+                                        "objects": [], "classifications": [], "source": src}
+                self.units[title] = unit
+
+    def _class(self, category_id: Any) -> OntologyObject | str:
+        """The ontology object for a COCO category, or why there is none."""
+        key = str(category_id)
+        found = self._classes.get(key)
+        if found is not None:
+            return found
+        cat = self.categories.get(key)
+        cat_name = str(cat.get("name")) if cat else None
+        target = self.class_map.get(key, self.class_map.get(cat_name or "\0"))
+        result: OntologyObject | str
+        if target is not None:
+            t = str(target)
+            obj = self.ontology.objects.get(t) or self.ontology.object({"name": t})
+            result = obj if isinstance(obj, OntologyObject) else f"--class-map sends {key} to {t!r}, which is " + (
+                "ambiguous in the ontology" if obj else "not an ontology object")
+        elif cat_name is None:
+            result = f"category_id {category_id!r} is not among the categories"
+        else:
+            obj = self.ontology.object({"name": cat_name})
+            if isinstance(obj, OntologyObject):
+                result = obj
+            elif obj:
+                result = f"category {cat_name!r} matches several ontology objects; use --class-map"
+            else:
+                near = Ontology.suggest(cat_name, self.ontology.objects_by_name)
+                hint = f" (did you mean {near!r}? use --class-map)" if near else " (use --class-map)"
+                result = f"category {cat_name!r} is not an ontology object{hint}"
+        self._classes[key] = result
+        return result
+
+    def group(self, category_id: Any) -> str:
+        cat = self.categories.get(str(category_id))
+        return str(cat.get("name")) if cat else str(category_id)
+
+    # -- annotations --------------------------------------------------------------------------------------
+    def run(self, anns: list[Any]) -> Iterator[DataUnit]:
+        for i, ann in enumerate(anns):
+            self._annotation(i, ann)
+        if anns and self.missing_scores == len(anns):
+            self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
+                            Location(self.file), "info")
+        elif self.missing_scores:
+            self.ctx.report("coco.no_scores", f"{self.missing_scores} annotation(s) have no score: confidence 1.0",
+                            Location(self.file), "warning")
+        if self.keypoint_scores:
+            self.ctx.report("coco.keypoint_scores",
+                            f"in {self.keypoint_scores} annotation(s) the keypoints' third values are scores, not "
+                            "0/1/2 flags: a score > 0 counts as visible, 0 as invisible", Location(self.file),
+                            "warning")
+        yield from self.units.values()  # type: ignore[misc]
+
+    def _annotation(self, i: int, ann: Any) -> None:
+        ptr = f"{self.prefix}/{i}"
+        if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
+            self.ctx.report("source.invalid", "annotation without image_id or category_id", Location(self.file, ptr))
+            return
+        group = self.group(ann["category_id"])
+        image = self.images.get(str(ann["image_id"]))
+        if image is None:
+            self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
+                            + (" of the image map" if self.image_map else ""),
+                            Location(self.file, ptr + "/image_id"), group=group)
+            return
+        obj = self._class(ann["category_id"])
+        if isinstance(obj, str):
+            self.ctx.report("class.unknown", obj, Location(self.file, ptr + "/category_id"), group=group)
+            return
+        title, frame, im = image
+        unit = self.units[title]
+        w, h = _int(im.get("width")), _int(im.get("height"))
+        score = ann.get("score")
+        if score is None:
+            self.missing_scores += 1
+            score = 1.0
+        made = self._geometries(ann, obj, w, h, ptr, group)
+        if made is None:
+            return
+        ident = str(ann.get("id", i))
+        track = (ann.get("attributes") or {}).get("track_id") if isinstance(ann.get("attributes"), dict) else None
+        for n, (key, geometry) in enumerate(made):
+            src = {"file": self.file, "pointer": f"{ptr}/{key}", "group": group}
+            rec = {"frame": frame or 0, "geometry": geometry, "confidence": score, "source": src}
+            oid = ident if len(made) == 1 else f"{ident}.{n}"
+            if track is not None:
+                oid = f"track-{track}"
+                prev = next((o for o in unit["objects"] if o["id"] == oid), None)
+                if prev is not None:
+                    prev["frames"].append(rec)
+                    continue
+            unit["objects"].append({"id": oid, "class": {"hash": obj.hash}, "frames": [rec],
+                                    "source": {"file": self.file, "pointer": ptr, "group": group}})
+
+    def _unfit(self, ptr: str, group: str, obj: OntologyObject, what: str) -> None:
+        self.ctx.report("coco.geometry_unfit", f"{what}; class {obj.name!r} is a {obj.shape}",
+                        Location(self.file, ptr), group=group)
+
+    def _geometries(self, ann: dict[str, Any], obj: OntologyObject, w: int | None, h: int | None, ptr: str,
+                    group: str) -> list[tuple[str, dict[str, Any]]] | None:
+        shape = obj.shape
+        if w is None or h is None:
+            self.ctx.report("frame.size_unknown", "the image has no width / height: coordinates cannot be "
+                            "normalised", Location(self.file, ptr), group=group)
+            return None
+        bbox = ann.get("bbox")
+        seg = ann.get("segmentation")
+        if shape in ("bounding_box", "rotatable_bounding_box"):
+            if not _is_box(bbox):
+                self._unfit(ptr, group, obj, "no bbox [x, y, w, h]")
+                return None
+            x, y, bw, bh = bbox
+            g = {"shape": shape, "x": x / w, "y": y / h, "w": bw / w, "h": bh / h}
+            if shape == "rotatable_bounding_box":
+                attrs = ann.get("attributes")
+                g["theta"] = float(attrs.get("rotation", 0.0)) if isinstance(attrs, dict) else 0.0
+            return [("bbox", g)]
+        if shape == "polygon":
+            if isinstance(seg, list) and seg:
+                parts = [[[v / (w if k % 2 == 0 else h) for k, v in enumerate(ring)]] for ring in seg]
+                return [("segmentation", {"shape": "polygon", "polygons": parts})]
+            if isinstance(seg, dict):
+                mask = self._decode(seg, w, h, ptr, group)
+                if mask is None:
+                    return None
+                polys = trace.mask_to_polygons(mask)
+                if not polys:
+                    self._unfit(ptr, group, obj, "the RLE mask is empty")
+                    return None
+                score = trace.iou(trace.rasterize(polys, h, w), mask)
+                self.ctx.report("coco.traced", f"RLE mask traced to {len(polys)} polygon(s) with "
+                                f"{sum(len(p) - 1 for p in polys)} hole(s); IoU with the mask {score:.6f}",
+                                Location(self.file, ptr + "/segmentation"), "info", group=group)
+                norm = [[[v / (w if k % 2 == 0 else h) for k, v in enumerate(r)] for r in p] for p in polys]
+                return [("segmentation", {"shape": "polygon", "polygons": norm})]
+            if _is_box(bbox):
+                x, y, bw, bh = bbox
+                self.ctx.report("coco.box_as_polygon", "no segmentation: the bbox's corners became the polygon",
+                                Location(self.file, ptr + "/bbox"), "info", group=group)
+                ring = [x / w, y / h, (x + bw) / w, y / h, (x + bw) / w, (y + bh) / h, x / w, (y + bh) / h]
+                return [("bbox", {"shape": "polygon", "polygons": [[ring]]})]
+            self._unfit(ptr, group, obj, "no segmentation and no bbox")
+            return None
+        if shape == "bitmask":
+            if isinstance(seg, dict) or (isinstance(seg, list) and seg):
+                mask = self._decode(seg, w, h, ptr, group)
+                if mask is None:
+                    return None
+                return [("segmentation", {"shape": "bitmask", "width": w, "height": h,
+                                          "rle": rlemod.from_mask(mask)})]
+            self._unfit(ptr, group, obj, "no segmentation (a bitmask needs a mask or polygon)")
+            return None
+        if shape in ("skeleton", "point"):
+            kps = ann.get("keypoints")
+            if not isinstance(kps, list) or not kps or len(kps) % 3:
+                self._unfit(ptr, group, obj, "no keypoints [x1, y1, v1, ...]")
+                return None
+            flags = all(v in (0, 1, 2) for v in kps[2::3])
+            if not flags:
+                self.keypoint_scores += 1
+            names = self._keypoint_names(ann, obj)
+            points = []
+            for k in range(len(kps) // 3):
+                x, y, v = kps[3 * k: 3 * k + 3]
+                vis = ({0: "invisible", 1: "occluded", 2: "visible"}[int(v)] if flags
+                       else ("visible" if v > 0 else "invisible"))
+                points.append((k, x, y, vis))
+            if shape == "point":
+                made = [(f"keypoints/{3 * k}", {"shape": "point", "x": x / w, "y": y / h})
+                        for k, x, y, vis in points if vis != "invisible"]
+                if not made:
+                    self._unfit(ptr, group, obj, "no keypoint is labelled (all v = 0)")
+                return made or None
+            pts = []
+            for k, x, y, vis in points:
+                p: dict[str, Any] = {"x": x / w, "y": y / h, "visibility": vis}
+                if k < len(names):
+                    p["name"] = names[k]
+                else:
+                    p["name"] = f"keypoint {k + 1}"
+                pts.append(p)
+            return [("keypoints", {"shape": "skeleton", "points": pts})]
+        self._unfit(ptr, group, obj, "COCO has no geometry for this shape")
+        return None
+
+    def _keypoint_names(self, ann: dict[str, Any], obj: OntologyObject) -> list[str]:
+        cat = self.categories.get(str(ann["category_id"])) or {}
+        names = cat.get("keypoints")
+        if isinstance(names, list) and names:
+            return [str(n) for n in names]
+        return list(obj.vertices)  # no names in the file: the template's vertex order
+
+    def _decode(self, seg: Any, w: int, h: int, ptr: str, group: str) -> np.ndarray[Any, Any] | None:
+        where = Location(self.file, ptr + "/segmentation")
+        try:
+            if isinstance(seg, list):
+                rles = cocomask.frPyObjects([list(map(float, r)) for r in seg], h, w)
+                return cocomask.decode(cocomask.merge(rles)).astype(bool)  # type: ignore[no-any-return]
+            size = seg.get("size")
+            if not (isinstance(size, list) and len(size) == 2 and "counts" in seg):
+                self.ctx.report("source.invalid", "RLE without size [h, w] and counts", where, group=group)
+                return None
+            if [int(size[0]), int(size[1])] != [h, w]:
+                self.ctx.report("bitmask.size_mismatch", f"RLE size {size} (h, w) differs from the image "
+                                f"{h}x{w} (h x w)", Location(self.file, ptr + "/segmentation/size"), group=group)
+                return None
+            counts = seg["counts"]
+            if isinstance(counts, list):
+                if sum(counts) != h * w or any((not isinstance(c, int)) or c < 0 for c in counts):
+                    self.ctx.report("bitmask.invalid_rle", f"RLE counts cover {sum(counts)} pixels, not {h * w}",
+                                    where, group=group)
+                    return None
+                rle = cocomask.frPyObjects(seg, h, w)
+            else:
+                text = counts if isinstance(counts, str) else counts.decode("ascii")
+                # pycocotools trusts its input: check the runs (column-major, size h x w) before decoding
+                err = rlemod.check(text, h, w)
+                if err:
+                    self.ctx.report("bitmask.invalid_rle", err, where, group=group)
+                    return None
+                rle = {"size": [h, w], "counts": text.encode("ascii")}
+            return cocomask.decode(rle).astype(bool)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, UnicodeError) as e:
+            self.ctx.report("source.invalid", f"cannot decode the segmentation: {e}", where, group=group)
+            return None
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_box(b: Any) -> TypeGuard[list[float]]:
+    # NaN / inf pass here on purpose: validation reports them with their location
+    return isinstance(b, list) and len(b) == 4 and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                       for v in b)
+
+
+@predport.hookimpl
+def predport_readers() -> list[predport.Reader]:
+    return [CocoReader()]

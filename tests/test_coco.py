@@ -1,0 +1,353 @@
+"""The coco reader on real files: every annotation accounted for, every geometry exact."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pycocotools import mask as cocomask
+
+import predport
+from conftest import DATA, load
+from predport.cli import main
+from predport.core import rle, trace
+from sdk_oracle import parse, sdk_ontology
+
+COCO = DATA / "coco"
+GT = COCO / "instances_val2014_100.json"
+BBOX = COCO / "instances_val2014_fakebbox100_results.json"
+SEGM = COCO / "instances_val2014_fakesegm100_results.json"
+KP = COCO / "person_keypoints_val2014_fakekeypoints100_results.json"
+COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                  "right_knee", "left_ankle", "right_ankle"]
+
+
+def ontology_for(categories: list[dict[str, Any]], shape: str, path: Path, skeleton: list[str] | None = None) -> Path:
+    """An ontology with one object per COCO category, all of one shape."""
+    objects = [{"id": str(i + 1), "name": c["name"], "color": "#000000", "shape": shape,
+                "featureNodeHash": f"cat{c['id']:05d}"} for i, c in enumerate(categories)]
+    data: dict[str, Any] = {"objects": objects, "classifications": []}
+    if skeleton:
+        data["skeleton_templates"] = [{"template": {
+            "name": f"{o['name']} pose", "shape": "skeleton", "width": 100.0, "height": 100.0,
+            "feature_node_hash": o["featureNodeHash"], "skeletonEdges": {},
+            "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000", "value": n,
+                                  "featureHash": f"kp{k:02d}"} for k, n in enumerate(skeleton)}}} for o in objects]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def gt_categories() -> list[dict[str, Any]]:
+    return load(GT)["categories"]
+
+
+def convert(tmp_path: Path, src: Path, ontology: Path, **options: Any) -> tuple[predport.Report, Path]:
+    out = tmp_path / "out"
+    report = predport.convert([src], ontology, "coco-preds", out, fmt="coco", options=options)
+    return report, out
+
+
+def rows(out: Path) -> dict[str, dict[str, Any]]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {u["title"]: json.loads((out / u["file"]).read_text()) for u in manifest["units"]}
+
+
+def objects_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    [du] = row["data_units"].values()
+    return du["labels"]["objects"]
+
+
+def by_image(anns: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    for a in anns:
+        out.setdefault(a["image_id"], []).append(a)
+    return out
+
+
+def test_bbox_results_every_box_exact_and_accounted_for(tmp_path: Path) -> None:
+    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    report, out = convert(tmp_path, BBOX, ont, images=str(GT))
+    assert report.ok, [str(p) for p in report.problems][:5]
+    anns = load(BBOX)
+    images = {im["id"]: im for im in load(GT)["images"]}
+    cats = {c["id"]: c["name"] for c in gt_categories()}
+    written = rows(out)
+    assert len(written) == 100  # every image of --images, with or without detections
+    assert sum(len(objects_of(r)) for r in written.values()) == len(anns) == 734
+    per_cat = Counter(cats[a["category_id"]] for a in anns)
+    assert report.per_group() == {c: {"converted": n, "reported": 0} for c, n in per_cat.items()}
+    for image_id, group in by_image(anns).items():
+        im = images[image_id]
+        w, h = im["width"], im["height"]
+        expected = sorted((cats[a["category_id"]], a["bbox"][0] / w, a["bbox"][1] / h, a["bbox"][2] / w,
+                           a["bbox"][3] / h, a["score"]) for a in group)
+        got = sorted((o["name"], o["boundingBox"]["x"], o["boundingBox"]["y"], o["boundingBox"]["w"],
+                      o["boundingBox"]["h"], o["confidence"]) for o in objects_of(written[im["file_name"]]))
+        assert got == expected  # exactly: the same float division, nothing rounded
+    # the real SDK parses every row, with the right classes and confidences
+    sdk_ont = sdk_ontology(json.loads(ont.read_text()))
+    for title, row in list(written.items())[:25]:
+        lr = parse(row, sdk_ont)
+        got_sdk = sorted((o.object_name, a.confidence) for o in lr.get_object_instances()
+                         for a in o.get_annotations())
+        assert got_sdk == sorted((o["name"], o["confidence"]) for o in objects_of(row)), title
+
+
+def test_bbox_results_read_back_as_the_same_coco_detections(tmp_path: Path) -> None:
+    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    report, out = convert(tmp_path, BBOX, ont, images=str(GT))
+    assert report.ok
+    images = {im["file_name"]: im for im in load(GT)["images"]}
+    cat_ids = {c["name"]: c["id"] for c in gt_categories()}
+    ontology = predport.Ontology.load(ont)
+    back = []
+    for unit in predport.read([out], ontology, fmt="encord"):
+        im = images[unit["title"]]
+        for obj in unit["objects"]:
+            [fr] = obj["frames"]
+            g = fr["geometry"]
+            name = ontology.objects[obj["class"]["hash"]].name
+            back.append((im["id"], cat_ids[name], g["x"] * im["width"], g["y"] * im["height"],
+                         g["w"] * im["width"], g["h"] * im["height"], fr["confidence"]))
+    src = [(a["image_id"], a["category_id"], *a["bbox"], a["score"]) for a in load(BBOX)]
+    assert len(back) == len(src)
+    for b, s in zip(sorted(back), sorted(src), strict=True):
+        assert b[:2] == s[:2] and b[6] == s[6]
+        assert np.allclose(b[2:6], s[2:6], rtol=0, atol=1e-9)
+
+
+def test_segm_results_as_bitmasks_decode_to_the_same_pixels(tmp_path: Path) -> None:
+    ont = ontology_for(gt_categories(), "bitmask", tmp_path / "ont.json")
+    report, out = convert(tmp_path, SEGM, ont, images=str(GT))
+    assert report.ok, [str(p) for p in report.problems][:5]
+    images = {im["id"]: im for im in load(GT)["images"]}
+    written = rows(out)
+    anns = load(SEGM)
+    assert sum(len(objects_of(r)) for r in written.values()) == len(anns)
+    for image_id, group in by_image(anns).items():
+        im = images[image_id]
+        expected = sorted((a["score"], cocomask.decode(a["segmentation"]).astype(bool).tobytes()) for a in group)
+        got = []
+        for o in objects_of(written[im["file_name"]]):
+            b = o["bitmask"]
+            assert (b["width"], b["height"]) == (im["width"], im["height"])
+            got.append((o["confidence"], rle.to_mask(b["rleString"], b["width"], b["height"]).tobytes()))
+        assert sorted(got) == expected
+
+
+def test_segm_results_as_polygons_keep_holes_and_report_iou(tmp_path: Path) -> None:
+    ont = ontology_for(gt_categories(), "polygon", tmp_path / "ont.json")
+    report, out = convert(tmp_path, SEGM, ont, images=str(GT))
+    assert report.ok
+    traced = [p for p in report.problems if p.code == "coco.traced"]
+    assert len(traced) == len(load(SEGM)) and all(p.severity == "info" for p in traced)
+    assert all(p.message.endswith("IoU with the mask 1.000000") for p in traced)
+    assert traced[0].location.pointer == "/0/segmentation"
+    images = {im["file_name"]: im for im in load(GT)["images"]}
+    holes = 0
+    for title, row in rows(out).items():
+        im = images[title]
+        for o in objects_of(row):
+            polys = [[[v * (im["width"] if k % 2 == 0 else im["height"]) for k, v in enumerate(r)] for r in p]
+                     for p in o["polygons"]]
+            holes += sum(len(p) - 1 for p in polys)
+            assert trace.rasterize(polys, im["height"], im["width"]).any()
+    assert holes > 0  # the fake masks do have holes, and they survive as holes
+
+
+def test_gt_polygons_vertex_for_vertex_and_crowd_rle(tmp_path: Path) -> None:
+    gt = load(GT)
+    ont = ontology_for(gt["categories"], "polygon", tmp_path / "ont.json")
+    report, out = convert(tmp_path, GT, ont)
+    assert report.ok, [str(p) for p in report.problems][:5]
+    assert report.problems.by_code["coco.traced"] == 9  # the iscrowd RLE annotations
+    written = rows(out)
+    images = {im["id"]: im for im in gt["images"]}
+    assert sum(len(objects_of(r)) for r in written.values()) == len(gt["annotations"]) == 839
+    for image_id, group in by_image(gt["annotations"]).items():
+        im = images[image_id]
+        w, h = im["width"], im["height"]
+        # every polygon part of every annotation, each vertex divided by the image size
+        expected = Counter(json.dumps([[[v / (w if k % 2 == 0 else h) for k, v in enumerate(ring)]]
+                                       for ring in a["segmentation"]])
+                           for a in group if isinstance(a["segmentation"], list))
+        got = Counter(json.dumps(o["polygons"]) for o in objects_of(written[im["file_name"]]))
+        crowd = sum(1 for a in group if isinstance(a["segmentation"], dict))
+        assert expected <= got and sum((got - expected).values()) == crowd  # the rest: traced crowd masks
+
+
+def test_keypoints_to_skeleton_with_visibility(tmp_path: Path) -> None:
+    person = [c for c in gt_categories() if c["name"] == "person"]
+    ont = ontology_for(person, "skeleton", tmp_path / "ont.json", skeleton=COCO_KEYPOINTS)
+    gt = load(GT)
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"images": gt["images"], "categories": [{**person[0], "keypoints": COCO_KEYPOINTS}]}))
+    report, out = convert(tmp_path, KP, ont, images=str(meta))
+    assert report.ok, [str(p) for p in report.problems][:5]
+    anns = load(KP)
+    images = {im["id"]: im for im in gt["images"]}
+    written = rows(out)
+    for image_id, group in by_image(anns).items():
+        im = images[image_id]
+        w, h = im["width"], im["height"]
+        vis = {0: "invisible", 1: "occluded", 2: "visible"}
+        expected = sorted(json.dumps([(COCO_KEYPOINTS[k], a["keypoints"][3 * k] / w, a["keypoints"][3 * k + 1] / h,
+                                       vis[a["keypoints"][3 * k + 2]]) for k in range(17)]) for a in group)
+        got = sorted(json.dumps([(p["name"], p["x"], p["y"], p["visibility"])
+                                 for _, p in sorted(o["skeleton"].items(), key=lambda kv: int(kv[0]))])
+                     for o in objects_of(written[im["file_name"]]))
+        assert got == expected
+        for o in objects_of(written[im["file_name"]]):
+            assert [p["featureHash"] for _, p in sorted(o["skeleton"].items(), key=lambda kv: int(kv[0]))] == [
+                f"kp{k:02d}" for k in range(17)]
+
+
+def test_keypoint_scores_instead_of_flags(tmp_path: Path) -> None:
+    gt = load(COCO / "fce_kp_gt_dataset.json")
+    ont = ontology_for(gt["categories"], "skeleton", tmp_path / "ont.json", skeleton=gt["categories"][0]["keypoints"])
+    report, out = convert(tmp_path, COCO / "fce_kp_dt_dataset.json", ont, images=str(COCO / "fce_kp_gt_dataset.json"))
+    assert report.ok
+    [p] = [p for p in report.problems if p.code == "coco.keypoint_scores"]
+    assert p.severity == "warning" and "128 annotation(s)" in p.message
+    [row] = rows(out).values()
+    assert len(objects_of(row)) == 128
+
+
+def test_keypoints_as_points(tmp_path: Path) -> None:
+    person = [c for c in gt_categories() if c["name"] == "person"]
+    ont = ontology_for(person, "point", tmp_path / "ont.json")
+    report, out = convert(tmp_path, KP, ont, images=str(GT))
+    assert report.ok
+    labelled = sum(1 for a in load(KP) for v in a["keypoints"][2::3] if v > 0)
+    assert sum(len(objects_of(r)) for r in rows(out).values()) == labelled
+
+
+def test_loose_real_world_input(tmp_path: Path) -> None:
+    # image_id "2299" (string) in images and int 2299 in the predictions
+    gt = load(COCO / "fce_gt_ignore_test.json")
+    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    report, out = convert(tmp_path, COCO / "fce_dt_ignore_test.json", ont, images=str(COCO / "fce_gt_ignore_test.json"))
+    assert report.ok and sum(len(objects_of(r)) for r in rows(out).values()) == 63
+    # "iscrowd": "false" strings, 0-based image ids
+    ls = load(COCO / "label_studio_coco_import_input.json")
+    ont = ontology_for(ls["categories"], "polygon", tmp_path / "ont2.json")
+    report = predport.convert([COCO / "label_studio_coco_import_input.json"], ont, "b", tmp_path / "o2")
+    assert report.ok and [len(o["polygons"]) for r in rows(tmp_path / "o2").values() for o in objects_of(r)] == [1, 2]
+    # sparse category ids and an uncompressed-RLE crowd annotation, as a bitmask
+    dm = load(COCO / "datumaro_instances_val.json")
+    ont = ontology_for(dm["categories"], "bitmask", tmp_path / "ont3.json")
+    report = predport.convert([COCO / "datumaro_instances_val.json"], ont, "b", tmp_path / "o3")
+    assert report.ok
+    [row] = rows(tmp_path / "o3").values()
+    crowd = next(o for o in objects_of(row) if o["name"] == "b")
+    mask = rle.to_mask(crowd["bitmask"]["rleString"], 5, 10)
+    src = cocomask.decode(cocomask.frPyObjects(dm["annotations"][1]["segmentation"], 10, 5)).astype(bool)
+    assert (mask == src).all() and mask.sum() == 20  # counts [0, 20, 30]: 20 foreground pixels
+
+
+def test_segmentation_empty_list_and_no_names(tmp_path: Path) -> None:
+    dm = load(COCO / "datumaro_person_keypoints_train.json")  # segmentation [], keypoints names []
+    ont = ontology_for(dm["categories"], "skeleton", tmp_path / "ont.json", skeleton=["p1", "p2", "p3"])
+    report = predport.convert([COCO / "datumaro_person_keypoints_train.json"], ont, "b", tmp_path / "o")
+    assert report.ok, [str(p) for p in report.problems]
+    [row] = rows(tmp_path / "o").values()
+    [o] = objects_of(row)
+    assert [(p["name"], p["visibility"]) for p in o["skeleton"].values()] == [
+        ("p1", "invisible"), ("p2", "occluded"), ("p3", "visible")]
+
+
+def test_unresolved_images_and_categories_are_located(tmp_path: Path) -> None:
+    anns = load(BBOX)
+    anns[5] = {**anns[5], "image_id": 999999999999}  # above 2^31 and unknown
+    anns[7] = {**anns[7], "category_id": 0}
+    anns[9] = {**anns[9], "score": 1.25}
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(anns))
+    cats = gt_categories()
+    ont = ontology_for(cats, "bounding_box", tmp_path / "ont.json")
+    report, out = convert(tmp_path, src, ont, images=str(GT))
+    got = sorted((p.code, p.location.pointer) for p in report.problems if p.severity == "error")
+    assert got == [("class.unknown", "/7/category_id"), ("coco.image_unresolved", "/5/image_id"),
+                   ("confidence.out_of_range", "/9/bbox")]
+    assert not out.exists()
+    counts = report.per_group()
+    assert sum(c["converted"] for c in counts.values()) == 731
+    assert sum(c["reported"] for c in counts.values()) == 3
+
+
+def test_near_miss_category_name(tmp_path: Path) -> None:
+    cats = [{**c, "name": c["name"].title() + " "} if c["name"] == "person" else c for c in gt_categories()]
+    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"images": load(GT)["images"], "categories": cats}))
+    report, _ = convert(tmp_path, BBOX, ont, images=str(meta))
+    unknown = [p for p in report.problems if p.code == "class.unknown"]
+    assert unknown and "category 'Person ' is not an ontology object (did you mean 'person'?" in unknown[0].message
+
+
+def test_class_map_and_image_keys(tmp_path: Path) -> None:
+    gt = load(COCO / "fce_gt_dataset.json")
+    ont_path = tmp_path / "ont.json"
+    ont_path.write_text(json.dumps({"objects": [
+        {"id": "1", "name": "Shape", "color": "#000000", "shape": "polygon", "featureNodeHash": "shape001"},
+        {"id": "2", "name": "Star", "color": "#000000", "shape": "bounding_box", "featureNodeHash": "star0001"}],
+        "classifications": []}))
+    names = {c["name"] for c in gt["categories"]}
+    cmap = tmp_path / "classes.yaml"
+    cmap.write_text("".join(f"{n}: Shape\n" for n in names if n != "star") + "star: star0001\n")
+    report, out = convert(tmp_path, COCO / "fce_dt_dataset.json", ont_path, images=str(COCO / "fce_gt_dataset.json"),
+                          class_map=str(cmap), image_key="stem")
+    assert report.ok, [str(p) for p in report.problems]
+    titles = set(rows(out))
+    assert titles == {Path(im["file_name"]).stem for im in gt["images"]}
+    shapes = Counter(o["shape"] for r in rows(out).values() for o in objects_of(r))
+    n_star = sum(1 for a in load(COCO / "fce_dt_dataset.json")
+                 if next(c["name"] for c in gt["categories"] if c["id"] == a["category_id"]) == "star")
+    assert shapes == {"polygon": 9 - n_star, "bounding_box": n_star}
+
+
+def test_video_frames_through_an_image_map(tmp_path: Path) -> None:
+    gt = load(COCO / "fce_gt_dataset.json")
+    imap = tmp_path / "map.yaml"
+    imap.write_text("".join(f"{im['id']}: {{title: clip.mp4, frame: {k * 5}}}\n" for k, im in enumerate(gt["images"])))
+    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    report, out = convert(tmp_path, COCO / "fce_dt_dataset.json", ont, images=str(COCO / "fce_gt_dataset.json"),
+                          image_map=str(imap))
+    assert report.ok
+    [row] = rows(out).values()
+    assert row["data_type"] == "video"
+    [du] = row["data_units"].values()
+    assert sorted(map(int, du["labels"])) == sorted({k * 5 for k in range(len(gt["images"]))})
+    assert "unit.frame_count_unknown" in report.problems.by_code
+
+
+def test_results_file_needs_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    assert main(["validate", str(BBOX), "--ontology", str(ont)]) == 2
+    assert "give --images FILE" in capsys.readouterr().err
+
+
+def test_cli_detects_coco_and_prints_per_category_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    code = main(["convert", str(BBOX), "--images", str(GT), "--ontology", str(ont), "--branch", "b",
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 0
+    person = sum(1 for a in load(BBOX) if a["category_id"] == 1)
+    assert f"  person: {person} converted, 0 reported" in err.splitlines()
+
+
+def test_rle_size_mismatch(tmp_path: Path) -> None:
+    anns = load(SEGM)[:3]
+    anns[1]["segmentation"]["size"] = anns[1]["segmentation"]["size"][::-1]
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(anns))
+    ont = ontology_for(gt_categories(), "bitmask", tmp_path / "ont.json")
+    report, _ = convert(tmp_path, src, ont, images=str(GT))
+    assert [(p.code, p.location.pointer) for p in report.problems if p.severity == "error"] == [
+        ("bitmask.size_mismatch", "/1/segmentation/size")]
