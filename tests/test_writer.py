@@ -1,0 +1,50 @@
+"""The writer: file names that cannot escape, stable hashes, the label-row layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import DATA
+
+import predport
+from predport.core.writer import instance_hash, safe_file_name
+
+ONT = DATA / "encord" / "reference" / "ontology.json"
+
+
+@pytest.mark.parametrize("title", ["../../etc/passwd", "/abs/path.jpg", "a/b/c.jpg", "..", ".", ".hidden.jpg",
+                                   "C:\\x\\y.png", "manifest.json", "MANIFEST.JSON", "x" * 400, "ünï cödé.jpg", "\0"])
+def test_file_names_stay_inside(title: str, tmp_path: Path) -> None:
+    name = safe_file_name(title, set())
+    assert "/" not in name and "\\" not in name and not name.startswith(".") and len(name) < 150
+    assert name.lower() != "manifest.json"
+    assert (tmp_path / name).resolve().parent == tmp_path.resolve()
+
+
+def test_colliding_titles_get_distinct_names() -> None:
+    taken: set[str] = set()
+    names = [safe_file_name(t, taken) for t in ("a b.jpg", "a_b.jpg", "A_B.jpg", "a?b.jpg")]
+    assert len({n.lower() for n in names}) == 4
+
+
+def test_hostile_titles_end_to_end(tmp_path: Path) -> None:
+    units = [{"title": t, "kind": "image", "width": 10, "height": 10, "objects": [], "classifications": []}
+             for t in ("../escape.jpg", "sub/dir.jpg", "manifest.json")]
+    src = tmp_path / "units.json"
+    src.write_text(json.dumps(units))
+    out = tmp_path / "out"
+    assert predport.convert([src], ONT, "b", out, fmt="predport").ok
+    assert sorted(p.parent for p in out.rglob("*")) == [out] * 4
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [u["title"] for u in manifest["units"]] == ["../escape.jpg", "sub/dir.jpg", "manifest.json"]
+    assert not (tmp_path / "escape.jpg").exists()
+
+
+def test_instance_hashes_are_stable_and_encord_shaped() -> None:
+    a = instance_hash("img.jpg", "42", set())
+    assert a == instance_hash("img.jpg", "42", set()) and len(a) == 8
+    assert instance_hash("img.jpg", "abcd1234", set()) == "abcd1234"  # already an Encord hash: kept
+    taken = {"abcd1234"}
+    assert instance_hash("img.jpg", "abcd1234", taken) != "abcd1234"
