@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATA
 
 import predport
+from conftest import DATA
 from predport.core.writer import instance_hash, safe_file_name
 
 ONT = DATA / "encord" / "reference" / "ontology.json"
