@@ -23,11 +23,12 @@ def sdk_ontology(structure: dict[str, Any]) -> Ontology:
     return Ontology(orm, api_client=None)
 
 
-def parse(row: dict[str, Any], ontology: Ontology) -> LabelRowV2:
-    """Parse a label-row dict with the SDK, into a detached row built from the row's own media sizes."""
+def parse(row: dict[str, Any], ontology: Ontology, media_from: dict[str, Any] | None = None) -> LabelRowV2:
+    """Parse a label-row dict with the SDK, into a detached row built from the media sizes of the row itself
+    (or of ``media_from``)."""
     row = copy.deepcopy(row)
     row.setdefault("branch_name", "main")
-    dus = sorted(row["data_units"].values(), key=lambda u: int(u.get("data_sequence", 0)))
+    dus = sorted((media_from or row)["data_units"].values(), key=lambda u: int(u.get("data_sequence", 0)))
     if row["data_type"] == "video":
         u = dus[0]
         media: Any = CustomerProvidedVideoMetadata(

@@ -351,3 +351,20 @@ def test_rle_size_mismatch(tmp_path: Path) -> None:
     report, _ = convert(tmp_path, src, ont, images=str(GT))
     assert [(p.code, p.location.pointer) for p in report.problems if p.severity == "error"] == [
         ("bitmask.size_mismatch", "/1/segmentation/size")]
+
+
+def test_unfit_geometry_missing_scores_and_boxes_as_polygons(tmp_path: Path) -> None:
+    gt = load(COCO / "fce_gt_ignore_test.json")  # bbox only, no scores, no segmentation
+    ont = ontology_for(gt["categories"], "polygon", tmp_path / "ont.json")
+    report, out = convert(tmp_path, COCO / "fce_gt_ignore_test.json", ont)
+    assert report.ok
+    assert report.problems.by_code["coco.box_as_polygon"] == len(gt["annotations"])
+    [note] = [p for p in report.problems if p.code == "coco.no_scores"]
+    assert note.severity == "info" and note.location.file.endswith("fce_gt_ignore_test.json")
+    [row] = rows(out).values()
+    assert all(o["confidence"] == 1.0 and len(o["polygons"][0][0]) == 8 for o in objects_of(row))
+    ont = ontology_for(gt["categories"], "bitmask", tmp_path / "ont2.json")
+    report = predport.convert([COCO / "fce_gt_ignore_test.json"], ont, "b", tmp_path / "o2")
+    unfit = [p for p in report.problems if p.code == "coco.geometry_unfit"]
+    assert len(unfit) == len(gt["annotations"]) and unfit[0].location.pointer == "/annotations/0"
+    assert "class 'person' is a bitmask" in unfit[0].message

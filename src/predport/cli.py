@@ -1,14 +1,19 @@
-"""predport's command line: formats | validate | convert. Exit 0 ok, 1 data errors, 2 usage errors."""
+"""predport's command line: formats | validate | convert | upload | branches | delete-branch.
+
+Exit 0 ok, 1 data errors, 2 usage errors and anything that cannot proceed (credentials, project, network)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from predport import __version__
+from predport.core.ontology import Ontology
 from predport.core.pipeline import Report, convert, validate
 from predport.core.problems import PredportError
 
@@ -26,17 +31,96 @@ def _parser(registry: Any) -> argparse.ArgumentParser:
                        ("convert", "validate, then write label rows for a prediction branch")):
         c = sub.add_parser(name, help=text)
         c.add_argument("sources", nargs="+", metavar="SRC", help="input files or directories")
-        c.add_argument("--ontology", required=True, help="the project's ontology JSON (OntologyStructure.to_dict())")
+        c.add_argument("--ontology", required=name == "validate",
+                       help="the project's ontology JSON (OntologyStructure.to_dict()); convert --project takes the "
+                       "project's own when this is omitted")
         c.add_argument("--from", dest="fmt", metavar="FMT", help="input format (default: detect)")
         c.add_argument("--format", dest="output", choices=("text", "json"), default="text",
                        help="how to print problems and the summary")
         c.add_argument("--branch", required=name == "convert", help="prediction branch name")
         if name == "convert":
-            c.add_argument("--out", required=True, help="output directory (replaced as a whole on success)")
+            c.add_argument("--out", help="output directory (replaced as a whole on success); required unless "
+                           "--project is given")
+            _remote(c, required=False)
         for reader in registry.readers.values():
             group = c.add_argument_group(f"{reader.name} reader options")
             reader.add_arguments(group)
+    u = sub.add_parser("upload", help="send a directory written by convert to its branch of a project")
+    u.add_argument("directory", help="a directory written by predport convert")
+    _remote(u, required=True)
+    b = sub.add_parser("branches", help="every branch and, per data unit, its objects and classifications")
+    b.add_argument("directory", nargs="?", help="a directory written by predport convert (instead of --project)")
+    _remote(b, required=False, writes=False)
+    d = sub.add_parser("delete-branch", help="empty a prediction branch on every data unit of a project")
+    d.add_argument("name", help="the branch to empty (never main)")
+    _remote(d, required=True)
     return p
+
+
+def _remote(p: argparse.ArgumentParser, required: bool, writes: bool = True) -> None:
+    g = p.add_argument_group("Encord project")
+    g.add_argument("--project", required=required, metavar="HASH", help="the Encord project hash")
+    g.add_argument("--ssh-key", metavar="FILE", help="SSH private key file (default: the SDK's ENCORD_SSH_KEY_FILE / "
+                   "ENCORD_SSH_KEY environment variables)")
+    g.add_argument("--token-file", metavar="FILE", help="a file holding a bearer token (or set ENCORD_TOKEN)")
+    g.add_argument("--domain", metavar="URL", help="Encord API domain (other regions and deployments)")
+    g.add_argument("--retries", type=int, default=5, help="retries of a failed bundle (rate limits, server errors)")
+    g.add_argument("--backoff", type=float, default=2.0, help="seconds before the first retry; doubles each time")
+    if writes:
+        g.add_argument("--dry-run", action="store_true", help="print the plan; send no write request")
+        g.add_argument("--bundle-size", type=int, default=100, help="label rows per save request")
+
+
+def _connection(args: argparse.Namespace) -> Any:
+    from predport.core.upload import Connection
+
+    return Connection(args.project, ssh_key_file=args.ssh_key, token_file=args.token_file, domain=args.domain,
+                      retries=args.retries, backoff=args.backoff)
+
+
+def _print_upload(report: Any, output: str) -> None:
+    if output == "json":
+        json.dump({"ok": report.ok, "branch": report.branch, "dry_run": report.dry_run, "saved": report.saved,
+                   "problems": [p.as_dict() for p in report.problems],
+                   "plan": [{"title": e.title, "action": e.action, "before": e.before, "after": e.after}
+                            for e in report.plan]}, sys.stdout, indent=2)
+        print()
+        return
+    for problem in report.problems:
+        print(problem)
+    for entry in report.plan:
+        print(entry)
+    verb = "would save" if report.dry_run else "saved"
+    n = sum(e.action not in ("unchanged",) for e in report.plan) if report.dry_run else report.saved
+    print(f"branch {report.branch!r}: {verb} {n} label row(s)" + ("" if report.ok else "; nothing sent"),
+          file=sys.stderr)
+
+
+def _remote_command(args: argparse.Namespace) -> int:
+    from predport.core import upload
+
+    if args.command == "branches":
+        if args.directory:
+            manifest = upload._manifest(Path(args.directory))
+            counts = {manifest["branch"]: [(u["title"], u["objects"], u["classifications"]) for u in manifest["units"]]}
+        elif args.project:
+            conn = _connection(args)
+            counts = upload.branch_counts(conn.open(), conn)
+        else:
+            print("predport: error: give a directory or --project", file=sys.stderr)
+            return EXIT_USAGE
+        for branch, units in counts.items():
+            print(f"{branch}: {len(units)} data unit(s)")
+            for title, objects, classifications in units:
+                print(f"  {title}: {objects} object(s), {classifications} classification(s)")
+        return EXIT_OK
+    conn = _connection(args)
+    if args.command == "delete-branch":
+        report = upload.delete_branch(conn.open(), conn, args.name, args.dry_run, args.bundle_size)
+    else:
+        report = upload.upload(args.directory, conn, args.dry_run, args.bundle_size)
+    _print_upload(report, getattr(args, "output", "text"))
+    return EXIT_OK if report.ok else EXIT_DATA
 
 
 def _print(report: Report, output: str) -> None:
@@ -79,18 +163,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             r = registry.readers[name]
             print(f"{name:12} {r.description}  [{registry.origins[name]}]")
         return EXIT_OK
-    options = {k: v for k, v in vars(args).items()
-               if k not in ("command", "sources", "ontology", "fmt", "output", "branch", "out", "plugins")}
     try:
-        if args.command == "validate":
-            report = validate(args.sources, args.ontology, args.fmt, args.branch, options, args.plugins)
-        else:
-            report = convert(args.sources, args.ontology, args.branch, args.out, args.fmt, options, args.plugins)
+        if args.command in ("upload", "branches", "delete-branch"):
+            return _remote_command(args)
+        return _local_command(args)
     except PredportError as e:
         print(f"predport: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    _print(report, args.output)
-    return EXIT_OK if report.ok else EXIT_DATA
+
+
+REMOTE_OPTIONS = ("project", "ssh_key", "token_file", "domain", "retries", "backoff", "dry_run", "bundle_size")
+
+
+def _local_command(args: argparse.Namespace) -> int:
+    options = {k: v for k, v in vars(args).items() if k not in (
+        "command", "sources", "ontology", "fmt", "output", "branch", "out", "plugins", *REMOTE_OPTIONS)}
+    if args.command == "validate":
+        report = validate(args.sources, args.ontology, args.fmt, args.branch, options, args.plugins)
+        _print(report, args.output)
+        return EXIT_OK if report.ok else EXIT_DATA
+    if not args.out and not args.project:
+        print("predport: error: convert needs --out DIR, --project HASH, or both", file=sys.stderr)
+        return EXIT_USAGE
+    project = None
+    ontology: Any = args.ontology
+    if args.project:
+        conn = _connection(args)
+        project = conn.open()
+        if ontology is None:
+            ontology = Ontology.from_dict(project.ontology_structure.to_dict(), f"project {args.project} ontology")
+    elif ontology is None:
+        print("predport: error: convert needs --ontology (or --project)", file=sys.stderr)
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="predport-") as tmp:
+        out = args.out or str(Path(tmp) / "rows")
+        report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins)
+        _print(report, args.output)
+        if not report.ok:
+            return EXIT_DATA
+        if project is not None:  # straight through: the rows just written go to the project's branch
+            from predport.core import upload
+
+            sent = upload.upload(out, conn, args.dry_run, args.bundle_size, project=project)
+            _print_upload(sent, args.output)
+            return EXIT_OK if sent.ok else EXIT_DATA
+    return EXIT_OK
 
 
 if __name__ == "__main__":
