@@ -1,8 +1,8 @@
 """Applying the internal JSON Schema (``schemas/data_unit.schema.json``, the single source of truth).
 
-Two validators apply the same file: a compiled one (fastjsonschema) answers "valid?" quickly for every
-data unit; only when it says no does the reference implementation (jsonschema, Draft 2020-12) run, to
-collect every violation with its exact path. The schema sticks to keywords that both implement identically.
+Two validators apply the same file: a compiled predicate (:mod:`predport.core.fastschema`) answers "valid?"
+quickly for every data unit; only when it says no does the reference implementation (jsonschema,
+Draft 2020-12) run, to collect every violation with its exact path.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ def load(name: str = "data_unit") -> dict[str, Any]:
 
 
 @cache
-def _compiled(name: str) -> Callable[[Any], Any]:
-    import fastjsonschema
+def compiled(name: str = "data_unit") -> Callable[[Any], bool]:
+    from predport.core.fastschema import compile_schema
 
-    schema = dict(load(name))
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # same keywords, dialect it compiles
-    return fastjsonschema.compile(schema)  # type: ignore[no-any-return]
+    return compile_schema(load(name))
 
 
 @cache
@@ -40,13 +38,8 @@ def _reference(name: str) -> Any:
 
 def errors(instance: Any, name: str = "data_unit") -> list[SchemaError]:
     """Every schema violation of ``instance`` as (path, message); [] when it is valid."""
-    import fastjsonschema
-
-    try:
-        _compiled(name)(instance)
+    if compiled(name)(instance):
         return []
-    except fastjsonschema.JsonSchemaValueException:
-        pass
     return list(_iter_errors(instance, name))
 
 

@@ -1,0 +1,70 @@
+"""Seeded synthetic COCO results workloads for the benchmark (written once per seed into bench/work/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as cocomask
+
+W, H = 640, 480
+N_CATEGORIES = 80
+
+
+def categories() -> list[dict[str, Any]]:
+    return [{"id": i + 1, "name": f"class_{i + 1:02d}"} for i in range(N_CATEGORIES)]
+
+
+def ontology(shape: str) -> dict[str, Any]:
+    return {"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#D33115", "shape": shape,
+                         "featureNodeHash": f"obj{c['id']:05d}"} for c in categories()], "classifications": []}
+
+
+def images(n: int) -> dict[str, Any]:
+    return {"images": [{"id": i + 1, "file_name": f"img_{i + 1:06d}.jpg", "width": W, "height": H}
+                       for i in range(n)], "categories": categories()}
+
+
+def boxes(n: int, n_images: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    image = rng.integers(1, n_images + 1, n)
+    cat = rng.integers(1, N_CATEGORIES + 1, n)
+    w = rng.uniform(4, W / 3, n)
+    h = rng.uniform(4, H / 3, n)
+    x = rng.uniform(0, 1, n) * (W - w)
+    y = rng.uniform(0, 1, n) * (H - h)
+    score = rng.uniform(0.01, 1.0, n)
+    return [{"image_id": int(image[i]), "category_id": int(cat[i]), "bbox": [x[i], y[i], w[i], h[i]],
+             "score": round(float(score[i]), 5)} for i in range(n)]
+
+
+def masks(n: int, n_images: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    yy, xx = np.mgrid[0:H, 0:W]
+    out = []
+    for i in range(n):
+        cx, cy = rng.uniform(40, W - 40), rng.uniform(40, H - 40)
+        rx, ry = rng.uniform(8, 80), rng.uniform(8, 80)
+        m = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+        if i % 3 == 0:  # a hole in every third mask
+            m &= ((xx - cx) / (rx / 3)) ** 2 + ((yy - cy) / (ry / 3)) ** 2 > 1.0
+        rle = cocomask.encode(np.asfortranarray(m.astype(np.uint8)))
+        out.append({"image_id": int(rng.integers(1, n_images + 1)), "category_id": int(rng.integers(1, N_CATEGORIES + 1)),
+                    "segmentation": {"size": [H, W], "counts": rle["counts"].decode()},
+                    "score": round(float(rng.uniform(0.01, 1.0)), 5)})
+    return out
+
+
+def write(work: Path, name: str, n: int, n_images: int, kind: str, seed: int) -> dict[str, Path]:
+    """Write (once) the results file, its --images file and an ontology for a workload."""
+    work.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{n}-{n_images}-s{seed}"
+    paths = {"results": work / f"{stem}.json", "images": work / f"{stem}-images.json",
+             "ontology": work / f"{stem}-ontology.json"}
+    if not all(p.exists() for p in paths.values()):
+        rng = np.random.default_rng(seed)
+        data = boxes(n, n_images, rng) if kind == "bounding_box" else masks(n, n_images, rng)
+        paths["results"].write_text(json.dumps(data))
+        paths["images"].write_text(json.dumps(images(n_images)))
+        paths["ontology"].write_text(json.dumps(ontology(kind)))
+    return paths

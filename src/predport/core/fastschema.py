@@ -1,0 +1,239 @@
+"""A JSON Schema compiler for the hot path: the schema file becomes one specialised Python predicate.
+
+It answers one question, "is this instance valid?", for the keywords predport's schemas use (``KEYWORDS``)
+with jsonschema's Draft 2020-12 semantics; a schema using any other keyword is refused at compile time, so
+the schema file stays the single source of truth and cannot drift past this compiler. Located error
+messages still come from jsonschema, run only on instances this predicate rejects. A differential test
+(tests/test_fastschema.py) holds the two to the same verdicts.
+
+Code generation: ``$ref`` targets are inlined (functions only for recursive references), keyword groups
+sit under one type guard each, arrays are walked with plain loops.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description", "$comment", "default", "examples"}
+KEYWORDS = {"type", "enum", "const", "required", "properties", "additionalProperties", "propertyNames",
+            "minProperties", "items", "minItems", "maxItems", "minimum", "exclusiveMinimum", "minLength",
+            "pattern", "allOf", "anyOf", "oneOf", "if", "then", "$ref"}
+OBJECT_KW = ("required", "minProperties", "properties", "additionalProperties", "propertyNames")
+ARRAY_KW = ("minItems", "maxItems", "items")
+NUMBER_KW = ("minimum", "exclusiveMinimum")
+STRING_KW = ("minLength", "pattern")
+
+_TYPES = {
+    "object": "type({v}) is dict",
+    "array": "type({v}) is list",
+    "string": "type({v}) is str",
+    "number": "type({v}) in _NUM",
+    "integer": "(type({v}) is int or (type({v}) is float and {v}.is_integer()))",
+    "null": "{v} is None",
+    "boolean": "type({v}) is bool",
+}
+_GUARD = {"object": "type({v}) is dict", "array": "type({v}) is list", "string": "type({v}) is str",
+          "number": "type({v}) in _NUM"}
+
+
+class _Compiler:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
+        self.functions: dict[int, str] = {}
+        self.stack: list[int] = []
+        self.tmp = 0
+
+    def const(self, value: Any) -> str:
+        name = f"C{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def var(self) -> str:
+        self.tmp += 1
+        return f"t{self.tmp}"
+
+    def resolve(self, ref: str) -> dict[str, Any]:
+        if not ref.startswith("#"):
+            raise ValueError(f"only local $ref are supported, not {ref!r}")
+        node: Any = self.root
+        for token in filter(None, ref[1:].split("/")):
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+        return node  # type: ignore[no-any-return]
+
+    # -- functions and expressions ---------------------------------------------------------------------
+    def function(self, schema: Any) -> str:
+        key = id(schema)
+        if key not in self.functions:
+            name = self.functions[key] = f"v{len(self.functions)}"
+            body: list[str] = []
+            saved, self.lines = self.lines, body
+            self.stack.append(key)
+            self.emit(schema, "d", 1)
+            self.stack.pop()
+            self.lines = saved
+            self.lines.extend([f"def {name}(d):", *body, "    return True", ""])
+        return self.functions[key]
+
+    def expr(self, schema: Any, v: str) -> str:
+        """A boolean expression: inline for small schemas, else a call of the schema's function."""
+        if schema is True or schema == {}:
+            return "True"
+        if schema is False:
+            return "False"
+        keys = set(schema) - ANNOTATIONS
+        parts = []
+        if keys <= {"type", "const", "enum", "required"}:
+            if "type" in schema:
+                types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+                parts.append("(" + " or ".join(_TYPES[t].format(v=v) for t in types) + ")")
+            if "const" in schema:
+                parts.append(self._const(schema["const"], v))
+            if "enum" in schema:
+                parts.append(self._enum(schema["enum"], v))
+            if "required" in schema:
+                parts.append(f"(type({v}) is not dict or (" + " and ".join(f"{k!r} in {v}" for k in
+                                                                           schema["required"]) + "))")
+            return " and ".join(parts) or "True"
+        if keys == {"properties"} and all(set(s) - ANNOTATIONS <= {"const", "type", "enum"}
+                                          for s in schema["properties"].values()):
+            return f"(type({v}) is not dict or (" + " and ".join(
+                f"({k!r} not in {v} or {self.expr(s, f'{v}[{k!r}]')})" for k, s in schema["properties"].items()) + "))"
+        return f"{self.function(schema)}({v})"
+
+    def _const(self, value: Any, v: str) -> str:
+        if not isinstance(value, str):
+            raise ValueError("only string consts are supported")
+        return f"(type({v}) is str and {v} == {value!r})"
+
+    def _enum(self, values: list[Any], v: str) -> str:
+        if not all(isinstance(x, str) for x in values):
+            raise ValueError("only string enums are supported")
+        return f"(type({v}) is str and {v} in {self.const(frozenset(values))})"
+
+    # -- statements ------------------------------------------------------------------------------------
+    def fail_unless(self, cond: str, ind: int) -> None:
+        self.lines.append("    " * ind + f"if not ({cond}): return False")
+
+    def emit(self, s: Any, v: str, ind: int, known: str | None = None) -> None:
+        """Statements that return False when ``v`` is invalid against ``s``."""
+        if s is True or s == {}:
+            return
+        if s is False:
+            self.lines.append("    " * ind + "return False")
+            return
+        unknown = set(s) - KEYWORDS - ANNOTATIONS
+        if unknown:
+            raise ValueError(f"keyword(s) {sorted(unknown)} not supported by the fast validator")
+        if "$ref" in s:
+            target = self.resolve(s["$ref"])
+            if id(target) in self.stack:  # recursive: a function call
+                self.fail_unless(f"{self.function(target)}({v})", ind)
+            else:
+                self.stack.append(id(target))
+                self.emit(target, v, ind, known)
+                self.stack.pop()
+        if "type" in s:
+            types = [s["type"]] if isinstance(s["type"], str) else s["type"]
+            self.fail_unless(" or ".join(_TYPES[t].format(v=v) for t in types), ind)
+            if len(types) == 1:
+                known = "number" if types[0] == "integer" else types[0]
+        if "enum" in s:
+            self.fail_unless(self._enum(s["enum"], v), ind)
+        if "const" in s:
+            self.fail_unless(self._const(s["const"], v), ind)
+        for kind, kws, emit in (("object", OBJECT_KW, self._object), ("array", ARRAY_KW, self._array),
+                                ("number", NUMBER_KW, self._number), ("string", STRING_KW, self._string)):
+            if any(k in s for k in kws):
+                if known == kind:
+                    emit(s, v, ind)
+                else:
+                    self.lines.append("    " * ind + f"if {_GUARD[kind].format(v=v)}:")
+                    emit(s, v, ind + 1)
+        for sub in s.get("allOf", []):
+            self.emit(sub, v, ind, known)
+        if "anyOf" in s:
+            self.fail_unless(" or ".join(f"({self.expr(sub, v)})" for sub in s["anyOf"]), ind)
+        if "oneOf" in s:
+            self.fail_unless(" + ".join(f"bool({self.expr(sub, v)})" for sub in s["oneOf"]) + " == 1", ind)
+        if "if" in s or "then" in s:
+            if "if" not in s or "then" not in s:
+                raise ValueError("if needs then (else is not supported)")
+            self.lines.append("    " * ind + f"if {self.expr(s['if'], v)}:")
+            self.lines.append("    " * (ind + 1) + "pass")
+            self.emit(s["then"], v, ind + 1, known)
+
+    def _object(self, s: dict[str, Any], v: str, ind: int) -> None:
+        if "required" in s:
+            self.fail_unless(" and ".join(f"{k!r} in {v}" for k in s["required"]), ind)
+        if "minProperties" in s:
+            self.fail_unless(f"len({v}) >= {int(s['minProperties'])}", ind)
+        props = s.get("properties", {})
+        extra = s.get("additionalProperties", True)
+        if extra is False:
+            self.fail_unless(f"{v}.keys() <= {self.const(frozenset(props))}", ind)
+        required = set(s.get("required", ()))
+        for k, sub in props.items():
+            keys = set(sub) - ANNOTATIONS if isinstance(sub, dict) else set()
+            if keys <= {"type", "const", "enum"}:
+                e = self.expr(sub, f"{v}[{k!r}]")
+                if e != "True":
+                    # a required key is known to be there (checked above)
+                    self.fail_unless(e if k in required else f"{k!r} not in {v} or {e}", ind)
+                continue
+            t = self.var()
+            self.lines.append("    " * ind + f"{t} = {v}.get({k!r}, _MISSING)")
+            self.lines.append("    " * ind + f"if {t} is not _MISSING:")
+            self.lines.append("    " * (ind + 1) + "pass")
+            self.emit(sub, t, ind + 1)
+        if extra not in (True, False):
+            k, x = self.var(), self.var()
+            self.lines.append("    " * ind + f"for {k}, {x} in {v}.items():")
+            self.lines.append("    " * (ind + 1) + f"if {k} in {self.const(frozenset(props))}: continue")
+            self.emit(extra, x, ind + 1)
+        if "propertyNames" in s:
+            names = s["propertyNames"]
+            if set(names) - ANNOTATIONS != {"pattern"}:
+                raise ValueError("propertyNames supports only pattern")
+            rx = self.const(re.compile(names["pattern"]))
+            self.fail_unless(f"all({rx}.search(k) for k in {v} if type(k) is str)", ind)
+
+    def _array(self, s: dict[str, Any], v: str, ind: int) -> None:
+        if "minItems" in s:
+            self.fail_unless(f"len({v}) >= {int(s['minItems'])}", ind)
+        if "maxItems" in s:
+            self.fail_unless(f"len({v}) <= {int(s['maxItems'])}", ind)
+        if "items" in s:
+            if not isinstance(s["items"], dict | bool):
+                raise ValueError("items must be a single schema")
+            x = self.var()
+            self.lines.append("    " * ind + f"for {x} in {v}:")
+            self.lines.append("    " * (ind + 1) + "pass")
+            self.emit(s["items"], x, ind + 1)
+
+    def _number(self, s: dict[str, Any], v: str, ind: int) -> None:
+        if "minimum" in s:  # as jsonschema: NaN is not below any minimum
+            self.fail_unless(f"not ({v} < {s['minimum']!r})", ind)
+        if "exclusiveMinimum" in s:
+            self.fail_unless(f"not ({v} <= {s['exclusiveMinimum']!r})", ind)
+
+    def _string(self, s: dict[str, Any], v: str, ind: int) -> None:
+        if "minLength" in s:
+            self.fail_unless(f"len({v}) >= {int(s['minLength'])}", ind)
+        if "pattern" in s:
+            self.fail_unless(f"{self.const(re.compile(s['pattern']))}.search({v}) is not None", ind)
+
+
+def compile_schema(schema: dict[str, Any], source: bool = False) -> Callable[[Any], bool]:
+    """A predicate with the verdicts of ``jsonschema.Draft202012Validator(schema).is_valid``."""
+    c = _Compiler(schema)
+    entry = c.function(schema)
+    code = "\n".join(c.lines)
+    namespace: dict[str, Any] = {**c.consts, "_MISSING": object(), "_NUM": frozenset((int, float))}
+    exec(compile(code, "<predport fastschema>", "exec"), namespace)
+    fn: Callable[[Any], bool] = namespace[entry]
+    fn.__doc__ = code if source else None
+    return fn
