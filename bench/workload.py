@@ -49,7 +49,8 @@ def masks(n: int, n_images: int, rng: np.random.Generator) -> list[dict[str, Any
         if i % 3 == 0:  # a hole in every third mask
             m &= ((xx - cx) / (rx / 3)) ** 2 + ((yy - cy) / (ry / 3)) ** 2 > 1.0
         rle = cocomask.encode(np.asfortranarray(m.astype(np.uint8)))
-        out.append({"image_id": int(rng.integers(1, n_images + 1)), "category_id": int(rng.integers(1, N_CATEGORIES + 1)),
+        out.append({"image_id": int(rng.integers(1, n_images + 1)),
+                    "category_id": int(rng.integers(1, N_CATEGORIES + 1)),
                     "segmentation": {"size": [H, W], "counts": rle["counts"].decode()},
                     "score": round(float(rng.uniform(0.01, 1.0)), 5)})
     return out

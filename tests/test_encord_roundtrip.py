@@ -50,10 +50,10 @@ def test_round_trip_through_the_sdk(labels: Path, ontology: Path, tmp_path: Path
     errors = [p for p in report.problems if p.severity == "error"]
     # only unsupported data types are errors, one per such row, located at its data_type
     assert [p.code for p in errors] == ["source.unsupported"] * len(unsupported), [str(p) for p in errors]
+    supported_only = tmp_path / "supported.json"
     if unsupported:
         assert not out.exists()  # all or nothing
         # the supported rows of that file must still round-trip on their own
-        supported_only = tmp_path / "supported.json"
         supported_only.write_text(json.dumps([r for r in rows if r["data_type"] in SUPPORTED]))
         report = predport.convert([supported_only], ontology, "preds-v1", out, fmt="encord")
         assert report.ok, [str(p) for p in report.problems]
@@ -61,7 +61,11 @@ def test_round_trip_through_the_sdk(labels: Path, ontology: Path, tmp_path: Path
     assert manifest["branch"] == "preds-v1"
     supported = [r for r in rows if r["data_type"] in SUPPORTED]
     assert len(manifest["units"]) == len(supported)
-    for row, entry in zip(supported, manifest["units"], strict=True):
+    files = {u["title"]: u["file"] for u in manifest["units"]}
+    source = supported_only if unsupported else labels
+    titles = [u["title"] for u in predport.read([source], ontology, fmt="encord")]  # input order
+    for row, title in zip(supported, titles, strict=True):
+        entry = {"title": title, "file": files[title]}
         written = json.loads((out / entry["file"]).read_text())
         assert written["branch_name"] == "preds-v1"
         assert written["data_title"] == entry["title"]

@@ -24,7 +24,8 @@ def units() -> list[dict[str, Any]]:
     assert data
     box = {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}
     geometries = [box, {**box, "shape": "rotatable_bounding_box", "theta": 30.0},
-                  {"shape": "polygon", "polygons": [[[0.1, 0.1, 0.2, 0.1, 0.2, 0.2], [0.15, 0.15, 0.16, 0.15, 0.16, 0.16]]]},
+                  {"shape": "polygon",
+                   "polygons": [[[0.1, 0.1, 0.2, 0.1, 0.2, 0.2], [0.15, 0.15, 0.16, 0.15, 0.16, 0.16]]]},
                   {"shape": "polyline", "points": [0.1, 0.1, 0.2, 0.2]}, {"shape": "point", "x": 0.5, "y": 0.5},
                   {"shape": "bitmask", "width": 12, "height": 8, "rle": ">480P1MA"},
                   {"shape": "skeleton", "points": [{"name": "head", "x": 0.5, "y": 0.1, "visibility": "occluded"},

@@ -237,8 +237,8 @@ def test_delete_branch_empties_it_and_refuses_main(server: Server, converted: Pa
 def test_branches_of_an_output_directory(converted: Path, capsys: Any) -> None:
     assert main(["branches", str(converted)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "model-v1: 3 data unit(s)", "  img1.jpg: 2 object(s), 1 classification(s)",
-        "  img2.jpg: 1 object(s), 0 classification(s)", "  clip.mp4: 1 object(s), 1 classification(s)"]
+        "model-v1: 3 data unit(s)", "  clip.mp4: 1 object(s), 1 classification(s)",
+        "  img1.jpg: 2 object(s), 1 classification(s)", "  img2.jpg: 1 object(s), 0 classification(s)"]
 
 
 def test_bad_credentials_and_project(server: Server, converted: Path, tmp_path: Path, capsys: Any) -> None:

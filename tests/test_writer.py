@@ -38,7 +38,7 @@ def test_hostile_titles_end_to_end(tmp_path: Path) -> None:
     assert predport.convert([src], ONT, "b", out, fmt="predport").ok
     assert sorted(p.parent for p in out.rglob("*")) == [out] * 4
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [u["title"] for u in manifest["units"]] == ["../escape.jpg", "sub/dir.jpg", "manifest.json"]
+    assert [u["title"] for u in manifest["units"]] == ["../escape.jpg", "manifest.json", "sub/dir.jpg"]
     assert not (tmp_path / "escape.jpg").exists()
 
 

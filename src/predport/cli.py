@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,14 @@ def _parser(registry: Any) -> argparse.ArgumentParser:
         c.add_argument("--format", dest="output", choices=("text", "json"), default="text",
                        help="how to print problems and the summary")
         c.add_argument("--branch", required=name == "convert", help="prediction branch name")
+        c.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="spread the work over N processes (default 1)")
+        c.add_argument("--quiet", action="store_true", help="no progress line (it is shown only on a terminal)")
         if name == "convert":
             c.add_argument("--out", help="output directory (replaced as a whole on success); required unless "
                            "--project is given")
+            c.add_argument("--keep-going", action="store_true",
+                           help="write every valid data unit and report the rest (default: any error, nothing written)")
             _remote(c, required=False)
         for reader in registry.readers.values():
             group = c.add_argument_group(f"{reader.name} reader options")
@@ -123,6 +129,29 @@ def _remote_command(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_DATA
 
 
+class Progress:
+    """A one-line progress display on stderr (only used when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, report: Report) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        objects = sum(report.objects.values())
+        rate = objects / max(now - self.t0, 1e-9)
+        sys.stderr.write(f"\r{report.units} data units, {objects} objects, {report.problems.errors} errors "
+                         f"({rate:,.0f} objects/s)\x1b[K")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+
 def _print(report: Report, output: str) -> None:
     if output == "json":
         json.dump({"ok": report.ok, "problems": [p.as_dict() for p in report.problems],
@@ -132,17 +161,28 @@ def _print(report: Report, output: str) -> None:
     for problem in report.problems:
         print(problem)
     s = report.summary()
-    for group, counts in s["per_group"].items():
-        print(f"  {group}: {counts['converted']} converted, {counts['reported']} reported", file=sys.stderr)
-    per_class = ", ".join(f"{k}: {v}" for k, v in sorted(s["objects"].items())) or "none"
-    print(f"{s['data_units']} data unit(s), {sum(s['objects'].values())} object(s) ({per_class}), "
-          f"{sum(s['classifications'].values())} classification(s); "
-          f"{s['errors']} error(s), {len(report.problems) - s['errors']} warning(s)/note(s); {s['seconds']} s",
-          file=sys.stderr)
+    err = sys.stderr
+    print(f"{s['sources']} source(s), {s['data_units']} data unit(s), {sum(s['objects'].values())} object(s), "
+          f"{sum(s['classifications'].values())} classification(s) in {s['seconds']} s", file=err)
+    if s["per_group"]:
+        print("per category (input):", file=err)
+        for group, counts in s["per_group"].items():
+            print(f"  {group}: {counts['converted']} converted, {counts['reported']} reported", file=err)
+    if s["objects"] or s["classifications"]:
+        print("per class (written):", file=err)
+        for name, n in sorted((s["objects"] | s["classifications"]).items()):
+            print(f"  {name}: {n}", file=err)
+    if s["problems"]:
+        print("problems by code:", file=err)
+        for code, n in sorted(s["problems"].items()):
+            print(f"  {code}: {n}", file=err)
+    for title, codes in sorted(s["left_out"].items()):
+        print(f"left out {title}: {', '.join(codes)}", file=err)
     if report.written:
-        print(f"wrote {report.written}", file=sys.stderr)
+        print(f"wrote {report.written}" + (f" ({len(s['left_out'])} data unit(s) left out)" if s["left_out"] else ""),
+              file=err)
     elif not report.ok:
-        print("nothing written", file=sys.stderr)
+        print(f"{s['errors']} error(s): nothing written", file=err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,13 +213,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 REMOTE_OPTIONS = ("project", "ssh_key", "token_file", "domain", "retries", "backoff", "dry_run", "bundle_size")
+RUN_OPTIONS = ("workers", "quiet", "keep_going")
 
 
 def _local_command(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in (
-        "command", "sources", "ontology", "fmt", "output", "branch", "out", "plugins", *REMOTE_OPTIONS)}
+        "command", "sources", "ontology", "fmt", "output", "branch", "out", "plugins", *REMOTE_OPTIONS, *RUN_OPTIONS)}
+    progress = None if args.quiet or not sys.stderr.isatty() else Progress()
     if args.command == "validate":
-        report = validate(args.sources, args.ontology, args.fmt, args.branch, options, args.plugins)
+        report = validate(args.sources, args.ontology, args.fmt, args.branch, options, args.plugins, args.workers,
+                          progress)
+        if progress:
+            progress.done()
         _print(report, args.output)
         return EXIT_OK if report.ok else EXIT_DATA
     if not args.out and not args.project:
@@ -197,17 +242,20 @@ def _local_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="predport-") as tmp:
         out = args.out or str(Path(tmp) / "rows")
-        report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins)
+        report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins, args.workers,
+                         args.keep_going, progress)
+        if progress:
+            progress.done()
         _print(report, args.output)
-        if not report.ok:
+        if not report.ok and not (args.keep_going and report.written):
             return EXIT_DATA
         if project is not None:  # straight through: the rows just written go to the project's branch
             from predport.core import upload
 
             sent = upload.upload(out, conn, args.dry_run, args.bundle_size, project=project)
             _print_upload(sent, args.output)
-            return EXIT_OK if sent.ok else EXIT_DATA
-    return EXIT_OK
+            return EXIT_OK if sent.ok and report.ok else EXIT_DATA
+    return EXIT_OK if report.ok else EXIT_DATA
 
 
 if __name__ == "__main__":

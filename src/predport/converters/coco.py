@@ -125,10 +125,11 @@ class _Converter:
         self.image_map = _load_map(opts.get("image_map"), "--image-map")
         self.class_map = _load_map(opts.get("class_map"), "--class-map")
         self.categories = {str(c.get("id")): c for c in meta.get("categories") or [] if isinstance(c, dict)}
-        self.images: dict[str, tuple[str, int | None, dict[str, Any]]] = {}  # id -> (title, frame, image)
+        self.images: dict[Any, tuple[str, int | None, dict[str, Any]]] = {}  # id -> (title, frame, image)
         self.units: dict[str, dict[str, Any]] = {}
-        self._classes: dict[str, OntologyObject | str] = {}
-        self.missing_scores = 0
+        self.unit_images: dict[str, tuple[str, int | None, dict[str, Any]]] = {}
+        self._classes: dict[Any, OntologyObject | str] = {}
+        self._groups: dict[Any, str] = {}
         self.keypoint_scores = 0
         self._index_images(meta.get("images") or [])
 
@@ -157,6 +158,10 @@ class _Converter:
             else:
                 title = file_name
             self.images[str(im["id"])] = (title, frame, im)
+            if frame is None:
+                self.unit_images[title] = (title, frame, im)
+            if type(im["id"]) is int:
+                self.images[im["id"]] = (title, frame, im)  # the usual key type first; "2299" finds it too
             if title not in self.units:
                 src = {"file": self.meta_file, "pointer": f"/images/{k}"}
                 unit: dict[str, Any] = {"title": title, "kind": "video" if frame is not None else "image",
@@ -166,10 +171,10 @@ class _Converter:
 
     def _class(self, category_id: Any) -> OntologyObject | str:
         """The ontology object for a COCO category, or why there is none."""
-        key = str(category_id)
-        found = self._classes.get(key)
+        found = self._classes.get(category_id) if type(category_id) in (int, str) else None
         if found is not None:
             return found
+        key = str(category_id)
         cat = self.categories.get(key)
         cat_name = str(cat.get("name")) if cat else None
         target = self.class_map.get(key, self.class_map.get(cat_name or "\0"))
@@ -191,70 +196,106 @@ class _Converter:
                 near = Ontology.suggest(cat_name, self.ontology.objects_by_name)
                 hint = f" (did you mean {near!r}? use --class-map)" if near else " (use --class-map)"
                 result = f"category {cat_name!r} is not an ontology object{hint}"
-        self._classes[key] = result
+        if type(category_id) in (int, str):
+            self._classes[category_id] = result
         return result
 
     def group(self, category_id: Any) -> str:
-        cat = self.categories.get(str(category_id))
-        return str(cat.get("name")) if cat else str(category_id)
+        """The category's name, for per-category counts."""
+        found = self._groups.get(category_id) if type(category_id) in (int, str) else None
+        if found is None:
+            cat = self.categories.get(str(category_id))
+            found = str(cat.get("name")) if cat else str(category_id)
+            if type(category_id) in (int, str):
+                self._groups[category_id] = found
+        return found
 
     # -- annotations --------------------------------------------------------------------------------------
     def run(self, anns: list[Any]) -> Iterator[DataUnit]:
+        # pass 1: route every annotation to its data unit (indices only: memory stays that of the parsed file)
+        routes: dict[str, list[int]] = {title: [] for title in self.units}
+        images = self.images
+        missing = 0
         for i, ann in enumerate(anns):
-            self._annotation(i, ann)
-        if anns and self.missing_scores == len(anns):
+            if type(ann) is not dict or "image_id" not in ann or "category_id" not in ann:
+                self.ctx.report("source.invalid", "annotation without image_id or category_id",
+                                Location(self.file, f"{self.prefix}/{i}"))
+                continue
+            image = _lookup(images, ann["image_id"])
+            if image is None:
+                self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
+                                + (" of the image map" if self.image_map else ""),
+                                Location(self.file, f"{self.prefix}/{i}/image_id"),
+                                group=self.group(ann["category_id"]))
+                continue
+            if "score" not in ann:
+                missing += 1
+            routes[image[0]].append(i)
+        if anns and missing == len(anns):
             self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
                             Location(self.file), "info")
-        elif self.missing_scores:
-            self.ctx.report("coco.no_scores", f"{self.missing_scores} annotation(s) have no score: confidence 1.0",
+        elif missing:
+            self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
                             Location(self.file), "warning")
+        # pass 2: one data unit at a time
+        for title, template in self.units.items():
+            if not self.ctx.mine(title):
+                continue  # another worker process converts this one
+            unit = {**template, "objects": []}
+            tracks: dict[str, dict[str, Any]] = {}
+            single = self.unit_images.get(title)  # an image unit has one image: look it up once
+            for i in routes[title]:
+                ann = anns[i]
+                image = single or _lookup(images, ann["image_id"])
+                self._annotation(i, ann, image, unit["objects"], tracks)
+            yield unit  # type: ignore[misc]
         if self.keypoint_scores:
             self.ctx.report("coco.keypoint_scores",
                             f"in {self.keypoint_scores} annotation(s) the keypoints' third values are scores, not "
                             "0/1/2 flags: a score > 0 counts as visible, 0 as invisible", Location(self.file),
                             "warning")
-        yield from self.units.values()  # type: ignore[misc]
 
-    def _annotation(self, i: int, ann: Any) -> None:
+    def _annotation(self, i: int, ann: dict[str, Any], image: tuple[str, int | None, dict[str, Any]],
+                    objects: list[dict[str, Any]], tracks: dict[str, dict[str, Any]]) -> None:
         ptr = f"{self.prefix}/{i}"
-        if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
-            self.ctx.report("source.invalid", "annotation without image_id or category_id", Location(self.file, ptr))
-            return
-        group = self.group(ann["category_id"])
-        image = self.images.get(str(ann["image_id"]))
-        if image is None:
-            self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
-                            + (" of the image map" if self.image_map else ""),
-                            Location(self.file, ptr + "/image_id"), group=group)
-            return
-        obj = self._class(ann["category_id"])
-        if isinstance(obj, str):
+        cid = ann["category_id"]
+        obj = self._class(cid)
+        group = self.group(cid)
+        if type(obj) is str:
             self.ctx.report("class.unknown", obj, Location(self.file, ptr + "/category_id"), group=group)
             return
-        title, frame, im = image
-        unit = self.units[title]
-        w, h = _int(im.get("width")), _int(im.get("height"))
-        score = ann.get("score")
-        if score is None:
-            self.missing_scores += 1
-            score = 1.0
-        made = self._geometries(ann, obj, w, h, ptr, group)
+        assert isinstance(obj, OntologyObject)  # for mypy: _class returns an object or a reason
+        _, frame, im = image
+        w, h = im["width"], im["height"]
+        score = ann.get("score", 1.0)
+        bbox = ann.get("bbox")
+        made: list[tuple[str, dict[str, Any]]] | None = None
+        if obj.shape == "bounding_box" and type(bbox) is list and len(bbox) == 4 and type(w) is int and type(h) is int:
+            x, y, bw, bh = bbox  # the common case, inline; anything odd takes the general path below
+            if type(x) in _NUM and type(y) in _NUM and type(bw) in _NUM and type(bh) in _NUM:
+                made = [("bbox", {"shape": "bounding_box", "x": x / w, "y": y / h, "w": bw / w, "h": bh / h})]
         if made is None:
-            return
+            made = self._geometries(ann, obj, _int(w), _int(h), ptr, group)
+            if made is None:
+                return
         ident = str(ann.get("id", i))
-        track = (ann.get("attributes") or {}).get("track_id") if isinstance(ann.get("attributes"), dict) else None
+        attrs = ann.get("attributes")
+        track = attrs.get("track_id") if type(attrs) is dict else None
+        file = self.file
         for n, (key, geometry) in enumerate(made):
-            src = {"file": self.file, "pointer": f"{ptr}/{key}", "group": group}
-            rec = {"frame": frame or 0, "geometry": geometry, "confidence": score, "source": src}
+            rec = {"frame": frame or 0, "geometry": geometry, "confidence": score,
+                   "source": {"file": file, "pointer": f"{ptr}/{key}", "group": group}}
             oid = ident if len(made) == 1 else f"{ident}.{n}"
             if track is not None:
                 oid = f"track-{track}"
-                prev = next((o for o in unit["objects"] if o["id"] == oid), None)
+                prev = tracks.get(oid)
                 if prev is not None:
                     prev["frames"].append(rec)
                     continue
-            unit["objects"].append({"id": oid, "class": {"hash": obj.hash}, "frames": [rec],
-                                    "source": {"file": self.file, "pointer": ptr, "group": group}})
+            o = {"id": oid, "class": {"hash": obj.hash}, "frames": [rec]}  # the frame's source says where
+            if track is not None:
+                tracks[oid] = o
+            objects.append(o)
 
     def _unfit(self, ptr: str, group: str, obj: OntologyObject, what: str) -> None:
         self.ctx.report("coco.geometry_unfit", f"{what}; class {obj.name!r} is a {obj.shape}",
@@ -387,6 +428,16 @@ class _Converter:
         except (TypeError, ValueError, UnicodeError) as e:
             self.ctx.report("source.invalid", f"cannot decode the segmentation: {e}", where, group=group)
             return None
+
+
+_NUM = (int, float)
+
+
+def _lookup(images: dict[Any, Any], image_id: Any) -> Any:
+    if type(image_id) not in (int, str):
+        return None
+    found = images.get(image_id)
+    return found if found is not None else images.get(str(image_id))
 
 
 def _int(v: Any) -> int | None:

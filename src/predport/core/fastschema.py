@@ -185,6 +185,10 @@ class _Compiler:
                     self.fail_unless(e if k in required else f"{k!r} not in {v} or {e}", ind)
                 continue
             t = self.var()
+            if k in required:  # known to be there
+                self.lines.append("    " * ind + f"{t} = {v}[{k!r}]")
+                self.emit(sub, t, ind)
+                continue
             self.lines.append("    " * ind + f"{t} = {v}.get({k!r}, _MISSING)")
             self.lines.append("    " * ind + f"if {t} is not _MISSING:")
             self.lines.append("    " * (ind + 1) + "pass")

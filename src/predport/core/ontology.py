@@ -79,10 +79,10 @@ class OntologyObject(Feature):
     shape: str = ""
     color: str = ""
     vertices: dict[str, str] = field(default_factory=dict)  # skeleton vertex name -> featureHash
+    value: str = ""  # the name lower-cased, spaces -> "_" (set on construction)
 
-    @property
-    def value(self) -> str:
-        return _value(self.name)
+    def __post_init__(self) -> None:
+        self.value = _value(self.name)
 
 
 @dataclass(eq=False, slots=True)

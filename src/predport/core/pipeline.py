@@ -1,10 +1,25 @@
-"""read -> normalise -> validate -> write, for the Python API and the CLI alike."""
+"""read -> normalise -> validate -> write, for the Python API and the CLI alike.
+
+With ``workers > 1`` the run forks when the first data unit arrives: the readers have parsed (and, for one
+big file, indexed) their input by then, so the children share it copy-on-write. Each process then keeps the
+data units whose shard key is its own (readers may call ``ctx.mine(title)`` to skip building the others),
+validates and writes them into the one staging directory, and the parent merges the reports and commits
+or aborts the whole run. Units with the same title, or whose file names could collide, share a shard.
+"""
 
 from __future__ import annotations
 
+import gc
+import glob
+import os
+import pickle
+import shutil
+import sys
+import tempfile
 import time
+import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +27,9 @@ from typing import Any
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problem, Problems
-from predport.core.reader import ReadContext, Reader
+from predport.core.reader import ReadContext
 from predport.core.validate import ResolvedUnit, check_branch, validate_unit
-from predport.core.writer import BranchWriter, check_target
+from predport.core.writer import BranchWriter, check_target, file_key
 
 
 @dataclass
@@ -29,6 +44,8 @@ class Report:
     classifications: Counter[str] = field(default_factory=Counter)
     #: input entities per group (e.g. COCO category) and outcome ("converted" / "reported")
     ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: data units not written (--keep-going) and why: title -> problem codes
+    left_out: dict[str, list[str]] = field(default_factory=dict)
     written: Path | None = None
     seconds: float = 0.0
 
@@ -40,15 +57,30 @@ class Report:
         return {"sources": len(self.sources), "data_units": self.units, "objects": dict(self.objects),
                 "object_frames": self.object_frames, "classifications": dict(self.classifications),
                 "problems": dict(self.problems.by_code), "errors": self.problems.errors,
-                "per_group": self.per_group(),
+                "per_group": self.per_group(), "left_out": self.left_out,
                 "written": str(self.written) if self.written else None, "seconds": round(self.seconds, 3)}
 
-
     def per_group(self) -> dict[str, dict[str, int]]:
+        counts = Counter(self.ledger)
+        # entities a reader reported instead of converting (counted once, even when several workers saw them)
+        for p in self.problems:
+            if p.group is not None and p.severity == "error":
+                counts[(p.group, "reported")] += 1
         out: dict[str, dict[str, int]] = {}
-        for (group, outcome), n in sorted(self.ledger.items()):
+        for (group, outcome), n in sorted(counts.items()):
             out.setdefault(group, {"converted": 0, "reported": 0})[outcome] = n
         return out
+
+    def merge(self, other: Report) -> None:
+        """Add a worker's report; problems found by several workers (from work they all repeat) count once."""
+        seen = {(p.code, p.severity, p.message, p.location) for p in self.problems}
+        self.problems.extend(p for p in other.problems if (p.code, p.severity, p.message, p.location) not in seen)
+        self.units += other.units
+        self.objects.update(other.objects)
+        self.object_frames += other.object_frames
+        self.classifications.update(other.classifications)
+        self.ledger.update(other.ledger)
+        self.left_out.update(other.left_out)
 
 
 def _ontology(ontology: Ontology | str | Path) -> Ontology:
@@ -61,50 +93,162 @@ def _registry(plugins: Sequence[str | Path] | None) -> Any:
     return plugin_loader.load(list(plugins or []))
 
 
-def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
-         options: dict[str, Any] | None = None, plugins: Sequence[str | Path] | None = None,
-         problems: Problems | None = None, ledger: Counter[tuple[str, str]] | None = None,
-         registry: Any = None) -> Iterator[DataUnit]:
-    """Yield the data units of every source, read by ``fmt`` or by the detected reader. Reader problems
-    go to ``problems``, per-group counts of reported input entities to ``ledger``."""
-    reg = registry or _registry(plugins)
-    ctx = ReadContext(_ontology(ontology), problems if problems is not None else Problems(), dict(options or {}),
-                      ledger if ledger is not None else Counter())
-    chosen: list[tuple[Path, Reader]] = []
+def expand(sources: Sequence[str | Path]) -> list[Path]:
+    """Files and directories as given; glob patterns (``preds/**/*.json``) expanded, sorted."""
+    out: list[Path] = []
     for s in sources:
         path = Path(s)
-        if not path.exists():
+        if path.exists():
+            out.append(path)
+        elif glob.has_magic(str(s)):
+            matches = sorted(glob.glob(str(s), recursive=True))
+            if not matches:
+                raise PredportError(f"{s}: no file matches")
+            out.extend(Path(m) for m in matches)
+        else:
             raise PredportError(f"{path}: no such file or directory")
-        chosen.append((path, reg.reader(fmt) if fmt else reg.detect(path)))
+    return out
+
+
+def _units(paths: list[Path], fmt: str | None, ctx: ReadContext, registry: Any) -> Iterator[DataUnit]:
+    chosen = [(p, registry.reader(fmt) if fmt else registry.detect(p)) for p in paths]
     for path, reader in chosen:
         yield from reader.read(path, ctx)
 
 
+def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
+         options: dict[str, Any] | None = None, plugins: Sequence[str | Path] | None = None,
+         problems: Problems | None = None) -> Iterator[DataUnit]:
+    """Yield the data units of every source, read by ``fmt`` or by the detected reader; reader problems go
+    to ``problems``."""
+    ctx = ReadContext(_ontology(ontology), problems if problems is not None else Problems(), dict(options or {}))
+    return _units(expand(sources), fmt, ctx, _registry(plugins))
+
+
+@dataclass
+class _Shard:
+    wanted: int = 1  # processes asked for
+    index: int = 0
+    count: int = 1  # processes running: stays 1 until the fork, so that nothing is skipped before it
+    children: list[int] = field(default_factory=list)
+    scratch: Path = Path()  # where workers leave their reports
+
+    def mine(self, title: str) -> bool:
+        return self.count == 1 or zlib.crc32(file_key(title).encode()) % self.count == self.index
+
+
 def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str | None, out: Path | None,
-         fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None) -> Report:
+         fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None,
+         workers: int = 1, keep_going: bool = False, progress: Callable[[Report], None] | None = None) -> Report:
     t0 = time.perf_counter()
     ont = _ontology(ontology)
+    paths = expand(sources)
     report = Report(sources=[str(s) for s in sources])
-    problems = report.problems
     if branch is not None:
-        problems.extend(check_branch(branch))
+        report.problems.extend(check_branch(branch))
     if out is not None:
         check_target(out)
-    units = read(sources, ont, fmt, options, plugins, problems, report.ledger)
+    registry = _registry(plugins)
+    shard = _Shard(wanted=max(1, workers) if hasattr(os, "fork") else 1)
+    ctx = ReadContext(ont, report.problems, dict(options or {}))
+    ctx.mine = shard.mine  # type: ignore[method-assign]
     writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
+    units = _units(paths, fmt, ctx, registry)
     titles: dict[str, Any] = {}
     try:
-        for unit in units:
-            ru = _validate(unit, ont, problems, titles, report)
-            if writer is not None and ru is not None and problems.ok:
-                writer.write(ru)
-        if writer is not None and problems.ok:
+        first = next(units, None)
+        # the readers have parsed their input by now: keep the collector from walking it again and again
+        # (and from touching its pages after a fork, which would copy them)
+        gc.freeze()
+        if shard.wanted > 1 and first is not None:
+            _fork(shard)
+        for unit in _chain(first, units):
+            title = unit.get("title") if isinstance(unit, dict) else None
+            if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
+                continue
+            _one(unit, ont, report, titles, writer, keep_going)
+            if progress is not None and shard.index == 0:
+                progress(report)
+        if shard.index > 0:
+            _child_exit(report, writer, shard)
+        for k, pid in enumerate(shard.children, start=1):
+            report.merge(_child_report(pid, k, writer, shard))
+        if writer is not None and (report.ok or keep_going):
             report.written = writer.commit()
+    except BaseException:
+        if shard.index > 0:
+            os._exit(70)
+        raise
     finally:
-        if writer is not None:
-            writer.abort()
+        gc.unfreeze()
+        if shard.index == 0:
+            if writer is not None:
+                writer.abort()
+            if shard.count > 1:
+                shutil.rmtree(shard.scratch, ignore_errors=True)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _chain(first: DataUnit | None, rest: Iterator[DataUnit]) -> Iterator[DataUnit]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def _fork(shard: _Shard) -> None:
+    shard.scratch = Path(tempfile.mkdtemp(prefix="predport-workers-"))
+    shard.count = shard.wanted
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for k in range(1, shard.count):
+        pid = os.fork()
+        if pid == 0:
+            shard.index, shard.children = k, []
+            return
+        shard.children.append(pid)
+
+
+def _child_exit(report: Report, writer: BranchWriter | None, shard: _Shard) -> None:
+    """A worker's end: hand its report (and manifest entries) to the parent, and leave without cleanup."""
+    (shard.scratch / f"worker-{shard.index}.pickle").write_bytes(
+        pickle.dumps((report, writer.units if writer is not None else [])))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _child_report(pid: int, k: int, writer: BranchWriter | None, shard: _Shard) -> Report:
+    _, status = os.waitpid(pid, 0)
+    path = shard.scratch / f"worker-{k}.pickle"
+    if status != 0 or not path.exists():
+        raise PredportError(f"worker {k} failed (exit status {status}); nothing was written")
+    child, units = pickle.loads(path.read_bytes())
+    if writer is not None:
+        writer.units.extend(units)
+    return child  # type: ignore[no-any-return]
+
+
+def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], writer: BranchWriter | None,
+         keep_going: bool) -> None:
+    problems = report.problems
+    errors = problems.errors
+    ru = _validate(unit, ont, problems, titles, report)
+    if writer is None or ru is None:
+        if ru is None and keep_going and isinstance(unit, dict):
+            report.left_out[str(unit.get("title"))] = _codes(problems, errors)
+        return
+    if problems.errors > errors:  # this unit has errors
+        if keep_going:
+            report.left_out[unit["title"]] = _codes(problems, errors)
+        return
+    if problems.ok or keep_going:
+        writer.write(ru)
+
+
+def _codes(problems: Problems, since: int) -> list[str]:
+    errors = [p for p in problems if p.severity == "error"]
+    return sorted({p.code for p in errors[since:]})
 
 
 def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[str, Any],
@@ -120,34 +264,54 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
         titles[title] = Location.from_source(unit.get("source"))
     ru = validate_unit(unit, ont, problems)
     _tally(unit, ru, report)
-    if ru is not None:
+    if ru is not None:  # count what is valid (what a write would contain)
+        rejected = ru.rejected
         for o in ru.objects:
-            report.objects[o.ontology.name] += 1
-            report.object_frames += len(o.frames)
+            if not rejected or not any(("objects", i) in rejected for i in o.records):
+                report.objects[o.ontology.name] += 1
+                report.object_frames += len(o.frames)
         for c in ru.classifications:
             report.classifications[c.ontology.name] += 1
     return ru
 
 
 def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
+    ledger = report.ledger
     for kind in ("objects", "classifications"):
         records = unit.get(kind) if isinstance(unit, dict) else None
-        for i, rec in enumerate(records if isinstance(records, list) else []):
-            group = rec.get("source", {}).get("group") if isinstance(rec, dict) else None
-            if isinstance(group, str):
-                bad = ru is None or (kind, i) in ru.rejected
-                report.ledger[(group, "reported" if bad else "converted")] += 1
+        if not isinstance(records, list):
+            continue
+        rejected = ru.rejected if ru is not None else None
+        for i, rec in enumerate(records):
+            src = _source(rec)
+            group = src.get("group") if src is not None else None
+            if type(group) is str:
+                bad = rejected is None or (kind, i) in rejected
+                ledger[(group, "reported" if bad else "converted")] += 1
+
+
+def _source(rec: Any) -> dict[str, Any] | None:
+    """A record's source, or its first frame's (readers may give only the more precise one)."""
+    if type(rec) is not dict:
+        return None
+    src = rec.get("source")
+    if src is None and type(rec.get("frames")) is list and rec["frames"] and type(rec["frames"][0]) is dict:
+        src = rec["frames"][0].get("source")
+    return src if type(src) is dict else None
 
 
 def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
              branch: str | None = None, options: dict[str, Any] | None = None,
-             plugins: Sequence[str | Path] | None = None) -> Report:
+             plugins: Sequence[str | Path] | None = None, workers: int = 1,
+             progress: Callable[[Report], None] | None = None) -> Report:
     """Read and validate every source; nothing is written. ``report.ok`` is False on any error."""
-    return _run(sources, ontology, branch, None, fmt, options, plugins)
+    return _run(sources, ontology, branch, None, fmt, options, plugins, workers, False, progress)
 
 
 def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,
             fmt: str | None = None, options: dict[str, Any] | None = None,
-            plugins: Sequence[str | Path] | None = None) -> Report:
-    """Read, validate and write label rows for ``branch`` into ``out``: all or nothing."""
-    return _run(sources, ontology, branch, Path(out), fmt, options, plugins)
+            plugins: Sequence[str | Path] | None = None, workers: int = 1, keep_going: bool = False,
+            progress: Callable[[Report], None] | None = None) -> Report:
+    """Read, validate and write label rows for ``branch`` into ``out``: all or nothing, or with
+    ``keep_going`` every valid data unit (``report.left_out`` says which were not written, and why)."""
+    return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress)

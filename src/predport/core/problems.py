@@ -133,6 +133,8 @@ class Problem:
     severity: Severity
     message: str
     location: Location = field(default_factory=Location)
+    #: the input's own category of the entity (e.g. a COCO category): an error counts it as reported
+    group: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         where = f" (at {self.location.field})" if self.location.field else ""

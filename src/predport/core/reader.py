@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,21 +23,22 @@ class Detection:
 
 @dataclass
 class ReadContext:
-    """Given to :meth:`Reader.read`: the target ontology, the reader's options, the problem sink and the
-    ledger (counts of input entities per group and outcome: ``converted`` / ``reported``)."""
+    """Given to :meth:`Reader.read`: the target ontology, the reader's options and the problem sink."""
 
     ontology: Ontology
     problems: Problems = field(default_factory=Problems)
     options: dict[str, Any] = field(default_factory=dict)
-    ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def report(self, code: str, message: str, location: Location, severity: Severity = "error",
                group: str | None = None) -> None:
         """Report a problem; with ``group`` (e.g. the COCO category) an error also counts one input entity
-        of that group as reported (not converted)."""
-        self.problems.append(Problem(code, severity, message, location))
-        if group is not None and severity == "error":
-            self.ledger[(group, "reported")] += 1
+        of that group as reported instead of converted, in the run's per-group counts."""
+        self.problems.append(Problem(code, severity, message, location, group))
+
+    def mine(self, title: str) -> bool:
+        """False when another worker process converts the data unit titled ``title``: a reader may then skip
+        building it (an optimisation only; the pipeline drops other workers' units anyway)."""
+        return True
 
 
 class Reader:

@@ -247,24 +247,32 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
             frames_seen: dict[str, set[int]], index: int) -> None:
     """Check one object record and merge it into its track (``by_id``)."""
     src = obj.get("source")
-    ont = _resolve_feature(ctx, obj["class"], ontology.object, names, "object class", "class.unknown", src)
+    if src is None and obj["frames"]:  # readers may give only the (more precise) frame's source
+        src = obj["frames"][0].get("source")
+    ref = obj["class"]
+    ont = ontology.objects.get(ref["hash"]) if len(ref) == 1 and "hash" in ref else None  # the usual case
     if ont is None:
-        return
+        ont = _resolve_feature(ctx, ref, ontology.object, names, "object class", "class.unknown", src)
+        if ont is None:
+            return
     oid = obj["id"]
     robj = by_id.get(oid)
     if robj is None:
         robj = by_id[oid] = RObject(oid, ont, [])
-        frames_seen[oid] = set()
+        seen = frames_seen[oid] = set()
     elif robj.ontology is not ont:
         ctx.add("instance.conflicting_class",
                 f"instance id {oid!r} is a {robj.ontology.name!r} elsewhere and a {ont.name!r} here", src)
         return
+    else:
+        seen = frames_seen[oid]
     robj.records.append(index)
-    seen = frames_seen[oid]
+    count = ctx.count
+    shape = ont.shape
     for i, fr in enumerate(obj["frames"]):
         fsrc = fr.get("source") or src
         n = fr["frame"]
-        if not ctx.frame_ok(n):
+        if n < 0 or (count is not None and n >= count):
             ctx.add("frame.out_of_range", f"frame {n} is outside the data unit ({_frames_text(ctx)})",
                     fsrc, f"frames/{i}/frame")
             continue
@@ -273,15 +281,20 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
             continue
         seen.add(n)
         conf = fr.get("confidence", 1.0)
-        if not (_isfinite(conf) and 0.0 <= conf <= 1.0):
+        if not (0.0 <= conf <= 1.0):  # NaN fails this too
             ctx.add("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", fsrc,
                     f"frames/{i}/confidence")
         g = fr["geometry"]
-        if g["shape"] != ont.shape:
+        if g["shape"] != shape:
             ctx.add("class.shape_mismatch",
-                    f"a {g['shape']} does not fit class {ont.name!r}, whose shape is {ont.shape}", fsrc)
+                    f"a {g['shape']} does not fit class {ont.name!r}, whose shape is {shape}", fsrc)
             continue
-        _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
+        if shape == "bounding_box":  # the common case, inline; anything doubtful goes to the full check
+            x, y, w, h = g["x"], g["y"], g["w"], g["h"]
+            if not (x >= 0.0 and y >= 0.0 and w > 0.0 and h > 0.0 and x + w <= 1.0 and y + h <= 1.0):
+                _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
+        else:
+            _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
         robj.frames.append(fr)
     if "answers" in obj:
         robj.pending.extend((a, src) for a in obj["answers"])

@@ -42,20 +42,41 @@ def timestamp(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S UTC")
 
 
+class InstanceHashes:
+    """8-character Encord-style hashes for the instance ids of one data unit: the id itself when it already
+    is one, else a digest of (data unit title, id) -- deterministic, so re-runs and re-uploads produce the
+    same hashes -- never the same hash twice in a unit."""
+
+    def __init__(self, scope: str) -> None:
+        self.prefix = hashlib.blake2b(scope.encode() + b"\0", digest_size=6)
+        self.taken: set[str] = set()
+
+    def __call__(self, ident: str) -> str:
+        taken = self.taken
+        if len(ident) == 8 and ident not in taken and _HASH_RE.fullmatch(ident):
+            taken.add(ident)
+            return ident
+        salt = b""
+        while True:
+            digest = self.prefix.copy()
+            digest.update(ident.encode() + salt)
+            h = base64.b64encode(digest.digest()).decode()
+            if h not in taken:
+                taken.add(h)
+                return h
+            salt += b"\0"
+
+
 def instance_hash(scope: str, ident: str, taken: set[str]) -> str:
-    """An 8-character Encord-style hash for an instance id: the id itself when it already is one, else a
-    digest of (scope, id) -- deterministic, so re-runs and re-uploads produce the same hashes."""
-    if _HASH_RE.fullmatch(ident) and ident not in taken:
-        taken.add(ident)
-        return ident
-    salt = 0
-    while True:
-        digest = hashlib.sha256(f"{scope}\0{ident}\0{salt}".encode()).digest()
-        h = base64.b64encode(digest)[:8].decode()
-        if h not in taken:
-            taken.add(h)
-            return h
-        salt += 1
+    """One instance hash (see :class:`InstanceHashes`)."""
+    hashes = InstanceHashes(scope)
+    hashes.taken = taken
+    return hashes(ident)
+
+
+def file_key(title: str) -> str:
+    """What two titles share when their file names could collide (workers shard on it)."""
+    return _UNSAFE.sub("_", title).lstrip(".")[:120].lower()
 
 
 def safe_file_name(title: str, taken: set[str]) -> str:
@@ -122,26 +143,37 @@ def build_row(ru: ResolvedUnit, branch: str, ts: str) -> dict[str, Any]:
     kind = unit["kind"]
     title = unit["title"]
     data_hash = unit.get("data_hash") or ZERO
-    taken: set[str] = set()
+    hashes = InstanceHashes(title)
     frames: dict[int, list[dict[str, Any]]] = {}
     object_answers: dict[str, Any] = {}
     object_actions: dict[str, Any] = {}
     for obj in ru.objects:
         ont = obj.ontology
-        h = instance_hash(title, obj.id, taken)
-        head = {"name": ont.name, "color": ont.color, "shape": ont.shape, "value": ont.value}
+        h = hashes(obj.id)
+        name, color, shape, value, fh = ont.name, ont.color, ont.shape, ont.value, ont.hash
         for fr in obj.frames:
-            entry = {**head, "createdAt": ts, "createdBy": None, "confidence": fr.get("confidence", 1.0),
-                     "objectHash": h, "featureHash": ont.hash, "manualAnnotation": False, "lastEditedAt": ts}
-            entry.update(geometry_entry(fr["geometry"], ont.vertices))
-            frames.setdefault(fr["frame"], []).append(entry)
+            g = fr["geometry"]
+            if shape == "bounding_box":  # the common case, inline
+                key, geo = "boundingBox", {"h": g["h"], "w": g["w"], "x": g["x"], "y": g["y"]}
+            else:
+                [(key, geo), *more] = geometry_entry(g, ont.vertices).items()
+            entry = {"name": name, "color": color, "shape": shape, "value": value, "createdAt": ts,
+                     "createdBy": None, "confidence": fr.get("confidence", 1.0), "objectHash": h,
+                     "featureHash": fh, "manualAnnotation": False, "lastEditedAt": ts, key: geo}
+            if shape != "bounding_box":
+                entry.update(more)
+            f = fr["frame"]
+            if f in frames:
+                frames[f].append(entry)
+            else:
+                frames[f] = [entry]
         object_answers[h] = {"classifications": [_answer_dict(a.attribute, a.value) for a in obj.static],
                              "objectHash": h}
         if obj.dynamic:
             object_actions[h] = {"actions": _actions(obj.dynamic), "objectHash": h}
     classification_answers: dict[str, Any] = {}
     for c in ru.classifications:
-        h = instance_hash(title, c.id, taken)
+        h = hashes(c.id)
         classification_answers[h] = {
             "classifications": [_answer_dict(a.attribute, a.value) for a in c.answers],
             "classificationHash": h, "featureHash": c.ontology.hash, "spaces": {},
@@ -260,7 +292,7 @@ class BranchWriter:
             "predport_version": __version__, "branch": self.branch, "created_at": self.ts,
             "ontology": {"source": self.ontology.origin,
                          "sha256": hashlib.sha256(orjson.dumps(self.ontology.data)).hexdigest()},
-            "sources": self.sources, "units": self.units,
+            "sources": self.sources, "units": sorted(self.units, key=lambda u: u["title"]),
             "totals": {k: sum(u[k] for u in self.units) for k in ("objects", "object_frames", "classifications")},
         }
         (self.staging / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))

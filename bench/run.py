@@ -1,0 +1,178 @@
+"""predport's benchmark: one command, seeded synthetic COCO results, ratios against the baselines of issue 5.
+
+    .venv/bin/python bench/run.py            # full size: 500k boxes / 5,000 images; 40k masks / 2,000 images
+    .venv/bin/python bench/run.py --quick    # a tenth of it
+
+Times, in the same run, on the same files:
+  * ``json.load`` of the results file (the floor: reading it at all),
+  * ``predport convert`` (the CLI, a fresh process, full validation), with 1 and with 2 workers,
+  * (a) the encord SDK building the same rows with LabelRowV2 objects and ``to_encord_dict()``,
+  * (b) the SDK's own COCO-to-Encord RLE conversion (``coco_rle_to_encord_rle``) for the masks.
+The SDK paths run on a sample of images / masks (``--sdk-images``, ``--sdk-masks``) and are scaled to the full
+workload by the sample's share of the boxes / masks; ``--sdk-images 0`` runs them on everything.
+Peak memory is each process's maximum resident set size. This machine's timings drift by 10-20 % from run to
+run, so each timed command runs ``--repeat`` times and the best is kept; compare ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import workload
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """(seconds, peak MB) of a command run in a fresh process (measured by a helper that only waits)."""
+    helper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+              "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
+              "dt = time.perf_counter() - t; "
+              "sys.stderr.write(r.stderr.decode()[-2000:] if r.returncode else ''); "
+              "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([PY, "-c", helper, *cmd], capture_output=True, text=True, check=True)
+    seconds, kb, rc = out.stdout.split()
+    if rc != "0":
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr}")
+    return float(seconds), int(kb) / 1024
+
+
+def best(cmd: list[str], repeat: int) -> tuple[float, float]:
+    runs = [measure(cmd) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def predport_cmd(paths: dict[str, Path], out: Path, workers: int) -> list[str]:
+    return [PY, "-m", "predport.cli", "convert", str(paths["results"]), "--images", str(paths["images"]),
+            "--ontology", str(paths["ontology"]), "--branch", "bench", "--out", str(out), "--workers", str(workers),
+            "--quiet"]
+
+
+def sdk_boxes(paths: dict[str, Path], n_images: int) -> tuple[float, int]:
+    """Seconds for the SDK to build the rows of the first ``n_images`` images, and how many boxes they hold."""
+    code = f"""
+import json, sys, time
+from datetime import datetime
+from encord.objects import LabelRowV2, OntologyStructure, ObjectInstance
+from encord.objects.coordinates import BoundingBoxCoordinates
+from encord.ontology import Ontology
+from encord.orm.ontology import Ontology as OrmOntology
+from encord.orm.storage import CustomerProvidedImageMetadata
+s = OntologyStructure.from_dict(json.load(open({str(paths["ontology"])!r})))
+ont = Ontology(OrmOntology(title="b", structure=s, ontology_hash="0", created_at=datetime(2024, 1, 1),
+                           last_edited_at=datetime(2024, 1, 1)), api_client=None)
+meta = json.load(open({str(paths["images"])!r}))
+images = {{im["id"]: im for im in meta["images"][:{n_images}]}}
+anns = [a for a in json.load(open({str(paths["results"])!r})) if a["image_id"] in images]
+by_image = {{}}
+for a in anns:
+    by_image.setdefault(a["image_id"], []).append(a)
+objects = {{o.feature_node_hash: o for o in s.objects}}
+t = time.perf_counter()
+for image_id, group in by_image.items():
+    im = images[image_id]
+    w, h = im["width"], im["height"]
+    row = LabelRowV2.from_media_metadata(ont, CustomerProvidedImageMetadata(mime_type="image/jpeg", file_size=1,
+                                                                           width=w, height=h), branch_name="bench")
+    for a in group:
+        x, y, bw, bh = a["bbox"]
+        inst = ObjectInstance(objects[f"obj{{a['category_id']:05d}}"])
+        inst.set_for_frames(BoundingBoxCoordinates(top_left_x=x / w, top_left_y=y / h, width=bw / w, height=bh / h),
+                            frames=0, confidence=a["score"], manual_annotation=False)
+        row.add_object_instance(inst)
+    row.to_encord_dict()
+print(time.perf_counter() - t, len(anns))
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
+    seconds, n = out.stdout.split()
+    return float(seconds), int(n)
+
+
+def sdk_masks(paths: dict[str, Path], n_masks: int) -> tuple[float, int]:
+    code = f"""
+import json, time
+from encord.common.bitmask_operations.bitmask_operations import coco_rle_to_encord_rle
+anns = json.load(open({str(paths["results"])!r}))[:{n_masks}]
+t = time.perf_counter()
+for a in anns:
+    h, w = a["segmentation"]["size"]
+    coco_rle_to_encord_rle(a["segmentation"]["counts"], height=h, width=w)
+print(time.perf_counter() - t, len(anns))
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
+    seconds, n = out.stdout.split()
+    return float(seconds), int(n)
+
+
+def json_load_cmd(path: Path) -> list[str]:
+    return [PY, "-c", f"import json; json.load(open({str(path)!r}))"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a tenth of the workload")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=2, help="runs per timed command; the fastest counts")
+    p.add_argument("--sdk-images", type=int, default=500, help="images the SDK box path runs on (0: all)")
+    p.add_argument("--sdk-masks", type=int, default=300, help="masks the SDK RLE path runs on (0: all)")
+    p.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
+    args = p.parse_args()
+    scale = 10 if args.quick else 1
+    n_boxes, n_box_images = 500_000 // scale, 5_000 // scale
+    n_masks, n_mask_images = 40_000 // scale, 2_000 // scale
+    out = args.work / "out"
+    results = {}
+
+    t = time.perf_counter()
+    boxes = workload.write(args.work, "boxes", n_boxes, n_box_images, "bounding_box", args.seed)
+    masks = workload.write(args.work, "masks", n_masks, n_mask_images, "bitmask", args.seed)
+    print(f"workloads ready in {time.perf_counter() - t:.1f} s (seed {args.seed}, in {args.work})")
+
+    for name, paths, n, n_images, sdk in (("boxes", boxes, n_boxes, n_box_images, "images"),
+                                          ("masks", masks, n_masks, n_mask_images, "masks")):
+        size = paths["results"].stat().st_size / 1e6
+        print(f"\n== {n:,} {'boxes' if name == 'boxes' else 'RLE masks'} over {n_images:,} images of "
+              f"{workload.W}x{workload.H} ({size:.1f} MB of JSON)")
+        load_s, load_mb = best(json_load_cmd(paths["results"]), args.repeat)
+        print(f"json.load                          {load_s:8.2f} s   peak {load_mb:7.0f} MB")
+        runs = {}
+        for workers in (1, 2):
+            shutil.rmtree(out, ignore_errors=True)
+            runs[workers] = best(predport_cmd(paths, out, workers), args.repeat)
+            s, mb = runs[workers]
+            print(f"predport convert --workers {workers}       {s:8.2f} s   peak {mb:7.0f} MB   "
+                  f"{s / load_s:5.2f}x json.load")
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["totals"]["objects"] == n, manifest["totals"]
+        if sdk == "images":
+            sample = args.sdk_images or n_images
+            sdk_s, sdk_n = sdk_boxes(paths, sample)
+            what = "SDK LabelRowV2 + to_encord_dict"
+        else:
+            sample = args.sdk_masks or n
+            sdk_s, sdk_n = sdk_masks(paths, sample)
+            what = "SDK coco_rle_to_encord_rle"
+        full = sdk_s * n / sdk_n
+        note = "" if sdk_n == n else f" (ran on {sdk_n:,} of {n:,}, scaled)"
+        print(f"{what:34} {full:8.2f} s{note}")
+        best_s = min(s for s, _ in runs.values())
+        results[name] = {"json_load_s": load_s, "json_load_mb": load_mb, "sdk_s": full,
+                         "predport": {w: {"s": s, "mb": mb} for w, (s, mb) in runs.items()}}
+        target = 10 if name == "boxes" else 40
+        print(f"ratios: SDK / predport {full / best_s:6.1f}x (target >= {target}x)   "
+              f"predport / json.load {best_s / load_s:4.2f}x" + ("  (target <= 2.5x)" if name == "boxes" else "")
+              + f"   memory predport (1 worker) / json.load {runs[1][1] / load_mb:4.2f}x (target <= ~2x)")
+    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"\nraw numbers: {args.work / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Batch runs: many sources and globs, workers, --keep-going, the summary and the progress line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import predport
+from conftest import DATA, load
+from predport.cli import Progress, main
+
+REF = DATA / "encord" / "reference"
+ONT = REF / "ontology.json"
+COCO = DATA / "coco"
+TS = re.compile(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} [\d:]+ UTC")
+
+
+def outputs(out: Path) -> dict[str, str]:
+    """Every written file, with the run's timestamp blanked."""
+    return {p.name: TS.sub("T", p.read_text()) for p in sorted(out.iterdir())}
+
+
+def coco_ontology(tmp_path: Path) -> Path:
+    cats = load(COCO / "instances_val2014_100.json")["categories"]
+    path = tmp_path / "ont.json"
+    path.write_text(json.dumps({"objects": [{"id": str(i), "name": c["name"], "color": "#000000", "shape": "bitmask",
+                                             "featureNodeHash": f"c{c['id']}"} for i, c in enumerate(cats)],
+                                "classifications": []}))
+    return path
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_workers_write_exactly_what_one_process_writes(tmp_path: Path, workers: int) -> None:
+    anns = load(COCO / "instances_val2014_fakesegm100_results.json")
+    anns[3] = {**anns[3], "category_id": 999}  # some problems too: they must be reported once, not per worker
+    anns[10] = {**anns[10], "image_id": 1}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(anns))
+    ont = coco_ontology(tmp_path)
+    opts = {"images": str(COCO / "instances_val2014_100.json")}
+    one = predport.convert([src], ont, "b", tmp_path / "one", options=opts, keep_going=True)
+    many = predport.convert([src], ont, "b", tmp_path / "many", options=opts, keep_going=True, workers=workers)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "many")
+    assert sorted(map(str, one.problems)) == sorted(map(str, many.problems))
+    assert one.per_group() == many.per_group() and one.units == many.units == 100
+    assert sum(one.objects.values()) == len(anns) - 2
+
+
+def test_workers_all_or_nothing(tmp_path: Path) -> None:
+    units = [{"title": f"img{i}.jpg", "kind": "image", "width": 10, "height": 10, "classifications": [],
+              "objects": [{"id": "a", "class": {"name": "Car"}, "frames": [{"frame": 0, "geometry": {
+                  "shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2 if i != 7 else 2.0, "h": 0.2}}]}]}
+             for i in range(20)]
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps(units))
+    report = predport.convert([src], ONT, "b", tmp_path / "out", fmt="predport", workers=2)
+    assert [p.code for p in report.problems] == ["geometry.out_of_frame"] and report.units == 20
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["u.json"]
+
+
+def test_keep_going_writes_the_valid_units_and_says_which_were_left_out(tmp_path: Path, capsys: Any) -> None:
+    src = tmp_path / "rows"
+    src.mkdir()
+    for name in ("image-point.json", "image-polyline.json", "image-bounding_box.json"):
+        shutil.copy(REF / name, src / name)
+    bad = json.loads((REF / "image-bounding_box.json").read_text())
+    bad["data_units"]["00000000-0000-0000-0000-000000000000"]["labels"]["objects"][0]["confidence"] = 7
+    (src / "image-bounding_box.json").write_text(json.dumps(bad))
+    out = tmp_path / "out"
+    code = main(["convert", str(src), "--ontology", str(ONT), "--branch", "b", "--out", str(out), "--keep-going"])
+    err = capsys.readouterr().err
+    assert code == 1  # the data had errors, though what was valid is written
+    assert sorted(p.name for p in out.iterdir()) == ["image-point.json", "image-polyline.json", "manifest.json"]
+    assert "left out image-bounding_box: confidence.out_of_range" in err
+    assert "(1 data unit(s) left out)" in err
+
+
+def test_many_sources_and_globs(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    shutil.copy(REF / "image-point.json", a / "p.json")
+    shutil.copy(REF / "image-polygon.json", b / "q.json")
+    shutil.copy(REF / "image-skeleton.json", b / "r.json")
+    report = predport.validate([a, str(tmp_path / "b" / "*.json")], ONT, fmt="encord")
+    assert report.ok and report.units == 3
+    with pytest.raises(predport.PredportError, match="no file matches"):
+        predport.validate([str(tmp_path / "nothing" / "*.json")], ONT)
+
+
+def test_summary_lists_files_units_classes_problems_and_time(tmp_path: Path, capsys: Any) -> None:
+    src = tmp_path / "rows"
+    shutil.copytree(REF, src)
+    (src / "ontology.json").unlink()
+    bad = json.loads((src / "image-point.json").read_text())
+    bad["data_units"]["00000000-0000-0000-0000-000000000000"]["labels"]["objects"][0]["confidence"] = 7
+    (src / "image-point.json").write_text(json.dumps(bad))
+    code = main(["validate", str(src), "--ontology", str(ONT), "--from", "encord", "--quiet"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert re.fullmatch(r"1 source\(s\), 10 data unit\(s\), 12 object\(s\), 4 classification\(s\) in [\d.]+ s", err[0])
+    assert "per class (written):" in err and "  Car: 4" in err
+    assert err[err.index("problems by code:") + 1] == "  confidence.out_of_range: 1"
+    assert err[-1] == "1 error(s): nothing written"
+
+
+def test_progress_only_on_a_terminal(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["validate", str(REF / "image-point.json"), "--ontology", str(ONT)]) == 0
+    assert "\r" not in capsys.readouterr().err  # not a terminal: no progress line
+    shown: list[str] = []
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    progress = Progress()
+    progress.last = -1.0
+    report = predport.Report()
+    report.units = 3
+    monkeypatch.setattr("sys.stderr.write", shown.append, raising=False)
+    progress(report)
+    assert shown and shown[0].startswith("\r3 data units, 0 objects, 0 errors")
