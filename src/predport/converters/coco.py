@@ -400,7 +400,7 @@ class _Converter:
         try:
             if isinstance(seg, list):
                 rles = cocomask.frPyObjects([list(map(float, r)) for r in seg], h, w)
-                return cocomask.decode(cocomask.merge(rles)).astype(bool)  # type: ignore[no-any-return]
+                return cocomask.decode(cocomask.merge(rles))  # type: ignore[no-any-return]
             size = seg.get("size")
             if not (isinstance(size, list) and len(size) == 2 and "counts" in seg):
                 self.ctx.report("source.invalid", "RLE without size [h, w] and counts", where, group=group)
@@ -411,20 +411,21 @@ class _Converter:
                 return None
             counts = seg["counts"]
             if isinstance(counts, list):
-                if sum(counts) != h * w or any((not isinstance(c, int)) or c < 0 for c in counts):
-                    self.ctx.report("bitmask.invalid_rle", f"RLE counts cover {sum(counts)} pixels, not {h * w}",
-                                    where, group=group)
+                if any(type(c) is not int or c < 0 for c in counts) or sum(counts) != h * w:
+                    self.ctx.report("bitmask.invalid_rle", f"RLE counts {str(counts)[:60]} do not cover the "
+                                    f"{h}x{w} image", where, group=group)
                     return None
-                rle = cocomask.frPyObjects(seg, h, w)
+                runs = np.asarray(counts, dtype=np.int64)
             else:
                 text = counts if isinstance(counts, str) else counts.decode("ascii")
-                # pycocotools trusts its input: check the runs (column-major, size h x w) before decoding
-                err = rlemod.check(text, h, w)
-                if err:
-                    self.ctx.report("bitmask.invalid_rle", err, where, group=group)
+                # pycocotools would trust the runs and read out of bounds: decode and check them here
+                decoded = rlemod.counts(text)
+                err = rlemod.check_runs(decoded, h, w)
+                if err or decoded is None:
+                    self.ctx.report("bitmask.invalid_rle", err or "malformed RLE", where, group=group)
                     return None
-                rle = {"size": [h, w], "counts": text.encode("ascii")}
-            return cocomask.decode(rle).astype(bool)  # type: ignore[no-any-return]
+                runs = decoded
+            return rlemod.runs_to_mask(runs, h, w)
         except (TypeError, ValueError, UnicodeError) as e:
             self.ctx.report("source.invalid", f"cannot decode the segmentation: {e}", where, group=group)
             return None
