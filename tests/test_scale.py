@@ -122,3 +122,16 @@ def test_progress_only_on_a_terminal(tmp_path: Path, capsys: Any, monkeypatch: p
     monkeypatch.setattr("sys.stderr.write", shown.append, raising=False)
     progress(report)
     assert shown and shown[0].startswith("\r3 data units, 0 objects, 0 errors")
+
+
+def test_schema_rejected_records_count_as_reported_in_their_category(tmp_path: Path) -> None:
+    units = [{"title": "a.jpg", "kind": "image", "width": 10, "height": 10, "classifications": [], "objects": [
+        {"id": "1", "class": {"name": "Car"}, "frames": [{"frame": 0, "source": {"file": "x", "group": "car"},
+                                                          "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1,
+                                                                       "w": 0.2, "h": 0.2}}]},
+        {"id": "2", "class": {"name": "Car"}, "frames": [{"frame": 0, "source": {"file": "x", "group": "car"},
+                                                          "geometry": {"shape": "bounding_box", "x": "oops"}}]}]}]
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps(units))
+    report = predport.validate([src], ONT, fmt="predport")
+    assert report.per_group() == {"car": {"converted": 1, "reported": 1}}

@@ -153,8 +153,18 @@ class _Compiler:
                 else:
                     self.lines.append("    " * ind + f"if {_GUARD[kind].format(v=v)}:")
                     emit(s, v, ind + 1)
-        for sub in s.get("allOf", []):
-            self.emit(sub, v, ind, known)
+        dispatch = _discriminator(s.get("allOf", []))
+        if dispatch is not None:  # allOf of if {key: const} then ...: one comparison instead of one per branch
+            key, branches = dispatch
+            t = self.var()
+            self.lines.append("    " * ind + f"{t} = {v}.get({key!r}) if type({v}) is dict else None")
+            for n, (const, then) in enumerate(branches):
+                self.lines.append("    " * ind + f"{'if' if n == 0 else 'elif'} {t} == {const!r}:")
+                self.lines.append("    " * (ind + 1) + "pass")
+                self.emit(then, v, ind + 1, known)
+        else:
+            for sub in s.get("allOf", []):
+                self.emit(sub, v, ind, known)
         if "anyOf" in s:
             self.fail_unless(" or ".join(f"({self.expr(sub, v)})" for sub in s["anyOf"]), ind)
         if "oneOf" in s:
@@ -229,6 +239,27 @@ class _Compiler:
             self.fail_unless(f"len({v}) >= {int(s['minLength'])}", ind)
         if "pattern" in s:
             self.fail_unless(f"{self.const(re.compile(s['pattern']))}.search({v}) is not None", ind)
+
+
+def _discriminator(items: list[Any]) -> tuple[str, list[tuple[str, Any]]] | None:
+    """(key, [(const, then schema)]) when every item is ``{"if": {"properties": {key: {"const": c}}},
+    "then": ...}`` with one key and distinct string consts -- at most one branch can apply, and a dict whose
+    key is missing or different applies none, exactly as the if/then chain."""
+    key, out = None, []
+    for item in items:
+        if not (isinstance(item, dict) and set(item) == {"if", "then"} and set(item["if"]) == {"properties"}):
+            return None
+        props = item["if"]["properties"]
+        if len(props) != 1:
+            return None
+        (k, cond), = props.items()
+        if set(cond) != {"const"} or not isinstance(cond["const"], str) or (key is not None and k != key):
+            return None
+        key = k
+        out.append((cond["const"], item["then"]))
+    if key is None or len({c for c, _ in out}) != len(out):
+        return None
+    return key, out
 
 
 def compile_schema(schema: dict[str, Any], source: bool = False) -> Callable[[Any], bool]:

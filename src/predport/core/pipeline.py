@@ -28,7 +28,7 @@ from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext
-from predport.core.validate import ResolvedUnit, check_branch, validate_unit
+from predport.core.validate import ResolvedUnit, check_branch, record_group, validate_unit
 from predport.core.writer import BranchWriter, check_target, file_key
 
 
@@ -276,28 +276,19 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
 
 
 def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
+    """Count the unit's grouped input records as converted or reported."""
     ledger = report.ledger
-    for kind in ("objects", "classifications"):
+    if ru is not None:
+        rejected = ru.rejected
+        for kind, index, group in ru.grouped:
+            ledger[(group, "reported" if (kind, index) in rejected else "converted")] += 1
+        return
+    for kind in ("objects", "classifications"):  # not resolvable at all: every grouped record is reported
         records = unit.get(kind) if isinstance(unit, dict) else None
-        if not isinstance(records, list):
-            continue
-        rejected = ru.rejected if ru is not None else None
-        for i, rec in enumerate(records):
-            src = _source(rec)
-            group = src.get("group") if src is not None else None
-            if type(group) is str:
-                bad = rejected is None or (kind, i) in rejected
-                ledger[(group, "reported" if bad else "converted")] += 1
-
-
-def _source(rec: Any) -> dict[str, Any] | None:
-    """A record's source, or its first frame's (readers may give only the more precise one)."""
-    if type(rec) is not dict:
-        return None
-    src = rec.get("source")
-    if src is None and type(rec.get("frames")) is list and rec["frames"] and type(rec["frames"][0]) is dict:
-        src = rec["frames"][0].get("source")
-    return src if type(src) is dict else None
+        for rec in records if isinstance(records, list) else []:
+            name = record_group(rec)
+            if name is not None:
+                ledger[(name, "reported")] += 1
 
 
 def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,

@@ -83,6 +83,8 @@ class ResolvedUnit:
     classifications: list[RClassification]
     #: (list name, index) of the unit's records with at least one error: "objects" or "classifications"
     rejected: set[tuple[str, int]] = field(default_factory=set)
+    #: (list name, index, group) of the records whose source names a group (e.g. a COCO category)
+    grouped: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 def frame_sizes(unit: DataUnit) -> list[tuple[int | None, int | None]]:
@@ -128,6 +130,7 @@ class _Ctx:
         self.sizes = frame_sizes(unit)
         self.count = frame_count(unit)
         self.unit_source = unit.get("source")
+        self.grouped: list[tuple[str, int, str]] = []
 
     def add(self, code: str, msg: str, source: dict[str, Any] | None, fld: str | None = None,
             severity: str = "error") -> None:
@@ -166,12 +169,32 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
         ctx.add("unit.frame_count_unknown", f"video {unit['title']!r} has no frame count", None,
                 severity="warning")
     rejected = {("objects", i) for i in bad_objects} | {("classifications", i) for i in bad_classifications}
+    for kind, index in rejected:  # records the schema rejected still count, as reported, in their group
+        group = record_group(unit[kind][index])  # type: ignore[literal-required]
+        if group is not None:
+            ctx.grouped.append((kind, index, group))
     objects = _objects(ctx, ontology, [(i, o) for i, o in enumerate(unit["objects"]) if i not in bad_objects],
                        rejected)
     classifications = _classifications(
         ctx, ontology, [(i, c) for i, c in enumerate(unit["classifications"]) if i not in bad_classifications],
         rejected)
-    return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected)
+    return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected, ctx.grouped)
+
+
+def record_group(rec: Any) -> str | None:
+    """The record's group (e.g. its COCO category), from its own source or its first frame's."""
+    if type(rec) is not dict:
+        return None
+    for src in (rec.get("source"), _first_frame_source(rec)):
+        group = src.get("group") if type(src) is dict else None
+        if type(group) is str:
+            return group
+    return None
+
+
+def _first_frame_source(rec: dict[str, Any]) -> Any:
+    frames = rec.get("frames")
+    return frames[0].get("source") if type(frames) is list and frames and type(frames[0]) is dict else None
 
 
 def _schema_problem(unit: Any, path: tuple[str | int, ...], message: str, problems: Problems) -> None:
@@ -225,7 +248,8 @@ def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
             rejected.add(("objects", index))
     out = []
     for robj in by_id.values():
-        robj.frames.sort(key=lambda f: f["frame"])
+        if len(robj.frames) > 1:
+            robj.frames.sort(key=lambda f: f["frame"])
         if robj.pending:
             errors = ctx.problems.errors
             frames = {f["frame"] for f in robj.frames}
@@ -249,6 +273,9 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
     src = obj.get("source")
     if src is None and obj["frames"]:  # readers may give only the (more precise) frame's source
         src = obj["frames"][0].get("source")
+    group = record_group(obj)
+    if group is not None:
+        ctx.grouped.append(("objects", index, group))
     ref = obj["class"]
     ont = ontology.objects.get(ref["hash"]) if len(ref) == 1 and "hash" in ref else None  # the usual case
     if ont is None:
@@ -551,6 +578,9 @@ def _classifications(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any
     placed: dict[str, list[list[tuple[int, int]]]] = {}
     for index, c in records:
         src = c.get("source")
+        group = record_group(c)
+        if group is not None:
+            ctx.grouped.append(("classifications", index, group))
         ont = _resolve_feature(ctx, c["class"], ontology.classification, names, "classification",
                                "classification.unknown", src)
         if ont is None:
