@@ -14,15 +14,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-import numpy as np
 import yaml
-from pycocotools import mask as cocomask
 
 import predport
-from predport.core import jsonio, trace
-from predport.core import rle as rlemod
+
+if TYPE_CHECKING:
+    import numpy as np
+from predport.core import jsonio
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology, OntologyObject
 from predport.core.problems import Location, PredportError, register_code
@@ -125,11 +125,13 @@ class _Converter:
         self.image_map = _load_map(opts.get("image_map"), "--image-map")
         self.class_map = _load_map(opts.get("class_map"), "--class-map")
         self.categories = {str(c.get("id")): c for c in meta.get("categories") or [] if isinstance(c, dict)}
+        self.categories_raw = [c.get("id") for c in meta.get("categories") or [] if isinstance(c, dict)]
         self.images: dict[Any, tuple[str, int | None, dict[str, Any]]] = {}  # id -> (title, frame, image)
         self.units: dict[str, dict[str, Any]] = {}
         self.unit_images: dict[str, tuple[str, int | None, dict[str, Any]]] = {}
         self._classes: dict[Any, OntologyObject | str] = {}
         self._groups: dict[Any, str] = {}
+        self._fast: dict[int, tuple[dict[str, str], str]] = {}  # box categories: (class ref, group)
         self.keypoint_scores = 0
         self._index_images(meta.get("images") or [])
 
@@ -198,6 +200,9 @@ class _Converter:
                 result = f"category {cat_name!r} is not an ontology object{hint}"
         if type(category_id) in (int, str):
             self._classes[category_id] = result
+            if isinstance(result, OntologyObject) and result.shape == "bounding_box" and type(category_id) is int:
+                # one shared class reference per category (records are never mutated downstream)
+                self._fast[category_id] = ({"hash": result.hash}, self.group(category_id))
         return result
 
     def group(self, category_id: Any) -> str:
@@ -237,6 +242,8 @@ class _Converter:
         elif missing:
             self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
                             Location(self.file), "warning")
+        for cid in list(self.categories_raw):
+            self._class(cid)  # resolve every category once (fills the fast path's table)
         # pass 2: one data unit at a time
         for title, template in self.units.items():
             if not self.ctx.mine(title):
@@ -244,10 +251,31 @@ class _Converter:
             unit = {**template, "objects": []}
             tracks: dict[str, dict[str, Any]] = {}
             single = self.unit_images.get(title)  # an image unit has one image: look it up once
+            objects = unit["objects"]
+            if single is not None:
+                w, h = single[2].get("width"), single[2].get("height")
+                boxes_ok = type(w) is int and type(h) is int and w > 0 and h > 0
+            else:
+                boxes_ok = False
+            file, prefix, fast = self.file, self.prefix, self._fast
             for i in routes[title]:
                 ann = anns[i]
+                # the common case inline: a bbox on an image, for a box class; all else takes the general path
+                cid = ann["category_id"]
+                known = fast.get(cid) if boxes_ok and type(cid) is int else None
+                bbox = ann.get("bbox")
+                if known is not None and type(bbox) is list and len(bbox) == 4 and "attributes" not in ann:
+                    x, y, bw, bh = bbox
+                    if type(x) in _NUM and type(y) in _NUM and type(bw) in _NUM and type(bh) in _NUM:
+                        objects.append({"id": str(ann["id"]) if "id" in ann else str(i), "class": known[0],
+                                        "frames": [{"frame": 0, "geometry": {"shape": "bounding_box", "x": x / w,
+                                                                             "y": y / h, "w": bw / w, "h": bh / h},
+                                                    "confidence": ann.get("score", 1.0),
+                                                    "source": {"file": file, "pointer": f"{prefix}/{i}/bbox",
+                                                               "group": known[1]}}]})
+                        continue
                 image = single or _lookup(images, ann["image_id"])
-                self._annotation(i, ann, image, unit["objects"], tracks)
+                self._annotation(i, ann, image, objects, tracks)
             yield unit  # type: ignore[misc]
         if self.keypoint_scores:
             self.ctx.report("coco.keypoint_scores",
@@ -328,6 +356,8 @@ class _Converter:
                 mask = self._decode(seg, w, h, ptr, group)
                 if mask is None:
                     return None
+                from predport.core import trace  # numpy & pycocotools load only when masks appear
+
                 polys = trace.mask_to_polygons(mask)
                 if not polys:
                     self._unfit(ptr, group, obj, "the RLE mask is empty")
@@ -351,6 +381,8 @@ class _Converter:
                 mask = self._decode(seg, w, h, ptr, group)
                 if mask is None:
                     return None
+                from predport.core import rle as rlemod
+
                 return [("segmentation", {"shape": "bitmask", "width": w, "height": h,
                                           "rle": rlemod.from_mask(mask)})]
             self._unfit(ptr, group, obj, "no segmentation (a bitmask needs a mask or polygon)")
@@ -396,6 +428,11 @@ class _Converter:
         return list(obj.vertices)  # no names in the file: the template's vertex order
 
     def _decode(self, seg: Any, w: int, h: int, ptr: str, group: str) -> np.ndarray[Any, Any] | None:
+        import numpy as np
+        from pycocotools import mask as cocomask
+
+        from predport.core import rle as rlemod
+
         where = Location(self.file, ptr + "/segmentation")
         try:
             if isinstance(seg, list):

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from predport.core import rle as rlemod
 from predport.core import schema
 from predport.core.model import DataUnit
 from predport.core.ontology import (
@@ -54,16 +53,23 @@ class RAnswer:
     ranges: list[tuple[int, int]] | None = None  # dynamic answers only
 
 
-@dataclass(slots=True)
 class RObject:
-    id: str
-    ontology: OntologyObject
-    frames: list[dict[str, Any]]  # the schema's object_frame records, sorted by frame
-    static: list[RAnswer] = field(default_factory=list)
-    dynamic: list[RAnswer] = field(default_factory=list)
-    records: list[int] = field(default_factory=list)  # indices of the unit's object records merged here
-    # answers are resolved once every frame of the track is known (dynamic ranges are checked against them)
-    pending: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+    """A resolved object instance (a track): its class, frames sorted by frame, and resolved answers."""
+
+    __slots__ = ("dynamic", "frames", "id", "ontology", "pending", "records", "static")
+
+    def __init__(self, id: str, ontology: OntologyObject, frames: list[dict[str, Any]], records: list[int]) -> None:
+        self.id = id
+        self.ontology = ontology
+        self.frames = frames  # the schema's object_frame records
+        self.records = records  # indices of the unit's object records merged here
+        self.static: list[RAnswer] = _NONE
+        self.dynamic: list[RAnswer] = _NONE
+        # answers are resolved once every frame of the track is known (dynamic ranges are checked against them)
+        self.pending: list[tuple[dict[str, Any], Any]] = _NONE
+
+
+_NONE: list[Any] = []  # shared and never mutated: attributes are replaced, not appended to
 
 
 @dataclass(slots=True)
@@ -240,24 +246,24 @@ def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
              rejected: set[tuple[str, int]]) -> list[RObject]:
     by_id: dict[str, RObject] = {}
     names = list(ontology.objects_by_name)
-    frames_seen: dict[str, set[int]] = {}
+    problems = ctx.problems
     for index, obj in records:
-        errors = ctx.problems.errors
-        _object(ctx, ontology, obj, names, by_id, frames_seen, index)
-        if ctx.problems.errors > errors:
+        errors = problems.errors
+        _object(ctx, ontology, obj, names, by_id, index)
+        if problems.errors > errors:
             rejected.add(("objects", index))
     out = []
     for robj in by_id.values():
         if len(robj.frames) > 1:
             robj.frames.sort(key=lambda f: f["frame"])
         if robj.pending:
-            errors = ctx.problems.errors
+            errors = problems.errors
             frames = {f["frame"] for f in robj.frames}
             answers = _answers(ctx, robj.ontology, robj.pending, frames)
             robj.pending = []
             robj.static = [a for a in answers if a.ranges is None]
             robj.dynamic = [a for a in answers if a.ranges is not None]
-            if ctx.problems.errors > errors:
+            if problems.errors > errors:
                 rejected.update(("objects", i) for i in robj.records)
         if robj.frames:
             if robj.ontology.shape == "skeleton" and not robj.ontology.vertices:
@@ -268,12 +274,15 @@ def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
 
 
 def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: dict[str, RObject],
-            frames_seen: dict[str, set[int]], index: int) -> None:
+            index: int) -> None:
     """Check one object record and merge it into its track (``by_id``)."""
     src = obj.get("source")
-    if src is None and obj["frames"]:  # readers may give only the (more precise) frame's source
-        src = obj["frames"][0].get("source")
-    group = record_group(obj)
+    frames = obj["frames"]
+    if src is None and frames:  # readers may give only the (more precise) frame's source
+        src = frames[0].get("source")
+    group = src.get("group") if src is not None else None
+    if group is None and src is not None:
+        group = record_group(obj)
     if group is not None:
         ctx.grouped.append(("objects", index, group))
     ref = obj["class"]
@@ -285,28 +294,29 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
     oid = obj["id"]
     robj = by_id.get(oid)
     if robj is None:
-        robj = by_id[oid] = RObject(oid, ont, [])
-        seen = frames_seen[oid] = set()
+        robj = by_id[oid] = RObject(oid, ont, [], records=[index])
+        seen: set[int] | None = set() if len(frames) > 1 else None
     elif robj.ontology is not ont:
         ctx.add("instance.conflicting_class",
                 f"instance id {oid!r} is a {robj.ontology.name!r} elsewhere and a {ont.name!r} here", src)
         return
-    else:
-        seen = frames_seen[oid]
-    robj.records.append(index)
+    else:  # another record of the same track
+        robj.records.append(index)
+        seen = {f["frame"] for f in robj.frames}
     count = ctx.count
     shape = ont.shape
-    for i, fr in enumerate(obj["frames"]):
+    for i, fr in enumerate(frames):
         fsrc = fr.get("source") or src
         n = fr["frame"]
         if n < 0 or (count is not None and n >= count):
             ctx.add("frame.out_of_range", f"frame {n} is outside the data unit ({_frames_text(ctx)})",
                     fsrc, f"frames/{i}/frame")
             continue
-        if n in seen:
-            ctx.add("frame.duplicate", f"instance {oid!r} has two geometries on frame {n}", fsrc)
-            continue
-        seen.add(n)
+        if seen is not None:
+            if n in seen:
+                ctx.add("frame.duplicate", f"instance {oid!r} has two geometries on frame {n}", fsrc)
+                continue
+            seen.add(n)
         conf = fr.get("confidence", 1.0)
         if not (0.0 <= conf <= 1.0):  # NaN fails this too
             ctx.add("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", fsrc,
@@ -324,7 +334,7 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
             _check_geometry(ctx, g, ont, ctx.size(n), fsrc)
         robj.frames.append(fr)
     if "answers" in obj:
-        robj.pending.extend((a, src) for a in obj["answers"])
+        robj.pending = [*robj.pending, *((a, src) for a in obj["answers"])]
 
 
 def _frames_text(ctx: _Ctx) -> str:
@@ -375,6 +385,8 @@ def _check_geometry(ctx: _Ctx, g: dict[str, Any], ont: OntologyObject, size: tup
             ctx.add("bitmask.size_mismatch",
                     f"bitmask is {g['width']}x{g['height']} but the frame is {fw}x{fh}", src)
         else:
+            from predport.core import rle as rlemod  # numpy & pycocotools load only when masks appear
+
             err = rlemod.check(g["rle"], g["width"], g["height"])
             if err:
                 ctx.add("bitmask.invalid_rle", err, src)

@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 import uuid
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -44,11 +45,11 @@ def timestamp(when: datetime | None = None) -> str:
 
 class InstanceHashes:
     """8-character Encord-style hashes for the instance ids of one data unit: the id itself when it already
-    is one, else a digest of (data unit title, id) -- deterministic, so re-runs and re-uploads produce the
-    same hashes -- never the same hash twice in a unit."""
+    is one, else 48 bits of two checksums of (data unit title, id) -- deterministic, so re-runs and
+    re-uploads produce the same hashes -- never the same hash twice in a unit."""
 
     def __init__(self, scope: str) -> None:
-        self.prefix = hashlib.blake2b(scope.encode() + b"\0", digest_size=6)
+        self.scope = scope.encode() + b"\0"
         self.taken: set[str] = set()
 
     def __call__(self, ident: str) -> str:
@@ -56,15 +57,14 @@ class InstanceHashes:
         if len(ident) == 8 and ident not in taken and _HASH_RE.fullmatch(ident):
             taken.add(ident)
             return ident
-        salt = b""
+        key = self.scope + ident.encode()
         while True:
-            digest = self.prefix.copy()
-            digest.update(ident.encode() + salt)
-            h = base64.b64encode(digest.digest()).decode()
+            bits = (zlib.crc32(key) << 16) | (zlib.adler32(key) & 0xFFFF)
+            h = base64.b64encode(bits.to_bytes(6, "big")).decode()
             if h not in taken:
                 taken.add(h)
                 return h
-            salt += b"\0"
+            key += b"\0"  # a collision inside the unit: salt and try again
 
 
 def instance_hash(scope: str, ident: str, taken: set[str]) -> str:
@@ -167,8 +167,8 @@ def build_row(ru: ResolvedUnit, branch: str, ts: str) -> dict[str, Any]:
                 frames[f].append(entry)
             else:
                 frames[f] = [entry]
-        object_answers[h] = {"classifications": [_answer_dict(a.attribute, a.value) for a in obj.static],
-                             "objectHash": h}
+        object_answers[h] = {"classifications": [_answer_dict(a.attribute, a.value) for a in obj.static]
+                             if obj.static else [], "objectHash": h}
         if obj.dynamic:
             object_actions[h] = {"actions": _actions(obj.dynamic), "objectHash": h}
     classification_answers: dict[str, Any] = {}
