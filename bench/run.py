@@ -10,8 +10,9 @@ Times, in the same run, on the same files:
   * (b) the SDK's own COCO-to-Encord RLE conversion (``coco_rle_to_encord_rle``) for the masks.
 The SDK paths run on a sample of images / masks (``--sdk-images``, ``--sdk-masks``) and are scaled to the full
 workload by the sample's share of the boxes / masks; ``--sdk-images 0`` runs them on everything.
-Peak memory is each process's maximum resident set size. This machine's timings drift by 10-20 % from run to
-run, so each timed command runs ``--repeat`` times and the best is kept; compare ratios, not seconds.
+Peak memory is each process's maximum resident set size. Timings on a shared machine drift over minutes, so the
+contenders are timed in interleaved rounds (``--repeat``) and each one's best round is kept; compare ratios,
+not seconds.
 """
 
 from __future__ import annotations
@@ -42,11 +43,6 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     if rc != "0":
         raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr}")
     return float(seconds), int(kb) / 1024
-
-
-def best(cmd: list[str], repeat: int) -> tuple[float, float]:
-    runs = [measure(cmd) for _ in range(repeat)]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
 
 
 def predport_cmd(paths: dict[str, Path], out: Path, workers: int) -> list[str]:
@@ -119,7 +115,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a tenth of the workload")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=2, help="runs per timed command; the fastest counts")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds; each contender's best counts")
     p.add_argument("--sdk-images", type=int, default=500, help="images the SDK box path runs on (0: all)")
     p.add_argument("--sdk-masks", type=int, default=300, help="masks the SDK RLE path runs on (0: all)")
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
@@ -140,25 +136,30 @@ def main() -> None:
         size = paths["results"].stat().st_size / 1e6
         print(f"\n== {n:,} {'boxes' if name == 'boxes' else 'RLE masks'} over {n_images:,} images of "
               f"{workload.W}x{workload.H} ({size:.1f} MB of JSON)")
-        load_s, load_mb = best(json_load_cmd(paths["results"]), args.repeat)
+        # every round times each contender once, in turn, and the best round of each counts: this machine's
+        # speed drifts over minutes, and interleaving keeps a slow patch from landing on one contender only
+        loads: list[tuple[float, float]] = []
+        runs_all: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+        sdk_runs: list[tuple[float, int]] = []
+        for _ in range(args.repeat):
+            loads.append(measure(json_load_cmd(paths["results"])))
+            for workers in (1, 2):
+                shutil.rmtree(out, ignore_errors=True)
+                runs_all[workers].append(measure(predport_cmd(paths, out, workers)))
+            if sdk == "images":
+                sdk_runs.append(sdk_boxes(paths, args.sdk_images or n_images))
+            else:
+                sdk_runs.append(sdk_masks(paths, args.sdk_masks or n))
+        load_s, load_mb = min(x[0] for x in loads), max(x[1] for x in loads)
         print(f"json.load                          {load_s:8.2f} s   peak {load_mb:7.0f} MB")
-        runs = {}
-        for workers in (1, 2):
-            shutil.rmtree(out, ignore_errors=True)
-            runs[workers] = best(predport_cmd(paths, out, workers), args.repeat)
-            s, mb = runs[workers]
+        runs = {w: (min(x[0] for x in r), max(x[1] for x in r)) for w, r in runs_all.items()}
+        for workers, (s, mb) in runs.items():
             print(f"predport convert --workers {workers}       {s:8.2f} s   peak {mb:7.0f} MB   "
                   f"{s / load_s:5.2f}x json.load")
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["totals"]["objects"] == n, manifest["totals"]
-        if sdk == "images":
-            sample = args.sdk_images or n_images
-            sdk_s, sdk_n = sdk_boxes(paths, sample)
-            what = "SDK LabelRowV2 + to_encord_dict"
-        else:
-            sample = args.sdk_masks or n
-            sdk_s, sdk_n = sdk_masks(paths, sample)
-            what = "SDK coco_rle_to_encord_rle"
+        sdk_s, sdk_n = min(sdk_runs)
+        what = "SDK LabelRowV2 + to_encord_dict" if sdk == "images" else "SDK coco_rle_to_encord_rle"
         full = sdk_s * n / sdk_n
         note = "" if sdk_n == n else f" (ran on {sdk_n:,} of {n:,}, scaled)"
         print(f"{what:34} {full:8.2f} s{note}")

@@ -62,8 +62,13 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       or no positive score is an error that lists every reader's reason;
     * ``read(path, ctx) -> Iterator[DataUnit]``: yield data units (dicts valid against
       ``schemas/data_unit.schema.json``) one at a time, so memory does not grow with the input. Report
-      input problems through ``ctx.report(...)`` with a location and keep going; every input entity must
-      end up either in a yielded unit or in a reported problem. Raise only for "cannot proceed";
+      input problems through ``ctx.report(code, message, location, severity, group=...)`` and keep going;
+      every input entity must end up either in a yielded unit or in a reported problem (``group``, e.g. the
+      input's category, makes it count as reported in the run's per-category counts; give records the same
+      ``group`` in their ``source`` so that converted ones count too). Raise only for "cannot proceed".
+      With ``--workers`` the run forks after the first unit is yielded and each process keeps its share
+      of the units; ``ctx.mine(title)`` says whether this process wants a unit, so a reader may skip
+      building the others (optional: the pipeline drops them anyway);
     * ``add_arguments(group)`` (optional): add the reader's own command-line options to an argparse
       argument group; their values reach ``read`` as ``ctx.options``.
 
