@@ -9,11 +9,13 @@ or aborts the whole run. Units with the same title, or whose file names could co
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import glob
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -181,6 +183,10 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     except BaseException:
         if shard.index > 0:
             os._exit(70)
+        for pid in shard.children:  # the run is over: stop and reap the workers still running
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
         raise
     finally:
         gc.unfreeze()
