@@ -70,10 +70,8 @@ class CocoReader(predport.Reader):
     def read(self, path: Path, ctx: predport.ReadContext) -> Iterator[DataUnit]:
         opts = ctx.options
         name = str(path)
-        try:
-            data = jsonio.load(path)
-        except (OSError, ValueError) as e:
-            ctx.report("source.unreadable", f"cannot read JSON: {e}", Location(name))
+        ok, data = ctx.load_json(path)
+        if not ok:
             return
         if isinstance(data, list):
             anns, prefix = data, ""

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import predport
-from predport.core import jsonio
 from predport.core.model import DataUnit
 from predport.core.problems import Location, escape_token
 from predport.core.validate import to_ranges
@@ -47,10 +46,8 @@ class EncordReader(predport.Reader):
         files = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             name = str(f)
-            try:
-                data = jsonio.load(f)
-            except (OSError, ValueError) as e:
-                ctx.report("source.unreadable", f"cannot read JSON: {e}", Location(name))
+            ok, data = ctx.load_json(f)
+            if not ok:
                 continue
             if path.is_dir() and f.name == "manifest.json" and isinstance(data, dict) and "predport_version" in data:
                 continue  # our own manifest in a converted directory

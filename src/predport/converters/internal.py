@@ -45,10 +45,8 @@ class InternalReader(predport.Reader):
                         continue
                     yield _annotate(unit, {"file": name, "line": n}, "")
             return
-        try:
-            data = jsonio.load(path)
-        except (OSError, ValueError) as e:
-            ctx.report("source.unreadable", f"cannot read JSON: {e}", Location(name))
+        ok, data = ctx.load_json(path)
+        if not ok:
             return
         for i, unit in enumerate(data if isinstance(data, list) else [data]):
             base = f"/{i}" if isinstance(data, list) else ""

@@ -35,6 +35,16 @@ class ReadContext:
         of that group as reported instead of converted, in the run's per-group counts."""
         self.problems.append(Problem(code, severity, message, location, group))
 
+    def load_json(self, path: Path) -> tuple[bool, Any]:
+        """(True, document) for a readable JSON file; (False, None) after reporting why it is not."""
+        from predport.core import jsonio
+
+        try:
+            return True, jsonio.load(path)
+        except (OSError, ValueError) as e:
+            self.report("source.unreadable", f"cannot read JSON: {e}", Location(str(path)))
+            return False, None
+
     def mine(self, title: str) -> bool:
         """False when another worker process converts the data unit titled ``title``: a reader may then skip
         building it (an optimisation only; the pipeline drops other workers' units anyway)."""
