@@ -112,3 +112,15 @@ def test_skeleton_class_without_template_is_said(tmp_path: Path) -> None:
     report = predport.validate([path], CLIENT / "exporter.ontology.json")
     assert report.ok
     assert "skeleton.no_template" in report.problems.by_code
+
+
+def test_answers_of_an_object_on_no_frame_are_reported(tmp_path: Path) -> None:
+    row = json.loads((REF / "image-bounding_box.json").read_text())
+    row["object_answers"]["ghost001"] = {"objectHash": "ghost001", "classifications": [
+        {"name": "Plate", "value": "plate", "featureHash": "attPlate", "answers": "X"}]}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(row))
+    [unit], problems = _units(path)
+    assert len(unit["objects"]) == 1
+    [p] = problems.items
+    assert (p.code, p.severity, p.location.pointer) == ("source.invalid", "warning", "/object_answers/ghost001")

@@ -119,6 +119,14 @@ class _Row:
             answers = [*self._static(oh), *self._dynamic(oh)]
             if answers:
                 obj["answers"] = answers
+        placed = {oh for oh, _ in objects}
+        for key, inner in (("object_answers", "classifications"), ("object_actions", "actions")):
+            for oh, entry in (row.get(key) or {}).items():
+                if oh not in placed and isinstance(entry, dict) and entry.get(inner):
+                    # the SDK leaves these behind for objects placed on frames that do not exist
+                    self.ctx.report("source.invalid", f"answers for object {oh!r}, which is on no frame of this "
+                                    "row: not converted", Location(self.file, self.base + f"/{key}/{escape_token(oh)}"),
+                                    "warning")
         unit["objects"] = list(objects.values())
         unit["classifications"] = self._classifications(listed)
         return unit  # type: ignore[return-value]
