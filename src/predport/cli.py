@@ -107,7 +107,7 @@ def _remote_command(args: argparse.Namespace) -> int:
 
     if args.command == "branches":
         if args.directory:
-            manifest = upload._manifest(Path(args.directory))
+            manifest = upload.read_manifest(Path(args.directory))
             counts = {manifest["branch"]: [(u["title"], u["objects"], u["classifications"]) for u in manifest["units"]]}
         elif args.project:
             conn = _connection(args)

@@ -287,23 +287,14 @@ class _Converter:
         cid = ann["category_id"]
         obj = self._class(cid)
         group = self.group(cid)
-        if type(obj) is str:
+        if not isinstance(obj, OntologyObject):  # the reason it does not resolve
             self.ctx.report("class.unknown", obj, Location(self.file, ptr + "/category_id"), group=group)
             return
-        assert isinstance(obj, OntologyObject)  # for mypy: _class returns an object or a reason
         _, frame, im = image
-        w, h = im["width"], im["height"]
         score = ann.get("score", 1.0)
-        bbox = ann.get("bbox")
-        made: list[tuple[str, dict[str, Any]]] | None = None
-        if obj.shape == "bounding_box" and type(bbox) is list and len(bbox) == 4 and type(w) is int and type(h) is int:
-            x, y, bw, bh = bbox  # the common case, inline; anything odd takes the general path below
-            if type(x) in _NUM and type(y) in _NUM and type(bw) in _NUM and type(bh) in _NUM:
-                made = [("bbox", {"shape": "bounding_box", "x": x / w, "y": y / h, "w": bw / w, "h": bh / h})]
+        made = self._geometries(ann, obj, _int(im.get("width")), _int(im.get("height")), ptr, group)
         if made is None:
-            made = self._geometries(ann, obj, _int(w), _int(h), ptr, group)
-            if made is None:
-                return
+            return
         ident = str(ann.get("id", i))
         attrs = ann.get("attributes")
         track = attrs.get("track_id") if type(attrs) is dict else None

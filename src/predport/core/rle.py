@@ -79,12 +79,3 @@ def to_mask(rle: str, width: int, height: int) -> np.ndarray[Any, Any]:
     """Decode an Encord RLE string to a boolean H x W mask (check it first)."""
     m = cocomask.decode({"size": [width, height], "counts": rle.encode("ascii")})
     return m.T.astype(bool)  # type: ignore[no-any-return]
-
-
-def from_coco(rle: dict[str, Any]) -> str:
-    """Encord RLE of a COCO RLE (compressed string or uncompressed list counts; size = [h, w])."""
-    h, w = rle["size"]
-    if isinstance(rle["counts"], list):
-        rle = cocomask.frPyObjects(rle, h, w)
-    m = cocomask.decode(rle)
-    return from_mask(m)

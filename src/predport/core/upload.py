@@ -140,7 +140,7 @@ class UploadReport:
         return self.problems.ok
 
 
-def _manifest(directory: Path) -> dict[str, Any]:
+def read_manifest(directory: Path) -> dict[str, Any]:
     try:
         return json.loads((directory / MANIFEST).read_text("utf-8"))  # type: ignore[no-any-return]
     except (OSError, ValueError) as e:
@@ -184,7 +184,7 @@ def upload(directory: str | Path, conn: Connection, dry_run: bool = False, bundl
     from predport.core.pipeline import validate
 
     directory = Path(directory)
-    manifest = _manifest(directory)
+    manifest = read_manifest(directory)
     branch = manifest["branch"]
     report = UploadReport(branch=branch, dry_run=dry_run)
     report.problems.extend(check_branch(branch))
