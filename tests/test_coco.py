@@ -369,3 +369,18 @@ def test_unfit_geometry_missing_scores_and_boxes_as_polygons(tmp_path: Path) -> 
     assert sorted(p.location.pointer for p in unfit) == sorted(f"/annotations/{i}" for i in range(len(unfit)))
     assert len(unfit) == len(gt["annotations"])
     assert "class 'person' is a bitmask" in unfit[0].message
+
+
+def test_images_without_a_usable_size_are_reported_not_crashed_on(tmp_path: Path) -> None:
+    gt = load(COCO / "fce_gt_dataset.json")
+    gt["images"][0].pop("width")
+    gt["images"][1]["height"] = 0
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"images": gt["images"], "categories": gt["categories"]}))
+    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    report, _ = convert(tmp_path, COCO / "fce_dt_dataset.json", ont, images=str(meta))
+    bad = {gt["images"][0]["id"], gt["images"][1]["id"]}
+    n_bad = sum(1 for a in load(COCO / "fce_dt_dataset.json") if a["image_id"] in bad)
+    sized = [p for p in report.problems if p.code == "frame.size_unknown"]
+    assert n_bad > 0 and len(sized) == n_bad
+    assert all(p.location.file.endswith("fce_dt_dataset.json") and p.location.pointer for p in sized)

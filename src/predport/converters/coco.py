@@ -321,9 +321,9 @@ class _Converter:
     def _geometries(self, ann: dict[str, Any], obj: OntologyObject, w: int | None, h: int | None, ptr: str,
                     group: str) -> list[tuple[str, dict[str, Any]]] | None:
         shape = obj.shape
-        if w is None or h is None:
-            self.ctx.report("frame.size_unknown", "the image has no width / height: coordinates cannot be "
-                            "normalised", Location(self.file, ptr), group=group)
+        if w is None or h is None or w <= 0 or h <= 0:
+            self.ctx.report("frame.size_unknown", f"the image's width / height ({w}, {h}) are missing or not "
+                            "positive: coordinates cannot be normalised", Location(self.file, ptr), group=group)
             return None
         bbox = ann.get("bbox")
         seg = ann.get("segmentation")
