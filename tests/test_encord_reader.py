@@ -124,3 +124,15 @@ def test_answers_of_an_object_on_no_frame_are_reported(tmp_path: Path) -> None:
     assert len(unit["objects"]) == 1
     [p] = problems.items
     assert (p.code, p.severity, p.location.pointer) == ("source.invalid", "warning", "/object_answers/ghost001")
+
+
+def test_a_malformed_row_is_reported_and_the_others_read(tmp_path: Path) -> None:
+    good = json.loads((REF / "image-point.json").read_text())
+    bad = json.loads((REF / "video-objects-dynamic-attribute-classification-range.json").read_text())
+    bad["data_units"][DU]["labels"]["seven"] = bad["data_units"][DU]["labels"].pop("7")  # not a frame number
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([good, bad]))
+    units, problems = _units(path)
+    assert len(units) == 1
+    [p] = problems.items
+    assert (p.code, p.location.pointer) == ("source.invalid", "/1") and "ValueError" in p.message

@@ -58,7 +58,12 @@ class EncordReader(predport.Reader):
                     ctx.report("source.invalid", "not an Encord label row (no data_type)", Location(name, base),
                                "warning" if path.is_dir() else "error")
                     continue
-                unit = _Row(row, name, base, ctx, attrs).unit()
+                try:
+                    unit = _Row(row, name, base, ctx, attrs).unit()
+                except (KeyError, TypeError, ValueError, AttributeError) as e:  # a malformed row: said, not fatal
+                    ctx.report("source.invalid", f"cannot read this label row ({type(e).__name__}: {e})",
+                               Location(name, base))
+                    continue
                 if unit is not None:
                     yield unit
 
