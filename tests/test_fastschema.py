@@ -41,6 +41,11 @@ def units() -> list[dict[str, Any]]:
          "classifications": [{"id": "c", "class": {"name": "W"}, "frames": [[0, 0]], "confidence": 1,
                               "answers": [{"attribute": {"name": "W"}, "radio": {"hash": "r"}}]}],
          "source": {"file": "f", "record": 3, "group": "g"}},
+        {"title": "b.jpg", "kind": "image", "width": 640, "height": 480, "objects": [], "classifications": [],
+         "boxes": {"classes": [{"class": {"hash": "h"}, "group": "person"}, {"class": {"name": "C"}}],
+                   "class": [0, 1, 0], "id": ["1", "2", "x"], "x": [0.1, 0, 0.5], "y": [0.1, 0.2, 0.3],
+                   "w": [0.2, 0.1, 1], "h": [0.1, 0.1, 0.1], "confidence": [0.9, 1, 0.0], "frame": [0, 0, 0],
+                   "pointer": ["/0/bbox", "/1/bbox", "/2/bbox"], "line": [1, 2, 3], "source": {"file": "r.json"}}},
         {"title": "v.mp4", "kind": "video", "width": 10, "height": 10, "frame_count": 20, "fps": 2.0, "duration": 10,
          "objects": objects[:2], "classifications": []},
         {"title": "g", "kind": "image_group", "images": [{"title": "i", "width": 2, "height": 3, "data_hash": "h"},
@@ -116,3 +121,24 @@ def test_plugins_schema_mutants_agree() -> None:
 def test_unknown_keywords_are_refused() -> None:
     with pytest.raises(ValueError, match="not supported"):
         compile_schema({"type": "object", "dependentRequired": {"a": ["b"]}})
+
+
+def test_column_shortcuts_agree() -> None:
+    """Whole columns are checked at C speed; every edge case (bool, 1.0 as an integer, NaN, "") must still get
+    jsonschema's verdict."""
+    check = compile_schema(schema.load())
+    reference = jsonschema.Draft202012Validator(schema.load())
+    base = units()[1]
+    columns = {"class": [[0, 1], [0, True], [0, 1.0], [0, -1], [0, -1.0], [0, 1.5], [], [0, math.nan]],
+               "id": [["a"], [""], ["a", ""], [1], []],
+               "x": [[0.5, 1], [0.5, True], [math.nan, -1.0], [0.5, "1"], [None]],
+               "line": [[1, 2], [0], [1.0], [2, False]]}
+    seen = set()
+    for key, values in columns.items():
+        for value in values:
+            u = copy.deepcopy(base)
+            u["boxes"][key] = value
+            verdict = reference.is_valid(u)
+            seen.add(verdict)
+            assert check(u) == verdict, (key, value)
+    assert seen == {True, False}

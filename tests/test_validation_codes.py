@@ -39,6 +39,13 @@ def image_unit() -> dict[str, Any]:
     }
 
 
+def boxes_unit() -> dict[str, Any]:
+    unit = image_unit()
+    unit["boxes"] = {"classes": [{"class": {"name": "Car"}, "group": "car"}], "class": [0, 0], "id": ["r1", "r2"],
+                     "x": [0.1, 0.5], "y": [0.1, 0.5], "w": [0.2, 0.1], "h": [0.2, 0.1], "confidence": [0.9, 0.4]}
+    return unit
+
+
 def video_unit() -> dict[str, Any]:
     return {
         "title": "clip.mp4", "kind": "video", "width": 640, "height": 480, "frame_count": 10,
@@ -158,6 +165,19 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], 
      "/0/objects/0", "error"),
     ("schema: answer with two kinds", image_unit, _set("/objects/0/answers/0/numeric", 1), "schema.invalid",
      "/0/objects/0/answers/0", "error"),
+    ("box table with a short column", boxes_unit, lambda u: u["boxes"]["confidence"].pop(), "boxes.invalid",
+     "/0/boxes", "error"),
+    ("box table class index out of range", boxes_unit, _set("/boxes/class/1", 1), "boxes.invalid", "/0/boxes",
+     "error"),
+    ("box table row out of frame", boxes_unit, _set("/boxes/x/1", 0.95), "geometry.out_of_frame",
+     "/0/boxes/id/1", "error"),
+    ("box table row of a non-box class", boxes_unit,
+     lambda u: u["boxes"]["classes"].append({"class": {"name": "Boat"}}) or u["boxes"]["class"].__setitem__(0, 1),
+     "class.shape_mismatch", "/0/boxes/id/0", "error"),
+    ("box table row with a bad confidence", boxes_unit, _set("/boxes/confidence/0", 1.5),
+     "confidence.out_of_range", "/0/boxes/id/0", "error"),
+    ("box table row that breaks the schema", boxes_unit, _set("/boxes/y/1", "0.5"), "schema.invalid",
+     "/0/boxes/id/1", "error"),
     ("video without a frame count", video_unit, lambda u: u.pop("frame_count"), "unit.frame_count_unknown",
      "/0", "warning"),
 ]

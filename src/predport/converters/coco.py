@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -129,7 +130,8 @@ class _Converter:
         self.unit_images: dict[str, tuple[str, int | None, dict[str, Any]]] = {}
         self._classes: dict[Any, OntologyObject | str] = {}
         self._groups: dict[Any, str] = {}
-        self._fast: dict[int, tuple[dict[str, str], str]] = {}  # box categories: (class ref, group)
+        self._fast: dict[int, int] = {}  # box category -> its index in box_classes
+        self.box_classes: list[dict[str, Any]] = []  # box table class entries (shared by the units' tables)
         self.keypoint_scores = 0
         self._index_images(meta.get("images") or [])
 
@@ -199,8 +201,9 @@ class _Converter:
         if type(category_id) in (int, str):
             self._classes[category_id] = result
             if isinstance(result, OntologyObject) and result.shape == "bounding_box" and type(category_id) is int:
-                # one shared class reference per category (records are never mutated downstream)
-                self._fast[category_id] = ({"hash": result.hash}, self.group(category_id))
+                # one shared class entry per category (records are never mutated downstream)
+                self._fast[category_id] = len(self.box_classes)
+                self.box_classes.append({"class": {"hash": result.hash}, "group": self.group(category_id)})
         return result
 
     def group(self, category_id: Any) -> str:
@@ -250,36 +253,53 @@ class _Converter:
             tracks: dict[str, dict[str, Any]] = {}
             single = self.unit_images.get(title)  # an image unit has one image: look it up once
             objects = unit["objects"]
+            rest = routes[title]
             if single is not None:
                 w, h = single[2].get("width"), single[2].get("height")
-                boxes_ok = type(w) is int and type(h) is int and w > 0 and h > 0
-            else:
-                boxes_ok = False
-            file, prefix, fast = self.file, self.prefix, self._fast
-            for i in routes[title]:
-                ann = anns[i]
-                # the common case inline: a bbox on an image, for a box class; all else takes the general path
-                cid = ann["category_id"]
-                known = fast.get(cid) if boxes_ok and type(cid) is int else None
-                bbox = ann.get("bbox")
-                if known is not None and type(bbox) is list and len(bbox) == 4 and "attributes" not in ann:
-                    x, y, bw, bh = bbox
-                    if type(x) in _NUM and type(y) in _NUM and type(bw) in _NUM and type(bh) in _NUM:
-                        objects.append({"id": str(ann["id"]) if "id" in ann else str(i), "class": known[0],
-                                        "frames": [{"frame": 0, "geometry": {"shape": "bounding_box", "x": x / w,
-                                                                             "y": y / h, "w": bw / w, "h": bh / h},
-                                                    "confidence": ann.get("score", 1.0),
-                                                    "source": {"file": file, "pointer": f"{prefix}/{i}/bbox",
-                                                               "group": known[1]}}]})
-                        continue
-                image = single or _lookup(images, ann["image_id"])
-                self._annotation(i, ann, image, objects, tracks)
+                if type(w) is int and type(h) is int and w > 0 and h > 0 and rest:
+                    rest = self._box_table(unit, rest, anns, w, h)
+            for i in rest:
+                self._annotation(i, anns[i], single or _lookup(images, anns[i]["image_id"]), objects, tracks)
             yield unit  # type: ignore[misc]
         if self.keypoint_scores:
             self.ctx.report("coco.keypoint_scores",
                             f"in {self.keypoint_scores} annotation(s) the keypoints' third values are scores, not "
                             "0/1/2 flags: a score > 0 counts as visible, 0 as invisible", Location(self.file),
                             "warning")
+
+    def _box_table(self, unit: dict[str, Any], idx: list[int], anns: list[Any], w: int, h: int) -> list[int]:
+        """Put the unit's plain boxes of box classes into its box table, a column at a time; return the indices
+        of the other annotations (the general path). Checked for the whole unit at once first: the usual
+        results file has nothing else."""
+        fast = self._fast
+        rows = [anns[i] for i in idx]
+        cids = [a["category_id"] for a in rows]
+        bbs = [a.get("bbox") for a in rows]
+        if (_INT.issuperset(map(type, cids)) and fast.keys() >= set(cids) and _LIST.issuperset(map(type, bbs))
+                and set(map(len, bbs)) == {4} and _NUM.issuperset(map(type, chain.from_iterable(bbs)))
+                and not any("attributes" in a for a in rows)):
+            rest: list[int] = []
+        else:
+            plain = [type(c) is int and c in fast and type(b) is list and len(b) == 4 and _NUM.issuperset(map(type, b))
+                     and "attributes" not in a for a, c, b in zip(rows, cids, bbs, strict=True)]
+            rest = [i for i, p in zip(idx, plain, strict=True) if not p]
+            if len(rest) == len(idx):
+                return rest
+            idx = [i for i, p in zip(idx, plain, strict=True) if p]
+            rows = [anns[i] for i in idx]
+            cids = [a["category_id"] for a in rows]
+            bbs = [a["bbox"] for a in rows]
+        prefix, every = self.prefix, self.box_classes
+        used = sorted(set(cids))  # the unit's own classes: each one is checked once per unit
+        local = {c: j for j, c in enumerate(used)}
+        unit["boxes"] = {
+            "classes": [every[fast[c]] for c in used], "class": [local[c] for c in cids],
+            "id": [str(a["id"]) if "id" in a else str(i) for a, i in zip(rows, idx, strict=True)],
+            "x": [b[0] / w for b in bbs], "y": [b[1] / h for b in bbs],
+            "w": [b[2] / w for b in bbs], "h": [b[3] / h for b in bbs],
+            "confidence": [a.get("score", 1.0) for a in rows],
+            "pointer": [f"{prefix}/{i}/bbox" for i in idx], "source": {"file": self.file}}
+        return rest
 
     def _annotation(self, i: int, ann: dict[str, Any], image: tuple[str, int | None, dict[str, Any]],
                     objects: list[dict[str, Any]], tracks: dict[str, dict[str, Any]]) -> None:
@@ -457,7 +477,9 @@ class _Converter:
             return None
 
 
-_NUM = (int, float)
+_NUM = frozenset((int, float))
+_INT = frozenset((int,))
+_LIST = frozenset((list,))
 
 
 def _lookup(images: dict[Any, Any], image_id: Any) -> Any:

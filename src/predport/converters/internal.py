@@ -70,6 +70,7 @@ def _annotate(unit: Any, src: dict[str, Any], base: str) -> Any:
                 at(fr, f"{base}/objects/{i}/frames/{j}")
             for j, a in enumerate(obj.get("answers") or []):
                 at(a, f"{base}/objects/{i}/answers/{j}")
+    at(unit.get("boxes"), f"{base}/boxes")  # its rows are located at their id cells (core.boxes.row_source)
     for i, c in enumerate(unit.get("classifications") or []):
         at(c, f"{base}/classifications/{i}")
         if isinstance(c, dict):

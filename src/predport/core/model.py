@@ -120,6 +120,26 @@ Classification = TypedDict("Classification", {
 })
 
 
+BoxClass = TypedDict("BoxClass", {"class": Ref, "group": NotRequired[str]})
+
+
+# Plain boxes as columns: row k is one object with one frame (see the schema's "boxes").
+Boxes = TypedDict("Boxes", {
+    "classes": list[BoxClass],
+    "class": list[int],
+    "id": list[str],
+    "x": list[float],
+    "y": list[float],
+    "w": list[float],
+    "h": list[float],
+    "confidence": NotRequired[list[float]],
+    "frame": NotRequired[list[int]],
+    "pointer": NotRequired[list[str]],
+    "line": NotRequired[list[int]],
+    "source": NotRequired[Source],
+})
+
+
 class Image(TypedDict, total=False):
     title: str | None
     data_hash: str | None
@@ -139,4 +159,5 @@ class DataUnit(TypedDict):
     fps: NotRequired[float | None]
     duration: NotRequired[float | None]
     images: NotRequired[list[Image]]
+    boxes: NotRequired[Boxes]
     source: NotRequired[Source]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from predport.core import boxes as boxmod
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problem, Problems
@@ -278,9 +279,16 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
     if ru is not None:  # count what is valid (what a write would contain)
         rejected = ru.rejected
         for o in ru.objects:
-            if not rejected or not any(("objects", i) in rejected for i in o.records):
+            if not rejected or not any(key in rejected for key in o.records):
                 report.objects[o.ontology.name] += 1
                 report.object_frames += len(o.frames)
+        if ru.boxes is not None:
+            classes = ru.boxes.classes
+            for j, n in ru.boxes.class_counts().items():
+                cls = classes[j]
+                if cls is not None:  # (always: rows of other classes do not pass)
+                    report.objects[cls.name] += n
+                    report.object_frames += n
         for c in ru.classifications:
             report.classifications[c.ontology.name] += 1
     return ru
@@ -293,6 +301,13 @@ def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
         rejected = ru.rejected
         for kind, index, group in ru.grouped:
             ledger[(group, "reported" if (kind, index) in rejected else "converted")] += 1
+        if ru.boxes is not None:  # the rows that passed the bulk checks, a count per class
+            groups = ru.boxes.groups()
+            for j, n in ru.boxes.class_counts().items():
+                if j in groups:
+                    ledger[(groups[j], "converted")] += n
+        elif ("boxes", -1) in rejected:
+            _table_reported(unit, ledger)
         return
     for kind in ("objects", "classifications"):  # not resolvable at all: every grouped record is reported
         records = unit.get(kind) if isinstance(unit, dict) else None
@@ -300,6 +315,24 @@ def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
             name = record_group(rec)
             if name is not None:
                 ledger[(name, "reported")] += 1
+    _table_reported(unit, ledger)
+
+
+def _table_reported(unit: Any, ledger: Counter[tuple[str, str]]) -> None:
+    """Every row of a box table that could not be taken at all counts as reported, in its group."""
+    table = unit.get("boxes") if isinstance(unit, dict) else None
+    if not isinstance(table, dict):
+        return
+    classes, cls = table.get("classes"), table.get("class")
+    if not (isinstance(classes, list) and isinstance(cls, list)):
+        return
+    for k in range(len(cls)):
+        try:
+            src = boxmod.row_source(table, k)  # type: ignore[arg-type]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue
+        if "group" in src:
+            ledger[(src["group"], "reported")] += 1
 
 
 def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,

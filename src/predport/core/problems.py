@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "confidence.out_of_range": "a confidence that is not a finite number in [0, 1]",
     "instance.conflicting_class": "one instance id used with different classes in one data unit",
     "unit.duplicate": "two data units with the same title",
+    "boxes.invalid": "a box table whose columns differ in length or whose class indices point nowhere",
     "unit.frame_count_unknown": "the video's frame count is unknown: frame numbers are not range-checked",
     # run level
     "branch.invalid": "the branch name is not a valid prediction branch name",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from predport.core import boxes as boxmod
 from predport.core import schema
-from predport.core.model import DataUnit
+from predport.core.model import Boxes, DataUnit
 from predport.core.ontology import (
     Attribute,
     Feature,
@@ -58,11 +60,12 @@ class RObject:
 
     __slots__ = ("dynamic", "frames", "id", "ontology", "pending", "records", "static")
 
-    def __init__(self, id: str, ontology: OntologyObject, frames: list[dict[str, Any]], records: list[int]) -> None:
+    def __init__(self, id: str, ontology: OntologyObject, frames: list[dict[str, Any]],
+                 records: list[tuple[str, int]]) -> None:
         self.id = id
         self.ontology = ontology
         self.frames = frames  # the schema's object_frame records
-        self.records = records  # indices of the unit's object records merged here
+        self.records = records  # the records merged here: ("objects", index) or ("boxes", row)
         self.static: list[RAnswer] = _NONE
         self.dynamic: list[RAnswer] = _NONE
         # answers are resolved once every frame of the track is known (dynamic ranges are checked against them)
@@ -81,16 +84,42 @@ class RClassification:
     confidence: float
 
 
+class RBoxes:
+    """The rows of a box table that passed the bulk checks (the others became objects, or were reported).
+
+    ``classes``: the ontology object per class index; ``rows``: the passing rows' indices, None for all."""
+
+    __slots__ = ("classes", "rows", "table")
+
+    def __init__(self, table: Boxes, classes: list[OntologyObject | None], rows: list[int] | None) -> None:
+        self.table, self.classes, self.rows = table, classes, rows
+
+    def __len__(self) -> int:
+        return len(self.table["class"]) if self.rows is None else len(self.rows)
+
+    def class_counts(self) -> Counter[int]:
+        """Passing rows per class index."""
+        cls = self.table["class"]
+        return Counter(cls) if self.rows is None else Counter(cls[k] for k in self.rows)
+
+    def groups(self) -> dict[int, str]:
+        """Class index -> group, where the table names one."""
+        return {j: c["group"] for j, c in enumerate(self.table["classes"]) if "group" in c}
+
+
 @dataclass(slots=True)
 class ResolvedUnit:
     unit: DataUnit
     sizes: list[tuple[int | None, int | None]]  # (width, height) per frame index (one entry for videos)
     objects: list[RObject]
     classifications: list[RClassification]
-    #: (list name, index) of the unit's records with at least one error: "objects" or "classifications"
+    #: (list name, index) of the unit's records with at least one error: "objects", "classifications" or
+    #: "boxes" (a row of the box table; ("boxes", -1): the whole table)
     rejected: set[tuple[str, int]] = field(default_factory=set)
     #: (list name, index, group) of the records whose source names a group (e.g. a COCO category)
     grouped: list[tuple[str, int, str]] = field(default_factory=list)
+    #: the box table's rows that passed the bulk checks
+    boxes: RBoxes | None = None
 
 
 def frame_sizes(unit: DataUnit) -> list[tuple[int | None, int | None]]:
@@ -160,11 +189,20 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
     """
     bad_objects: set[int] = set()
     bad_classifications: set[int] = set()
+    bad_rows: set[int] = set()  # of the box table (-1: the table as a whole)
+    table = unit.get("boxes") if isinstance(unit, dict) else None
     for path, message in schema.errors(unit):
         if len(path) >= 2 and path[0] == "objects" and isinstance(path[1], int):
             bad_objects.add(path[1])
         elif len(path) >= 2 and path[0] == "classifications" and isinstance(path[1], int):
             bad_classifications.add(path[1])
+        elif len(path) >= 3 and path[0] == "boxes" and path[1] in boxmod.COLUMNS and isinstance(path[2], int):
+            bad_rows.add(path[2])
+            problems.append(Problem("schema.invalid", "error", message,
+                                    Location.from_source(_row_source(table, path[2]), "/".join(map(str, path)))))
+            continue
+        elif path[:1] == ("boxes",):
+            bad_rows.add(-1)
         else:
             bad_objects.add(-1)
         _schema_problem(unit, path, message, problems)
@@ -179,12 +217,19 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
         group = record_group(unit[kind][index])  # type: ignore[literal-required]
         if group is not None:
             ctx.grouped.append((kind, index, group))
-    objects = _objects(ctx, ontology, [(i, o) for i, o in enumerate(unit["objects"]) if i not in bad_objects],
-                       rejected)
+    objects, rboxes = _objects(ctx, ontology, [(i, o) for i, o in enumerate(unit["objects"]) if i not in bad_objects],
+                               rejected, table, bad_rows)
     classifications = _classifications(
         ctx, ontology, [(i, c) for i, c in enumerate(unit["classifications"]) if i not in bad_classifications],
         rejected)
-    return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected, ctx.grouped)
+    return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected, ctx.grouped, rboxes)
+
+
+def _row_source(table: Any, k: int) -> Any:
+    try:
+        return boxmod.row_source(table, k)
+    except (KeyError, IndexError, TypeError, AttributeError):  # a broken column: the table's own source
+        return table.get("source") if isinstance(table, dict) else None
 
 
 def record_group(rec: Any) -> str | None:
@@ -242,16 +287,17 @@ def _resolve_feature(ctx: _Ctx, ref: dict[str, str], lookup: Callable[[dict[str,
     return found
 
 
-def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
-             rejected: set[tuple[str, int]]) -> list[RObject]:
+def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]], rejected: set[tuple[str, int]],
+             table: Boxes | None = None, bad_rows: set[int] | None = None) -> tuple[list[RObject], RBoxes | None]:
     by_id: dict[str, RObject] = {}
     names = list(ontology.objects_by_name)
     problems = ctx.problems
     for index, obj in records:
         errors = problems.errors
-        _object(ctx, ontology, obj, names, by_id, index)
+        _object(ctx, ontology, obj, names, by_id, ("objects", index))
         if problems.errors > errors:
             rejected.add(("objects", index))
+    rboxes = _boxes(ctx, ontology, table, bad_rows or set(), names, by_id, rejected) if table is not None else None
     out = []
     for robj in by_id.values():
         if len(robj.frames) > 1:
@@ -264,17 +310,88 @@ def _objects(ctx: _Ctx, ontology: Ontology, records: list[tuple[int, Any]],
             robj.static = [a for a in answers if a.ranges is None]
             robj.dynamic = [a for a in answers if a.ranges is not None]
             if problems.errors > errors:
-                rejected.update(("objects", i) for i in robj.records)
+                rejected.update(robj.records)
         if robj.frames:
             if robj.ontology.shape == "skeleton" and not robj.ontology.vertices:
                 ctx.add("skeleton.no_template", f"class {robj.ontology.name!r} has no skeleton template in the "
                         "ontology: vertex names are not checked", robj.frames[0].get("source"), severity="warning")
             out.append(robj)
-    return out
+    return out, rboxes
+
+
+def _boxes(ctx: _Ctx, ontology: Ontology, table: Boxes, bad_rows: set[int], names: list[str],
+           by_id: dict[str, RObject], rejected: set[tuple[str, int]]) -> RBoxes | None:
+    """Bulk checks of the box table, a column at a time. A row they do not clear (a class that is not a box
+    class, a box not strictly inside the frame, a confidence outside [0, 1], an id used twice, a frame
+    other than 0 ...) is checked as the object record it stands for, which says precisely what is wrong
+    or accepts it (e.g. a box within the frame tolerance); rows the schema rejected are reported only."""
+    n = len(table["class"])
+    where: Any = table.get("source")
+    if bad_rows - {-1}:  # the bulk checks below compare values: give the rows the schema rejected harmless ones
+        table = _patched(table, bad_rows, n)
+    cls = table["class"]
+    ragged = [c for c in boxmod.COLUMNS if c in table and len(table[c]) != n]  # type: ignore[literal-required]
+    if -1 in bad_rows or ragged or (n and not (set(map(type, cls)) <= {int} and min(cls) >= 0
+                                               and max(cls) < len(table["classes"]))):
+        if -1 not in bad_rows:  # (the schema's problem is already reported)
+            what = (f"columns {', '.join(ragged)} are not as long as 'class' ({n})" if ragged else
+                    f"class indices must be integers below {len(table['classes'])}, the number of classes")
+            ctx.add("boxes.invalid", f"box table: {what}; none of its {n} rows is converted", where, "boxes")
+        rejected.add(("boxes", -1))
+        return None
+    classes: list[OntologyObject | None] = []
+    for entry in table["classes"]:
+        ref: dict[str, str] = entry["class"]  # type: ignore[assignment]
+        ont = ontology.objects.get(ref["hash"]) if "hash" in ref else ontology.object(ref)
+        fits = isinstance(ont, OntologyObject) and ont.shape == "bounding_box" and ref.get("name", ont.name) == ont.name
+        classes.append(ont if fits else None)  # type: ignore[arg-type]
+    slow = set(bad_rows)
+    if None in classes:
+        slow.update(k for k, c in enumerate(cls) if classes[c] is None)
+    slow.update(k for k, (x, y, w, h) in enumerate(zip(table["x"], table["y"], table["w"], table["h"], strict=True))
+                if not (x >= 0.0 and y >= 0.0 and w > 0.0 and h > 0.0 and x + w <= 1.0 and y + h <= 1.0))
+    if "confidence" in table:
+        slow.update(k for k, c in enumerate(table["confidence"]) if not (0.0 <= c <= 1.0))
+    if "frame" in table:
+        count = ctx.count
+        slow.update(k for k, f in enumerate(table["frame"]) if type(f) is not int or (count is not None and f >= count))
+    ids = table["id"]
+    if len(set(ids)) != n:  # one id on several rows is one track: the object path merges and checks them
+        seen = Counter(ids)
+        slow.update(k for k, i in enumerate(ids) if seen[i] > 1)
+    if by_id:
+        slow.update(k for k, i in enumerate(ids) if i in by_id)
+    problems = ctx.problems
+    groups = {j: c["group"] for j, c in enumerate(table["classes"]) if "group" in c}
+    for k in sorted(slow):
+        if k in bad_rows:
+            rejected.add(("boxes", k))
+            if cls[k] in groups:
+                ctx.grouped.append(("boxes", k, groups[cls[k]]))
+            continue
+        errors = problems.errors
+        _object(ctx, ontology, boxmod.row_record(table, k), names, by_id, ("boxes", k))
+        if problems.errors > errors:
+            rejected.add(("boxes", k))
+    rows = [k for k in range(n) if k not in slow] if slow else None
+    return RBoxes(table, classes, rows)
+
+
+def _patched(table: Boxes, bad_rows: set[int], n: int) -> Boxes:
+    out: dict[str, Any] = dict(table)
+    for name, safe in (("class", 0), ("x", 0.0), ("y", 0.0), ("w", 0.5), ("h", 0.5), ("confidence", 1.0), ("frame", 0)):
+        column = table.get(name)
+        if type(column) is list and len(column) == n:
+            column = list(column)
+            for k in bad_rows:
+                if 0 <= k < n:
+                    column[k] = safe
+            out[name] = column
+    return out  # type: ignore[return-value]
 
 
 def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: dict[str, RObject],
-            index: int) -> None:
+            index: tuple[str, int]) -> None:
     """Check one object record and merge it into its track (``by_id``)."""
     src = obj.get("source")
     frames = obj["frames"]
@@ -284,7 +401,7 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
     if group is None and src is not None:
         group = record_group(obj)
     if group is not None:
-        ctx.grouped.append(("objects", index, group))
+        ctx.grouped.append((*index, group))
     ref = obj["class"]
     ont = ontology.objects.get(ref["hash"]) if len(ref) == 1 and "hash" in ref else None  # the usual case
     if ont is None:

@@ -12,7 +12,6 @@ so a failed run leaves nothing behind.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import mimetypes
 import os
@@ -20,17 +19,18 @@ import re
 import shutil
 import tempfile
 import uuid
-import zlib
+from binascii import b2a_base64 as b2a
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from zlib import adler32, crc32
 
 import orjson
 
 from predport.core.ontology import Attribute, Ontology, Option
 from predport.core.problems import PredportError
-from predport.core.validate import RAnswer, ResolvedUnit
+from predport.core.validate import RAnswer, RBoxes, ResolvedUnit
 
 ZERO = "00000000-0000-0000-0000-000000000000"
 MANIFEST = "manifest.json"
@@ -52,6 +52,17 @@ class InstanceHashes:
         self.scope = scope.encode() + b"\0"
         self.taken: set[str] = set()
 
+    def many(self, idents: list[str]) -> list[str]:
+        """``[self(i) for i in idents]``, a column at a time when no id is kept as it is and nothing collides."""
+        taken, scope = self.taken, self.scope
+        keys = [scope + i.encode() for i in idents]
+        out = [b2a(((crc32(k) << 16) | (adler32(k) & 0xFFFF)).to_bytes(6, "big"), newline=False).decode()
+               for k in keys]
+        if 8 in set(map(len, idents)) or len(set(out)) != len(out) or not taken.isdisjoint(out):
+            return [self(i) for i in idents]  # the exact one-at-a-time rules
+        taken.update(out)
+        return out
+
     def __call__(self, ident: str) -> str:
         taken = self.taken
         if len(ident) == 8 and ident not in taken and _HASH_RE.fullmatch(ident):
@@ -59,8 +70,8 @@ class InstanceHashes:
             return ident
         key = self.scope + ident.encode()
         while True:
-            bits = (zlib.crc32(key) << 16) | (zlib.adler32(key) & 0xFFFF)
-            h = base64.b64encode(bits.to_bytes(6, "big")).decode()
+            bits = (crc32(key) << 16) | (adler32(key) & 0xFFFF)
+            h = b2a(bits.to_bytes(6, "big"), newline=False).decode()
             if h not in taken:
                 taken.add(h)
                 return h
@@ -171,6 +182,8 @@ def build_row(ru: ResolvedUnit, branch: str, ts: str) -> dict[str, Any]:
                              if obj.static else [], "objectHash": h}
         if obj.dynamic:
             object_actions[h] = {"actions": _actions(obj.dynamic), "objectHash": h}
+    if ru.boxes is not None:
+        _box_rows(ru.boxes, hashes, frames, object_answers, ts)
     classification_answers: dict[str, Any] = {}
     for c in ru.classifications:
         h = hashes(c.id)
@@ -187,6 +200,39 @@ def build_row(ru: ResolvedUnit, branch: str, ts: str) -> dict[str, Any]:
         "object_actions": object_actions, "label_status": "LABEL_IN_PROGRESS",
         "data_units": _data_units(ru, data_hash, frames), "spaces": {},
     }
+
+
+def _box_rows(rb: RBoxes, hashes: InstanceHashes, frames: dict[int, list[dict[str, Any]]],
+              object_answers: dict[str, Any], ts: str) -> None:
+    """The entries of a box table's rows: the same dicts as the object path's, built a row at a time from
+    columns."""
+    t = rb.table
+    rows = range(len(t["class"])) if rb.rows is None else rb.rows
+    ids = t["id"]
+    hs = hashes.many(ids if rb.rows is None else [ids[k] for k in rows])
+    # one template per class, copied per row (a copy of a dict is cheaper than building it key by key);
+    # the key order is the object path's. (No row of a class that is not a box class passed.)
+    templates: list[dict[str, Any]] = [
+        {"name": o.name, "color": o.color, "shape": "bounding_box", "value": o.value, "createdAt": ts,
+         "createdBy": None, "confidence": 1.0, "objectHash": "", "featureHash": o.hash, "manualAnnotation": False,
+         "lastEditedAt": ts, "boundingBox": None} if o is not None else {} for o in rb.classes]
+    cls, xs, ys, ws, hhs = t["class"], t["x"], t["y"], t["w"], t["h"]
+    conf = t.get("confidence")
+    frame = t.get("frame")
+    none: list[Any] = []  # shared, never mutated: serialised as []
+    if frame is None:
+        entries = frames.setdefault(0, [])
+    for k, h in zip(rows, hs, strict=True):
+        entry = templates[cls[k]].copy()
+        if conf is not None:
+            entry["confidence"] = conf[k]
+        entry["objectHash"] = h
+        entry["boundingBox"] = {"h": hhs[k], "w": ws[k], "x": xs[k], "y": ys[k]}
+        if frame is None:
+            entries.append(entry)
+        else:
+            frames.setdefault(frame[k], []).append(entry)
+        object_answers[h] = {"classifications": none, "objectHash": h}
 
 
 def _actions(answers: list[RAnswer]) -> list[dict[str, Any]]:
@@ -239,7 +285,8 @@ def _data_units(ru: ResolvedUnit, data_hash: str, frames: dict[int, list[dict[st
 
 
 def unit_counts(ru: ResolvedUnit) -> dict[str, int]:
-    return {"objects": len(ru.objects), "object_frames": sum(len(o.frames) for o in ru.objects),
+    rows = len(ru.boxes) if ru.boxes is not None else 0
+    return {"objects": len(ru.objects) + rows, "object_frames": sum(len(o.frames) for o in ru.objects) + rows,
             "classifications": len(ru.classifications)}
 
 

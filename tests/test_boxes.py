@@ -1,0 +1,197 @@
+"""The box table is a bulk form of object records, nothing more: a unit with a table and the same unit with
+the table expanded into objects give the same problems (codes, messages, locations), counts and label rows."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import predport
+from conftest import DATA, load
+from predport.converters.coco import CocoReader
+from predport.core import boxes
+from predport.core.ontology import Ontology
+from predport.core.problems import Problems
+from predport.core.reader import ReadContext
+from predport.core.validate import ResolvedUnit, validate_unit
+from predport.core.writer import build_row
+
+ONTOLOGY = Ontology.load(DATA / "encord" / "reference" / "ontology.json")
+TS = "Thu, 26 Nov 2026 00:00:00 UTC"
+
+# (class index, id, x, y, w, h, confidence, what the row tests)
+ROWS = [
+    (0, "r0", 0.1, 0.1, 0.2, 0.2, 0.9, "plain"),
+    (1, "r1", 0.0, 0.0, 1.0, 1.0, 1, "the whole frame, class by name, integer confidence"),
+    (0, "r2", 0.95, 0.1, 0.1, 0.1, 0.5, "out of frame"),
+    (0, "r3", 0.5, 0.5, 0.5 + 1e-12, 0.1, 0.5, "over the edge within the tolerance: accepted"),
+    (0, "r4", math.nan, 0.1, 0.1, 0.1, 0.5, "NaN"),
+    (0, "r5", 0.1, 0.1, 0.0, 0.1, 0.5, "zero width"),
+    (2, "r6", 0.1, 0.1, 0.1, 0.1, 0.5, "unknown class"),
+    (3, "r7", 0.1, 0.1, 0.1, 0.1, 0.5, "a polygon class"),
+    (0, "dup", 0.1, 0.1, 0.1, 0.1, 0.5, "an id used twice ..."),
+    (0, "dup", 0.2, 0.2, 0.1, 0.1, 0.5, "... on one frame of an image"),
+    (0, "a", 0.3, 0.3, 0.1, 0.1, 0.5, "the id of an object record"),
+    (0, "r11", 0.3, 0.3, 0.1, 0.1, 1.5, "confidence above 1"),
+    (0, "r12", 0.3, 0.3, 0.1, 0.1, math.nan, "NaN confidence"),
+    (4, "r13", 0.3, 0.3, 0.1, 0.1, 0.5, "hash and name disagree"),
+    (0, "12345678", 0.4, 0.4, 0.1, 0.1, 0.5, "an id that is kept as the object hash"),
+]
+CLASSES = [{"class": {"hash": "objBBox1"}, "group": "car"}, {"class": {"name": "Animal"}, "group": "animal"},
+           {"class": {"name": "Cat"}, "group": "cat"}, {"class": {"name": "Building"}, "group": "building"},
+           {"class": {"name": "Animal", "hash": "objBBox1"}}]
+
+
+def table(rows: list[tuple[Any, ...]], **extra: Any) -> dict[str, Any]:
+    cols = list(zip(*rows, strict=True))
+    return {"classes": copy.deepcopy(CLASSES), "class": list(cols[0]), "id": list(cols[1]), "x": list(cols[2]),
+            "y": list(cols[3]), "w": list(cols[4]), "h": list(cols[5]), "confidence": list(cols[6]),
+            "pointer": [f"/{k}/bbox" for k in range(len(rows))], "source": {"file": "results.json"}, **extra}
+
+
+def image_unit(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    return {"title": "img.jpg", "kind": "image", "width": 640, "height": 480, "classifications": [],
+            "objects": [{"id": "a", "class": {"name": "Car"},
+                         "frames": [{"frame": 0, "geometry": {"shape": "bounding_box", "x": 0.5, "y": 0.5, "w": 0.1,
+                                                              "h": 0.1}}]}],
+            "boxes": table(rows), "source": {"file": "images.json", "pointer": "/images/0"}}
+
+
+def both(unit: dict[str, Any]) -> tuple[tuple[ResolvedUnit | None, Problems], tuple[ResolvedUnit | None, Problems]]:
+    out = []
+    for u in (unit, boxes.expand(copy.deepcopy(unit))):
+        problems = Problems()
+        out.append((validate_unit(u, ONTOLOGY, problems), problems))  # type: ignore[arg-type]
+    return out[0], out[1]
+
+
+def problem_set(problems: Problems) -> list[tuple[Any, ...]]:
+    return sorted((p.code, p.severity, p.message, str(p.location), p.location.field) for p in problems)
+
+
+def canonical(row: dict[str, Any]) -> dict[str, Any]:
+    """A label row with every frame's objects in objectHash order (their order in a row means nothing)."""
+    row = copy.deepcopy(row)
+    for du in row["data_units"].values():
+        labels = du["labels"]
+        for lab in ([labels] if "objects" in labels else labels.values()):
+            lab["objects"].sort(key=lambda o: o["objectHash"])
+    return row
+
+
+def test_every_row_gets_the_problems_of_its_object_record() -> None:
+    (ru, problems), (ref, ref_problems) = both(image_unit(ROWS))
+    assert problem_set(problems) == problem_set(ref_problems)
+    codes = {p.code for p in problems}
+    assert {"geometry.out_of_frame", "geometry.not_finite", "geometry.degenerate", "class.unknown",
+            "class.shape_mismatch", "frame.duplicate", "confidence.out_of_range", "class.name_mismatch"} <= codes
+    out_of_frame = next(p for p in problems if p.code == "geometry.out_of_frame")
+    assert str(out_of_frame.location) == "results.json#/2/bbox"
+    assert ru is not None and ref is not None
+    assert ru.boxes is not None and ru.boxes.rows == [0, 1, 14]  # the rows no check doubted
+    # record i of the expansion is row i - 1 (after the one object record)
+    assert ru.rejected == {("boxes", i - 1) if i >= 1 else ("objects", i) for _, i in ref.rejected}
+    assert {k for kind, k in ru.rejected if kind == "boxes"} == {2, 4, 5, 6, 7, 9, 10, 11, 12, 13}
+    assert sorted(g for *_, g in ru.grouped) != []  # doubted rows are grouped one by one, like records
+
+
+def test_valid_rows_write_the_same_label_row() -> None:
+    valid = [r for r in ROWS if r[-1].startswith(("plain", "the whole", "over the edge", "an id that"))]
+    unit = image_unit(valid)
+    (ru, problems), (ref, ref_problems) = both(unit)
+    assert problems.items == [] and ref_problems.items == []
+    assert ru is not None and ref is not None
+    row, expected = build_row(ru, "preds", TS), build_row(ref, "preds", TS)
+    assert canonical(row) == canonical(expected)
+    objects = row["data_units"][next(iter(row["data_units"]))]["labels"]["objects"]
+    assert len(objects) == 1 + len(valid) and len(row["object_answers"]) == 1 + len(valid)
+    assert "12345678" in row["object_answers"]
+    assert sorted(repr(o["confidence"]) for o in objects) == ["0.5", "0.5", "0.9", "1", "1.0"]  # as given
+
+
+def test_video_rows_with_frames_and_tracks() -> None:
+    rows = [(0, "t", 0.1, 0.1, 0.1, 0.1, 0.5, ""), (0, "t", 0.2, 0.1, 0.1, 0.1, 0.6, ""),
+            (0, "u", 0.1, 0.1, 0.1, 0.1, 0.5, ""), (0, "v", 0.1, 0.1, 0.1, 0.1, 0.5, "")]
+    unit = {"title": "clip.mp4", "kind": "video", "width": 640, "height": 480, "frame_count": 10,
+            "objects": [], "classifications": [], "boxes": table(rows, frame=[0, 3, 9, 10])}
+    (ru, problems), (ref, ref_problems) = both(unit)
+    assert problem_set(problems) == problem_set(ref_problems)
+    assert [p.code for p in problems] == ["frame.out_of_range"]  # frame 10 of 10
+    assert ru is not None and ref is not None
+    unit["boxes"]["frame"][3] = 5
+    (ru, problems), (ref, _) = both(unit)
+    assert problems.items == []
+    row, expected = canonical(build_row(ru, "preds", TS)), canonical(build_row(ref, "preds", TS))  # type: ignore[arg-type]
+    assert row == expected
+    labels = next(iter(row["data_units"].values()))["labels"]
+    assert sorted(labels, key=int) == ["0", "3", "5", "9"]
+    assert len(row["object_answers"]) == 3  # "t" is one track on frames 0 and 3
+
+
+def test_run_counts_and_ledger_match(tmp_path: Path) -> None:
+    unit = image_unit(ROWS)
+    summaries = []
+    for name, u in (("table", unit), ("records", boxes.expand(copy.deepcopy(unit)))):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps([u]))
+        report = predport.convert([path], ONTOLOGY, "preds", tmp_path / name, fmt="predport", keep_going=True)
+        s = report.summary()
+        summaries.append({k: s[k] for k in ("objects", "object_frames", "problems", "errors", "per_group")})
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["per_group"]["car"]["reported"] > 0 and summaries[0]["per_group"]["car"]["converted"] > 0
+
+
+def test_a_broken_table_is_one_located_error_and_nothing_of_it_is_written(tmp_path: Path) -> None:
+    unit = image_unit(ROWS[:2])
+    unit["boxes"]["x"].append(0.5)
+    path = tmp_path / "u.json"
+    path.write_text(json.dumps([unit]))
+    report = predport.convert([path], ONTOLOGY, "preds", tmp_path / "out", fmt="predport", keep_going=True)
+    assert [(p.code, str(p.location)) for p in report.problems] == [("boxes.invalid", "results.json")]
+    assert report.summary()["per_group"] == {"car": {"converted": 0, "reported": 1},
+                                             "animal": {"converted": 0, "reported": 1}}
+    assert report.left_out == {"img.jpg": ["boxes.invalid"]}
+
+
+def test_coco_fast_table_writes_what_the_object_path_writes(tmp_path: Path) -> None:
+    """The COCO reader puts plain boxes in the table and sends everything else down the general path; both
+    together write the same rows as all of it as object records."""
+    gt = load(DATA / "coco" / "instances_val2014_100.json")
+    results = load(DATA / "coco" / "instances_val2014_fakebbox100_results.json")
+    results[0]["attributes"] = {"rotation": 0.0}  # not plain: the general path
+    results[1]["bbox"] = [1, 2, True, 4]  # a bool is not a number: the general path reports it
+    results[2]["bbox"][0] = -5.0  # in the table, doubted, reported as its record would be
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(results))
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"images": gt["images"], "categories": gt["categories"]}))
+    cats = {c["id"]: c["name"] for c in gt["categories"]}
+    ontology = Ontology({"objects": [{"id": str(i), "name": n, "color": "#000000", "shape": "bounding_box",
+                                      "featureNodeHash": f"c{i:07d}"} for i, n in cats.items()],
+                         "classifications": []})
+    problems = Problems()
+    units = list(CocoReader().read(src, ReadContext(ontology, problems, {"images": str(images)})))
+    assert sum(len(u.get("boxes", {}).get("id", [])) for u in units) == len(results) - 2
+    assert sum(len(u["objects"]) for u in units) == 1  # the rotated one (its bool-box sibling is reported)
+    reader_problems = problem_set(problems)
+    for u in units:
+        (ru, p1), (ref, p2) = both_with(u, ontology)
+        assert problem_set(p1) == problem_set(p2)
+        if ru is not None and ref is not None and not p1.errors:
+            assert canonical(build_row(ru, "b", TS)) == canonical(build_row(ref, "b", TS))
+    assert [(code, where) for code, _, _, where, _ in reader_problems if code != "coco.no_scores"] == [
+        ("coco.geometry_unfit", f"{src}#/1")]  # the bool box, reported by the general path
+    doubted = Problems()
+    validate_unit(next(u for u in units if "/2/bbox" in u.get("boxes", {}).get("pointer", [])), ontology, doubted)
+    assert [(p.code, str(p.location)) for p in doubted] == [("geometry.out_of_frame", f"{src}#/2/bbox")]
+
+
+def both_with(unit: Any, ontology: Ontology) -> tuple[tuple[Any, Problems], tuple[Any, Problems]]:
+    out = []
+    for u in (unit, boxes.expand(copy.deepcopy(unit))):
+        problems = Problems()
+        out.append((validate_unit(u, ontology, problems), problems))
+    return out[0], out[1]
