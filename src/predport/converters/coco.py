@@ -227,7 +227,10 @@ class _Converter:
                 self.ctx.report("source.invalid", "annotation without image_id or category_id",
                                 Location(self.file, f"{self.prefix}/{i}"))
                 continue
-            image = _lookup(images, ann["image_id"])
+            image_id = ann["image_id"]
+            image = images.get(image_id) if type(image_id) is int else None  # the usual case first
+            if image is None:
+                image = _lookup(images, image_id)
             if image is None:
                 self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
                                 + (" of the image map" if self.image_map else ""),

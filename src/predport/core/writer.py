@@ -55,9 +55,11 @@ class InstanceHashes:
     def many(self, idents: list[str]) -> list[str]:
         """``[self(i) for i in idents]``, a column at a time when no id is kept as it is and nothing collides."""
         taken, scope = self.taken, self.scope
-        keys = [scope + i.encode() for i in idents]
-        out = [b2a(((crc32(k) << 16) | (adler32(k) & 0xFFFF)).to_bytes(6, "big"), newline=False).decode()
-               for k in keys]
+        c0, a0 = crc32(scope), adler32(scope)  # both checksums continue from the scope's
+        raw = b"".join([((crc32(e, c0) << 16) | (adler32(e, a0) & 0xFFFF)).to_bytes(6, "big")
+                        for e in [i.encode() for i in idents]])
+        text = b2a(raw, newline=False).decode()  # 6 bytes are 8 characters: one call encodes them all
+        out = [text[k:k + 8] for k in range(0, len(text), 8)]
         if 8 in set(map(len, idents)) or len(set(out)) != len(out) or not taken.isdisjoint(out):
             return [self(i) for i in idents]  # the exact one-at-a-time rules
         taken.update(out)
