@@ -65,7 +65,9 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       input problems through ``ctx.report(code, message, location, severity, group=...)`` and keep going;
       every input entity must end up either in a yielded unit or in a reported problem (``group``, e.g. the
       input's category, makes it count as reported in the run's per-category counts; give records the same
-      ``group`` in their ``source`` so that converted ones count too). Raise only for "cannot proceed".
+      ``group`` in their ``source`` so that converted ones count too). Many plain boxes per unit may go in
+      the unit's ``boxes`` table (columns; see the schema and :mod:`predport.core.boxes`) instead of one
+      object record each: it means the same and is much cheaper. Raise only for "cannot proceed".
       With ``--workers`` the run forks after the first unit is yielded and each process keeps its share
       of the units; ``ctx.mine(title)`` says whether this process wants a unit, so a reader may skip
       building the others (optional: the pipeline drops them anyway);

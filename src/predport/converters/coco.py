@@ -220,32 +220,25 @@ class _Converter:
     def run(self, anns: list[Any]) -> Iterator[DataUnit]:
         # pass 1: route every annotation to its data unit (indices only: memory stays that of the parsed file)
         routes: dict[str, list[int]] = {title: [] for title in self.units}
-        images = self.images
+        slots = {k: routes[image[0]] for k, image in self.images.items() if type(k) is int}  # id -> its unit's list
         missing = 0
         for i, ann in enumerate(anns):
-            if type(ann) is not dict or "image_id" not in ann or "category_id" not in ann:
-                self.ctx.report("source.invalid", "annotation without image_id or category_id",
-                                Location(self.file, f"{self.prefix}/{i}"))
-                continue
-            image_id = ann["image_id"]
-            image = images.get(image_id) if type(image_id) is int else None  # the usual case first
-            if image is None:
-                image = _lookup(images, image_id)
-            if image is None:
-                self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
-                                + (" of the image map" if self.image_map else ""),
-                                Location(self.file, f"{self.prefix}/{i}/image_id"),
-                                group=self.group(ann["category_id"]))
-                continue
-            if "score" not in ann:
-                missing += 1
-            routes[image[0]].append(i)
+            # the usual annotation in as few steps as possible; anything else takes _route
+            image_id = ann.get("image_id") if type(ann) is dict and "category_id" in ann else None
+            slot = slots.get(image_id) if type(image_id) is int else None
+            if slot is not None:
+                slot.append(i)
+                if "score" not in ann:
+                    missing += 1
+            elif self._route(i, ann, routes):
+                missing += "score" not in ann
         if anns and missing == len(anns):
             self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
                             Location(self.file), "info")
         elif missing:
             self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
                             Location(self.file), "warning")
+        images = self.images
         for cid in list(self.categories_raw):
             self._class(cid)  # resolve every category once (fills the fast path's table)
         # pass 2: one data unit at a time
@@ -269,6 +262,21 @@ class _Converter:
                             f"in {self.keypoint_scores} annotation(s) the keypoints' third values are scores, not "
                             "0/1/2 flags: a score > 0 counts as visible, 0 as invisible", Location(self.file),
                             "warning")
+
+    def _route(self, i: int, ann: Any, routes: dict[str, list[int]]) -> bool:
+        """Route one annotation that is not simply {int image_id, category_id, ...}, or report it."""
+        if type(ann) is not dict or "image_id" not in ann or "category_id" not in ann:
+            self.ctx.report("source.invalid", "annotation without image_id or category_id",
+                            Location(self.file, f"{self.prefix}/{i}"))
+            return False
+        image = _lookup(self.images, ann["image_id"])
+        if image is None:
+            self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
+                            + (" of the image map" if self.image_map else ""),
+                            Location(self.file, f"{self.prefix}/{i}/image_id"), group=self.group(ann["category_id"]))
+            return False
+        routes[image[0]].append(i)
+        return True
 
     def _box_table(self, unit: dict[str, Any], idx: list[int], anns: list[Any], w: int, h: int) -> list[int]:
         """Put the unit's plain boxes of box classes into its box table, a column at a time; return the indices
