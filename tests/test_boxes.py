@@ -164,6 +164,7 @@ def test_coco_fast_table_writes_what_the_object_path_writes(tmp_path: Path) -> N
     results[0]["attributes"] = {"rotation": 0.0}  # not plain: the general path
     results[1]["bbox"] = [1, 2, True, 4]  # a bool is not a number: the general path reports it
     results[2]["bbox"][0] = -5.0  # in the table, doubted, reported as its record would be
+    del results[3]["bbox"]  # no box at all: the general path reports it
     src = tmp_path / "r.json"
     src.write_text(json.dumps(results))
     images = tmp_path / "images.json"
@@ -174,7 +175,7 @@ def test_coco_fast_table_writes_what_the_object_path_writes(tmp_path: Path) -> N
                          "classifications": []})
     problems = Problems()
     units = list(CocoReader().read(src, ReadContext(ontology, problems, {"images": str(images)})))
-    assert sum(len(u.get("boxes", {}).get("id", [])) for u in units) == len(results) - 2
+    assert sum(len(u.get("boxes", {}).get("id", [])) for u in units) == len(results) - 3
     assert sum(len(u["objects"]) for u in units) == 1  # the rotated one (its bool-box sibling is reported)
     reader_problems = problem_set(problems)
     for u in units:
@@ -182,10 +183,10 @@ def test_coco_fast_table_writes_what_the_object_path_writes(tmp_path: Path) -> N
         assert problem_set(p1) == problem_set(p2)
         if ru is not None and ref is not None and not p1.errors:
             assert canonical(build_row(ru, "b", TS)) == canonical(build_row(ref, "b", TS))
-    assert [(code, where) for code, _, _, where, _ in reader_problems if code != "coco.no_scores"] == [
-        ("coco.geometry_unfit", f"{src}#/1")]  # the bool box, reported by the general path
+    assert {(code, where) for code, _, _, where, _ in reader_problems if code != "coco.no_scores"} == {
+        ("coco.geometry_unfit", f"{src}#/1"), ("coco.geometry_unfit", f"{src}#/3")}  # by the general path
     doubted = Problems()
-    validate_unit(next(u for u in units if "/2/bbox" in u.get("boxes", {}).get("pointer", [])), ontology, doubted)
+    validate_unit(next(u for u in units if 2 in u.get("boxes", {}).get("record", [])), ontology, doubted)
     assert [(p.code, str(p.location)) for p in doubted] == [("geometry.out_of_frame", f"{src}#/2/bbox")]
 
 
@@ -195,3 +196,14 @@ def both_with(unit: Any, ontology: Ontology) -> tuple[tuple[Any, Problems], tupl
         problems = Problems()
         out.append((validate_unit(u, ontology, problems), problems))
     return out[0], out[1]
+
+
+def test_row_sources() -> None:
+    t = table(ROWS[:2])
+    del t["pointer"]
+    assert boxes.row_source(t, 1) == {"file": "results.json", "pointer": "/id/1", "group": "animal"}
+    t.update(record=[7, 9], field="bbox", source={"file": "gt.json", "pointer": "/annotations"})
+    assert boxes.row_source(t, 1)["pointer"] == "/annotations/9/bbox"
+    del t["record"]
+    t["line"] = [3, 4]
+    assert boxes.row_source(t, 0) == {"file": "gt.json", "line": 3, "group": "car"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -283,33 +284,43 @@ class _Converter:
         of the other annotations (the general path). Checked for the whole unit at once first: the usual
         results file has nothing else."""
         fast = self._fast
-        rows = [anns[i] for i in idx]
-        cids = [a["category_id"] for a in rows]
-        bbs = [a.get("bbox") for a in rows]
-        if (_INT.issuperset(map(type, cids)) and fast.keys() >= set(cids) and _LIST.issuperset(map(type, bbs))
-                and set(map(len, bbs)) == {4} and _NUM.issuperset(map(type, chain.from_iterable(bbs)))
-                and not any("attributes" in a for a in rows)):
+        rows = list(map(anns.__getitem__, idx))
+        cids = list(map(_CATEGORY, rows))  # (routing saw category_id in every one)
+        keys = set(chain.from_iterable(rows))  # every key any of them has
+        try:
+            bbs = list(map(_BBOX, rows))
+        except KeyError:  # some have none: the row-by-row split below
+            bbs = []
+        if (_INT.issuperset(map(type, cids)) and fast.keys() >= set(cids) and len(bbs) == len(rows)
+                and _LIST.issuperset(map(type, bbs)) and set(map(len, bbs)) == {4}
+                and _NUM.issuperset(map(type, chain.from_iterable(bbs))) and "attributes" not in keys):
             rest: list[int] = []
         else:
             plain = [type(c) is int and c in fast and type(b) is list and len(b) == 4 and _NUM.issuperset(map(type, b))
-                     and "attributes" not in a for a, c, b in zip(rows, cids, bbs, strict=True)]
+                     and "attributes" not in a for a, c, b in zip(rows, cids, map(_get_bbox, rows), strict=True)]
             rest = [i for i, p in zip(idx, plain, strict=True) if not p]
             if len(rest) == len(idx):
                 return rest
             idx = [i for i, p in zip(idx, plain, strict=True) if p]
-            rows = [anns[i] for i in idx]
-            cids = [a["category_id"] for a in rows]
-            bbs = [a["bbox"] for a in rows]
-        prefix, every = self.prefix, self.box_classes
+            rows = list(map(anns.__getitem__, idx))
+            cids = list(map(_CATEGORY, rows))
+            bbs = list(map(_BBOX, rows))
+        every = self.box_classes
         used = sorted(set(cids))  # the unit's own classes: each one is checked once per unit
         local = {c: j for j, c in enumerate(used)}
+        if "id" in keys:
+            ids = [str(a["id"]) if "id" in a else str(i) for a, i in zip(rows, idx, strict=True)]
+        else:
+            ids = list(map(str, idx))
+        try:
+            scores = list(map(_SCORE, rows))
+        except KeyError:
+            scores = [a.get("score", 1.0) for a in rows]
         unit["boxes"] = {
-            "classes": [every[fast[c]] for c in used], "class": [local[c] for c in cids],
-            "id": [str(a["id"]) if "id" in a else str(i) for a, i in zip(rows, idx, strict=True)],
+            "classes": [every[fast[c]] for c in used], "class": [local[c] for c in cids], "id": ids,
             "x": [b[0] / w for b in bbs], "y": [b[1] / h for b in bbs],
-            "w": [b[2] / w for b in bbs], "h": [b[3] / h for b in bbs],
-            "confidence": [a.get("score", 1.0) for a in rows],
-            "pointer": [f"{prefix}/{i}/bbox" for i in idx], "source": {"file": self.file}}
+            "w": [b[2] / w for b in bbs], "h": [b[3] / h for b in bbs], "confidence": scores,
+            "record": idx, "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
         return rest
 
     def _annotation(self, i: int, ann: dict[str, Any], image: tuple[str, int | None, dict[str, Any]],
@@ -488,9 +499,14 @@ class _Converter:
             return None
 
 
+_CATEGORY, _BBOX, _SCORE = itemgetter("category_id"), itemgetter("bbox"), itemgetter("score")
 _NUM = frozenset((int, float))
 _INT = frozenset((int,))
 _LIST = frozenset((list,))
+
+
+def _get_bbox(ann: dict[str, Any]) -> Any:
+    return ann.get("bbox")
 
 
 def _lookup(images: dict[Any, Any], image_id: Any) -> Any:

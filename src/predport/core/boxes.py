@@ -14,16 +14,19 @@ from typing import Any
 from predport.core.model import Boxes, DataUnit, Object, Source
 
 #: the per-row columns (all as long as "class")
-COLUMNS = ("id", "x", "y", "w", "h", "confidence", "frame", "pointer", "line")
+COLUMNS = ("id", "x", "y", "w", "h", "confidence", "frame", "pointer", "record", "line")
 
 
 def row_source(table: Boxes, k: int) -> Source:
-    """Where row ``k`` came from: the table's file with the row's pointer or line (else the pointer to its
-    id cell), and its class's group."""
+    """Where row ``k`` came from: the table's file with the row's pointer (given, or built from its record
+    index) or line (else the pointer to its id cell), and its class's group."""
     given = table.get("source")
     src: dict[str, Any] = dict(given) if type(given) is dict else {}
     if "pointer" in table:
         src["pointer"] = table["pointer"][k]
+    elif "record" in table:
+        field = table.get("field")
+        src["pointer"] = f"{src.get('pointer', '')}/{table['record'][k]}" + (f"/{field}" if field else "")
     elif "line" in table:
         src.pop("pointer", None)
         src["line"] = table["line"][k]

@@ -135,6 +135,8 @@ Boxes = TypedDict("Boxes", {
     "confidence": NotRequired[list[float]],
     "frame": NotRequired[list[int]],
     "pointer": NotRequired[list[str]],
+    "record": NotRequired[list[int]],
+    "field": NotRequired[str],
     "line": NotRequired[list[int]],
     "source": NotRequired[Source],
 })
