@@ -207,3 +207,6 @@ def test_row_sources() -> None:
     del t["record"]
     t["line"] = [3, 4]
     assert boxes.row_source(t, 0) == {"file": "gt.json", "line": 3, "group": "car"}
+    del t["line"]
+    t["source"] = {"file": "units.jsonl", "line": 12}  # a whole table on one line of a JSON-lines file
+    assert boxes.row_source(t, 1) == {"file": "units.jsonl", "line": 12, "record": 1, "group": "animal"}

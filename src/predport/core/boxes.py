@@ -30,6 +30,8 @@ def row_source(table: Boxes, k: int) -> Source:
     elif "line" in table:
         src.pop("pointer", None)
         src["line"] = table["line"][k]
+    elif "line" in src and "pointer" not in src:  # a table on one line of a JSON-lines file
+        src["record"] = k
     else:
         src["pointer"] = f"{src.get('pointer', '')}/id/{k}"
     cls, classes = table["class"][k], table["classes"]

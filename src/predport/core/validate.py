@@ -362,7 +362,7 @@ def _boxes(ctx: _Ctx, ontology: Ontology, table: Boxes, bad_rows: set[int], name
     if by_id:
         slow.update(k for k, i in enumerate(ids) if i in by_id)
     problems = ctx.problems
-    groups = {j: c["group"] for j, c in enumerate(table["classes"]) if "group" in c}
+    groups = {j: c["group"] for j, c in enumerate(table["classes"]) if "group" in c} if bad_rows else {}
     for k in sorted(slow):
         if k in bad_rows:
             rejected.add(("boxes", k))
