@@ -10,6 +10,8 @@ Times, in the same run, on the same files:
   * (b) the SDK's own COCO-to-Encord RLE conversion (``coco_rle_to_encord_rle``) for the masks.
 The SDK paths run on a sample of images / masks (``--sdk-images``, ``--sdk-masks``) and are scaled to the full
 workload by the sample's share of the boxes / masks; ``--sdk-images 0`` runs them on everything.
+predport writes its output to /dev/shm when there is one (``--out-dir`` to time a disk instead): the SDK contender
+writes nothing, and on a virtual disk creating thousands of files costs a kernel time that varies several-fold.
 Peak memory is each process's maximum resident set size. Timings on a shared machine drift over minutes, so the
 contenders are timed in interleaved rounds (``--repeat``) and each one's best round is kept; compare ratios,
 not seconds.

@@ -7,7 +7,8 @@ messages still come from jsonschema, run only on instances this predicate reject
 (tests/test_fastschema.py) holds the two to the same verdicts.
 
 Code generation: ``$ref`` targets are inlined (functions only for recursive references), keyword groups
-sit under one type guard each, arrays are walked with plain loops.
+sit under one type guard each, arrays are walked with plain loops -- except arrays of plain numbers, integers
+or strings (the box table's columns), which are first checked whole at C speed (``_bulk``).
 """
 
 from __future__ import annotations
