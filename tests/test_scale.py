@@ -13,6 +13,7 @@ import pytest
 import predport
 from conftest import DATA, load
 from predport.cli import Progress, main
+from predport.core.pipeline import Tally
 
 REF = DATA / "encord" / "reference"
 ONT = REF / "ontology.json"
@@ -44,8 +45,12 @@ def test_workers_write_exactly_what_one_process_writes(tmp_path: Path, workers: 
     ont = coco_ontology(tmp_path)
     opts = {"images": str(COCO / "instances_val2014_100.json")}
     one = predport.convert([src], ont, "b", tmp_path / "one", options=opts, keep_going=True)
-    many = predport.convert([src], ont, "b", tmp_path / "many", options=opts, keep_going=True, workers=workers)
+    seen: list[Tally] = []
+    many = predport.convert([src], ont, "b", tmp_path / "many", options=opts, keep_going=True, workers=workers,
+                            progress=seen.append)
     assert outputs(tmp_path / "one") == outputs(tmp_path / "many")
+    # the progress line counts every worker's units, not only the parent's share
+    assert seen[-1] == Tally(100, sum(one.objects.values()), one.problems.errors)
     assert sorted(map(str, one.problems)) == sorted(map(str, many.problems))
     assert one.per_group() == many.per_group() and one.units == many.units == 100
     assert sum(one.objects.values()) == len(anns) - 2
@@ -117,10 +122,8 @@ def test_progress_only_on_a_terminal(tmp_path: Path, capsys: Any, monkeypatch: p
     monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
     progress = Progress()
     progress.last = -1.0
-    report = predport.Report()
-    report.units = 3
     monkeypatch.setattr("sys.stderr.write", shown.append, raising=False)
-    progress(report)
+    progress(Tally(3, 0, 0))
     assert shown and shown[0].startswith("\r3 data units, 0 objects, 0 errors")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from predport import __version__
 from predport.core.ontology import Ontology
-from predport.core.pipeline import Report, convert, validate
+from predport.core.pipeline import Report, Tally, convert, validate
 from predport.core.problems import PredportError
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
@@ -136,14 +136,13 @@ class Progress:
         self.t0 = time.monotonic()
         self.last = 0.0
 
-    def __call__(self, report: Report) -> None:
+    def __call__(self, tally: Tally) -> None:
         now = time.monotonic()
         if now - self.last < 0.2:
             return
         self.last = now
-        objects = sum(report.objects.values())
-        rate = objects / max(now - self.t0, 1e-9)
-        sys.stderr.write(f"\r{report.units} data units, {objects} objects, {report.problems.errors} errors "
+        rate = tally.objects / max(now - self.t0, 1e-9)
+        sys.stderr.write(f"\r{tally.units} data units, {tally.objects} objects, {tally.errors} errors "
                          f"({rate:,.0f} objects/s)\x1b[K")
         sys.stderr.flush()
 

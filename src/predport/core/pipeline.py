@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
+import mmap
 import os
 import pickle
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import time
@@ -33,6 +35,15 @@ from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext
 from predport.core.validate import ResolvedUnit, check_branch, record_group, validate_unit
 from predport.core.writer import BranchWriter, check_target, file_key
+
+
+@dataclass
+class Tally:
+    """Progress of a run, summed over its worker processes: data units done, valid objects, errors."""
+
+    units: int = 0
+    objects: int = 0
+    errors: int = 0
 
 
 @dataclass
@@ -128,6 +139,9 @@ def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: st
     return _units(expand(sources), fmt, ctx, _registry(plugins))
 
 
+_SLOT = struct.Struct("3q")  # a worker's Tally on the shared board
+
+
 @dataclass
 class _Shard:
     wanted: int = 1  # processes asked for
@@ -135,6 +149,24 @@ class _Shard:
     count: int = 1  # processes running: stays 1 until the fork, so that nothing is skipped before it
     children: list[int] = field(default_factory=list)
     scratch: Path = Path()  # where workers leave their reports
+    board: mmap.mmap | None = None  # shared with the workers: each one's Tally, for the progress line
+    shared_errors: int = 0  # errors found before the fork: every worker has them, the parent counts them
+
+    def post(self, own: Tally) -> None:
+        """Put this worker's progress on the board."""
+        if self.board is not None:
+            _SLOT.pack_into(self.board, _SLOT.size * self.index, own.units, own.objects,
+                            own.errors - self.shared_errors)
+
+    def tally(self, own: Tally) -> Tally:
+        """The run's progress: this process's own plus what the other workers have posted."""
+        t = Tally(own.units, own.objects, own.errors)
+        if self.board is not None:
+            for k in range(1, self.count):
+                units, objects, errors = _SLOT.unpack_from(self.board, _SLOT.size * k)
+                t.units, t.objects, t.errors = t.units + units, t.objects + objects, t.errors + errors
+        return t
+
 
     def mine(self, title: str) -> bool:
         return self.count == 1 or zlib.crc32(file_key(title).encode()) % self.count == self.index
@@ -142,7 +174,7 @@ class _Shard:
 
 def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str | None, out: Path | None,
          fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None,
-         workers: int = 1, keep_going: bool = False, progress: Callable[[Report], None] | None = None) -> Report:
+         workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None) -> Report:
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources)
@@ -167,18 +199,25 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         first = next(units, None)
         gc.freeze()  # and after a fork, untouched pages of the parsed input stay shared
         if shard.wanted > 1 and first is not None:
+            shard.shared_errors = report.problems.errors
             _fork(shard)
         for unit in _chain(first, units):
             title = unit.get("title") if isinstance(unit, dict) else None
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
             _one(unit, ont, report, titles, writer, keep_going)
-            if progress is not None and shard.index == 0:
-                progress(report)
+            if progress is not None:
+                own = Tally(report.units, sum(report.objects.values()), report.problems.errors)
+                if shard.index == 0:
+                    progress(shard.tally(own))
+                else:
+                    shard.post(own)
         if shard.index > 0:
             _child_exit(report, writer, shard)
+        own = Tally(report.units, sum(report.objects.values()), report.problems.errors)  # before the merges
+        waiting = (lambda: progress(shard.tally(own))) if progress is not None else None
         for k, pid in enumerate(shard.children, start=1):
-            report.merge(_child_report(pid, k, writer, shard))
+            report.merge(_child_report(pid, k, writer, shard, waiting))
         if writer is not None and (report.ok or keep_going):
             report.written = writer.commit()
     except BaseException:
@@ -213,6 +252,7 @@ def _fork(shard: _Shard) -> None:
     shard.count = shard.wanted
     sys.stdout.flush()
     sys.stderr.flush()
+    shard.board = mmap.mmap(-1, _SLOT.size * shard.count)  # anonymous and shared: survives the fork
     for k in range(1, shard.count):
         pid = os.fork()
         if pid == 0:
@@ -230,8 +270,15 @@ def _child_exit(report: Report, writer: BranchWriter | None, shard: _Shard) -> N
     os._exit(0)
 
 
-def _child_report(pid: int, k: int, writer: BranchWriter | None, shard: _Shard) -> Report:
-    _, status = os.waitpid(pid, 0)
+def _child_report(pid: int, k: int, writer: BranchWriter | None, shard: _Shard,
+                  waiting: Callable[[], None] | None) -> Report:
+    while True:  # (polling only to keep the progress line moving while the workers finish)
+        done, status = os.waitpid(pid, 0 if waiting is None else os.WNOHANG)
+        if waiting is not None:
+            waiting()
+        if done:
+            break
+        time.sleep(0.05)
     path = shard.scratch / f"worker-{k}.pickle"
     if status != 0 or not path.exists():
         raise PredportError(f"worker {k} failed (exit status {status}); nothing was written")
@@ -338,7 +385,7 @@ def _table_reported(unit: Any, ledger: Counter[tuple[str, str]]) -> None:
 def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
              branch: str | None = None, options: dict[str, Any] | None = None,
              plugins: Sequence[str | Path] | None = None, workers: int = 1,
-             progress: Callable[[Report], None] | None = None) -> Report:
+             progress: Callable[[Tally], None] | None = None) -> Report:
     """Read and validate every source; nothing is written. ``report.ok`` is False on any error."""
     return _run(sources, ontology, branch, None, fmt, options, plugins, workers, False, progress)
 
@@ -346,7 +393,7 @@ def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt
 def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,
             fmt: str | None = None, options: dict[str, Any] | None = None,
             plugins: Sequence[str | Path] | None = None, workers: int = 1, keep_going: bool = False,
-            progress: Callable[[Report], None] | None = None) -> Report:
+            progress: Callable[[Tally], None] | None = None) -> Report:
     """Read, validate and write label rows for ``branch`` into ``out``: all or nothing, or with
     ``keep_going`` every valid data unit (``report.left_out`` says which were not written, and why)."""
     return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress)
