@@ -8,12 +8,13 @@ __version__ = "0.1.0"
 
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
-from predport.core.pipeline import Report, convert, read, validate
+from predport.core.pipeline import Report, Tally, convert, read, validate
 from predport.core.problems import CODES, Location, PredportError, Problem, Problems, register_code
 from predport.core.reader import Detection, ReadContext, Reader
 from predport.hookspecs import hookimpl
 
 __all__ = [
     "CODES", "DataUnit", "Detection", "Location", "Ontology", "PredportError", "Problem", "Problems",
-    "ReadContext", "Reader", "Report", "__version__", "convert", "hookimpl", "read", "register_code", "validate",
+    "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "hookimpl", "read", "register_code",
+    "validate",
 ]

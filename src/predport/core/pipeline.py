@@ -167,7 +167,6 @@ class _Shard:
                 t.units, t.objects, t.errors = t.units + units, t.objects + objects, t.errors + errors
         return t
 
-
     def mine(self, title: str) -> bool:
         return self.count == 1 or zlib.crc32(file_key(title).encode()) % self.count == self.index
 
