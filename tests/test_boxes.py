@@ -210,3 +210,40 @@ def test_row_sources() -> None:
     del t["line"]
     t["source"] = {"file": "units.jsonl", "line": 12}  # a whole table on one line of a JSON-lines file
     assert boxes.row_source(t, 1) == {"file": "units.jsonl", "line": 12, "record": 1, "group": "animal"}
+
+
+def test_random_tables_match_their_expansion() -> None:
+    """Seeded random tables (NaN, infinities, edges, negatives, shared ids, frames, unknown classes): the table
+    and its expansion agree on every problem and, when valid, on the label row; junk never crashes."""
+    import random
+
+    rng = random.Random(7)
+    values = [0.0, 0.1, 0.5, 0.9, 1.0, 1.0 + 1e-12, -1e-12, -0.1, 1.5, math.nan, math.inf, 0, 1]
+    agreed = valid = 0
+    for case in range(300):
+        n = rng.randint(0, 8)
+        video = rng.random() < 0.3
+        rows = [(rng.randrange(len(CLASSES)), rng.choice(["a", "b", "c", f"r{k}", "12345678"]),
+                 rng.choice(values), rng.choice(values), rng.choice(values[1:5]), rng.choice(values[1:5]),
+                 rng.choice([0.3, 1, 0.0, 1.2, math.nan]), "") for k in range(n)]
+        if rng.random() < 0.5:  # mostly clean tables too, so that valid rows get compared
+            rows = [(rng.choice([0, 1]), f"r{k}", 0.1, 0.2, 0.3, 0.4, 0.5, "") for k in range(n)]
+        unit = image_unit(rows) if rows else {**image_unit(ROWS[:1]), "boxes": {**table(ROWS[:1]), **{
+            c: [] for c in ("class", "id", "x", "y", "w", "h", "confidence", "pointer")}}}
+        if video:
+            unit.update(kind="video", title="clip.mp4", frame_count=5)
+            unit["boxes"]["frame"] = [rng.choice([0, 1, 4, 5]) for _ in range(n)]
+        (ru, problems), (ref, ref_problems) = both(unit)
+        assert problem_set(problems) == problem_set(ref_problems), case
+        agreed += 1
+        if ru is not None and ref is not None and problems.ok:
+            valid += 1
+            assert canonical(build_row(ru, "b", TS)) == canonical(build_row(ref, "b", TS)), case
+        broken = copy.deepcopy(unit)  # and the same table broken anywhere: reported, never raised
+        column = rng.choice(["class", "id", "x", "confidence", "pointer", "classes"])
+        if broken["boxes"][column]:
+            broken["boxes"][column][0] = rng.choice([None, "x", -1, 99, True, {}, []])
+        else:
+            broken["boxes"][column] = "not a list"
+        validate_unit(broken, ONTOLOGY, Problems())  # type: ignore[arg-type]
+    assert agreed == 300 and valid > 50

@@ -142,3 +142,26 @@ def test_column_shortcuts_agree() -> None:
             seen.add(verdict)
             assert check(u) == verdict, (key, value)
     assert seen == {True, False}
+
+
+def test_validation_of_mutants_reports_and_never_raises() -> None:
+    """Whatever a reader hands over, validation reports it: no mutant (broken sources, columns that are not
+    lists, junk in any field) makes validation, the run's tallies or the writer raise."""
+    from predport.core.ontology import Ontology
+    from predport.core.pipeline import Report, _tally
+    from predport.core.problems import Problems
+    from predport.core.validate import validate_unit
+    from predport.core.writer import build_row
+
+    ontology = Ontology.load(DATA / "encord" / "reference" / "ontology.json")
+    rng = random.Random(99)
+    reported = 0
+    for _ in range(600):
+        u = mutate(rng.choice(units()), rng)
+        problems = Problems()
+        ru = validate_unit(u, ontology, problems)
+        _tally(u, ru, Report())
+        if ru is not None and problems.ok:
+            build_row(ru, "b", "T")
+        reported += bool(problems.errors)
+    assert reported > 300

@@ -108,7 +108,7 @@ class Location:
 
     @classmethod
     def from_source(cls, source: Mapping[str, Any] | None, field: str | None = None) -> Location:
-        if not source:
+        if not source or not isinstance(source, Mapping):  # (a broken record's source locates nothing)
             return cls(field=field)
         return cls(source.get("file", ""), source.get("pointer"), source.get("line"), source.get("record"), field)
 

@@ -325,18 +325,19 @@ def _boxes(ctx: _Ctx, ontology: Ontology, table: Boxes, bad_rows: set[int], name
     class, a box not strictly inside the frame, a confidence outside [0, 1], an id used twice, a frame
     other than 0 ...) is checked as the object record it stands for, which says precisely what is wrong
     or accepts it (e.g. a box within the frame tolerance); rows the schema rejected are reported only."""
+    if -1 in bad_rows:  # the table as a whole breaks the schema (reported): none of it is taken
+        rejected.add(("boxes", -1))
+        return None
     n = len(table["class"])
     where: Any = table.get("source")
-    if bad_rows - {-1}:  # the bulk checks below compare values: give the rows the schema rejected harmless ones
+    if bad_rows:  # the bulk checks below compare values: give the rows the schema rejected harmless ones
         table = _patched(table, bad_rows, n)
     cls = table["class"]
     ragged = [c for c in boxmod.COLUMNS if c in table and len(table[c]) != n]  # type: ignore[literal-required]
-    if -1 in bad_rows or ragged or (n and not (set(map(type, cls)) <= {int} and min(cls) >= 0
-                                               and max(cls) < len(table["classes"]))):
-        if -1 not in bad_rows:  # (the schema's problem is already reported)
-            what = (f"columns {', '.join(ragged)} are not as long as 'class' ({n})" if ragged else
-                    f"class indices must be integers below {len(table['classes'])}, the number of classes")
-            ctx.add("boxes.invalid", f"box table: {what}; none of its {n} rows is converted", where, "boxes")
+    if ragged or (n and not (set(map(type, cls)) <= {int} and min(cls) >= 0 and max(cls) < len(table["classes"]))):
+        what = (f"columns {', '.join(ragged)} are not as long as 'class' ({n})" if ragged else
+                f"class indices must be integers below {len(table['classes'])}, the number of classes")
+        ctx.add("boxes.invalid", f"box table: {what}; none of its {n} rows is converted", where, "boxes")
         rejected.add(("boxes", -1))
         return None
     classes: list[OntologyObject | None] = []
@@ -379,13 +380,14 @@ def _boxes(ctx: _Ctx, ontology: Ontology, table: Boxes, bad_rows: set[int], name
 
 def _patched(table: Boxes, bad_rows: set[int], n: int) -> Boxes:
     out: dict[str, Any] = dict(table)
-    for name, safe in (("class", 0), ("x", 0.0), ("y", 0.0), ("w", 0.5), ("h", 0.5), ("confidence", 1.0), ("frame", 0)):
+    for name, safe in (("class", 0), ("id", None), ("x", 0.0), ("y", 0.0), ("w", 0.5), ("h", 0.5),
+                       ("confidence", 1.0), ("frame", 0)):
         column = table.get(name)
         if type(column) is list and len(column) == n:
             column = list(column)
             for k in bad_rows:
                 if 0 <= k < n:
-                    column[k] = safe
+                    column[k] = safe if safe is not None else f"\0{k}"  # (an id no valid row has)
             out[name] = column
     return out  # type: ignore[return-value]
 
