@@ -384,3 +384,47 @@ def test_images_without_a_usable_size_are_reported_not_crashed_on(tmp_path: Path
     sized = [p for p in report.problems if p.code == "frame.size_unknown"]
     assert n_bad > 0 and len(sized) == n_bad
     assert all(p.location.file.endswith("fce_dt_dataset.json") and p.location.pointer for p in sized)
+
+
+def test_junk_anywhere_is_reported_never_raised_and_every_annotation_accounted_for(tmp_path: Path) -> None:
+    """Seeded junk in any field of boxes, masks and keypoints (wrong types, short lists, broken RLE, odd
+    polygons, bad rotations): the run finishes, and every annotation is either converted or reported."""
+    import copy
+    import random
+
+    gt = load(COCO / "instances_val2014_100.json")
+    base = (load(COCO / "instances_val2014_fakebbox100_results.json")[:60]
+            + load(COCO / "instances_val2014_fakesegm100_results.json")[:8]
+            + load(COCO / "person_keypoints_val2014_fakekeypoints100_results.json")[:4])
+    shapes = ["bounding_box", "bounding_box", "polygon", "rotatable_bounding_box", "bitmask", "skeleton", "point"]
+    ontology = tmp_path / "ont.json"
+    ontology.write_text(json.dumps({"objects": [
+        {"id": str(c["id"]), "name": c["name"], "color": "#000000", "shape": shapes[c["id"] % 7],
+         "featureNodeHash": f"c{c['id']:07d}"} for c in gt["categories"]], "classifications": []}))
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"images": gt["images"], "categories": gt["categories"]}))
+    junk: list[Any] = [None, True, 1.5, -3, "x", [], [1, 2], {}, [1, 2, 3, 4], [1, "2", 3, 4], [1, 2, 3, True], 10**6,
+                       [[1, 2, 3]], [[1, "a", 3, 4, 5, 6]], [[]], {"size": [1, 2], "counts": "x"},
+                       {"size": "a", "counts": 3}, {"size": [480, 640], "counts": None}, [[1, 2, 3, 4, 5, 6], 7],
+                       {"rotation": "x"}, {"track_id": []}]
+    rng = random.Random(5)
+    src = tmp_path / "r.json"
+    for _ in range(25):
+        anns = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 6)):
+            k = rng.randrange(len(anns))
+            if rng.random() < 0.1:
+                anns[k] = copy.deepcopy(rng.choice(junk))
+                continue
+            field = rng.choice(["image_id", "category_id", "bbox", "score", "id", "attributes", "segmentation",
+                                "keypoints"])
+            if rng.random() < 0.2:
+                anns[k].pop(field, None)
+            else:
+                anns[k][field] = copy.deepcopy(rng.choice(junk))
+        src.write_text(json.dumps(anns))
+        report = predport.convert([src], ontology, "b", tmp_path / "out", options={"images": str(images)},
+                                  keep_going=True)
+        grouped = sum(g["converted"] + g["reported"] for g in report.per_group().values())
+        unroutable = {p.location.pointer for p in report.problems if p.message.startswith("annotation without")}
+        assert grouped + len(unroutable) == len(anns)

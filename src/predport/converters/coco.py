@@ -12,6 +12,7 @@ problem; nothing is skipped silently.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Iterator
 from itertools import chain
 from operator import itemgetter
@@ -377,10 +378,19 @@ class _Converter:
             g = {"shape": shape, "x": x / w, "y": y / h, "w": bw / w, "h": bh / h}
             if shape == "rotatable_bounding_box":
                 attrs = ann.get("attributes")
-                g["theta"] = float(attrs.get("rotation", 0.0)) if isinstance(attrs, dict) else 0.0
+                rotation = attrs.get("rotation", 0.0) if isinstance(attrs, dict) else 0.0
+                if type(rotation) not in _NUM:
+                    self.ctx.report("source.invalid", f"attributes.rotation {rotation!r} is not a number (degrees)",
+                                    Location(self.file, ptr + "/attributes/rotation"), group=group)
+                    return None
+                g["theta"] = float(rotation)
             return [("bbox", g)]
         if shape == "polygon":
             if isinstance(seg, list) and seg:
+                if not all(type(ring) is list and _NUM.issuperset(map(type, ring)) for ring in seg):
+                    self.ctx.report("source.invalid", "a polygon segmentation is a list of [x1, y1, x2, y2, ...] "
+                                    "lists of numbers", Location(self.file, ptr + "/segmentation"), group=group)
+                    return None
                 parts = [[[v / (w if k % 2 == 0 else h) for k, v in enumerate(ring)]] for ring in seg]
                 return [("segmentation", {"shape": "polygon", "polygons": parts})]
             if isinstance(seg, dict):
@@ -467,6 +477,12 @@ class _Converter:
         where = Location(self.file, ptr + "/segmentation")
         try:
             if isinstance(seg, list):
+                # (pycocotools takes a ring of 4 numbers for a box, and raises a bare Exception on others)
+                if not all(type(r) is list and len(r) >= 6 and len(r) % 2 == 0 and _NUM.issuperset(map(type, r))
+                           and all(map(math.isfinite, r)) for r in seg):
+                    self.ctx.report("source.invalid", "a polygon segmentation is a list of [x1, y1, x2, y2, ...] "
+                                    "lists of at least 3 finite points", where, group=group)
+                    return None
                 rles = cocomask.frPyObjects([list(map(float, r)) for r in seg], h, w)
                 return cocomask.decode(cocomask.merge(rles))  # type: ignore[no-any-return]
             size = seg.get("size")
@@ -484,7 +500,7 @@ class _Converter:
                                     f"{h}x{w} image", where, group=group)
                     return None
                 runs = np.asarray(counts, dtype=np.int64)
-            else:
+            elif isinstance(counts, str | bytes):
                 text = counts if isinstance(counts, str) else counts.decode("ascii")
                 # pycocotools would trust the runs and read out of bounds: decode and check them here
                 decoded = rlemod.counts(text)
@@ -493,6 +509,10 @@ class _Converter:
                     self.ctx.report("bitmask.invalid_rle", err or "malformed RLE", where, group=group)
                     return None
                 runs = decoded
+            else:
+                self.ctx.report("bitmask.invalid_rle", f"RLE counts {counts!r} are neither a compressed string nor "
+                                "a list of run lengths", where, group=group)
+                return None
             return rlemod.runs_to_mask(runs, h, w)
         except (TypeError, ValueError, UnicodeError) as e:
             self.ctx.report("source.invalid", f"cannot decode the segmentation: {e}", where, group=group)
