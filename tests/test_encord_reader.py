@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import predport
 from conftest import DATA
@@ -136,3 +138,34 @@ def test_a_malformed_row_is_reported_and_the_others_read(tmp_path: Path) -> None
     assert len(units) == 1
     [p] = problems.items
     assert (p.code, p.location.pointer) == ("source.invalid", "/1") and "ValueError" in p.message
+
+
+def test_mutated_label_rows_are_reported_never_raised(tmp_path: Path) -> None:
+    """Seeded junk anywhere in real label rows (e.g. an infinite data_sequence): every run finishes."""
+    import copy
+    import random
+
+    from test_fastschema import JUNK, paths
+
+    ref = DATA / "encord" / "reference"
+    rows = [json.loads(p.read_text()) for p in sorted(ref.glob("*.json")) if p.name != "ontology.json"]
+    rng = random.Random(2)
+    src = tmp_path / "row.json"
+    group = json.loads((ref / "image-group-two-images.json").read_text())
+    next(iter(group["data_units"].values()))["data_sequence"] = math.inf  # (int(inf) is an OverflowError)
+    src.write_text(json.dumps(group))
+    report = predport.convert([src], ref / "ontology.json", "b", tmp_path / "out", fmt="encord")
+    assert [p.code for p in report.problems] == ["source.invalid"]
+    reported = 0
+    for _ in range(150):
+        doc = copy.deepcopy(rng.choice(rows))
+        for _ in range(rng.randint(1, 3)):
+            *parents, key = rng.choice(paths(doc)[1:])
+            parent: Any = doc
+            for t in parents:
+                parent = parent[t]
+            parent[key] = copy.deepcopy(rng.choice([*JUNK, math.inf]))
+        src.write_text(json.dumps(doc))
+        report = predport.convert([src], ref / "ontology.json", "b", tmp_path / "out", fmt="encord", keep_going=True)
+        reported += not report.ok
+    assert reported > 50

@@ -60,7 +60,7 @@ class EncordReader(predport.Reader):
                     continue
                 try:
                     unit = _Row(row, name, base, ctx, attrs).unit()
-                except (KeyError, TypeError, ValueError, AttributeError) as e:  # a malformed row: said, not fatal
+                except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:  # malformed: said
                     ctx.report("source.invalid", f"cannot read this label row ({type(e).__name__}: {e})",
                                Location(name, base))
                     continue
@@ -290,7 +290,7 @@ def _geometry(key: str, e: dict[str, Any]) -> dict[str, Any] | None:
         if key == "skeleton":
             pts = [v[k] for k in sorted(v, key=int)] if isinstance(v, dict) else v
             return {"shape": "skeleton", "points": [_vertex(p) for p in pts]}
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
         return None
     return None
 
