@@ -9,6 +9,7 @@ record, so a table and its expansion (:func:`expand`) give the same problems, lo
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from predport.core.model import Boxes, DataUnit, Object, Source
@@ -19,9 +20,16 @@ COLUMNS = ("id", "x", "y", "w", "h", "confidence", "frame", "pointer", "record",
 
 def row_source(table: Boxes, k: int) -> Source:
     """Where row ``k`` came from: the table's file with the row's pointer (given, or built from its record
-    index) or line (else the pointer to its id cell), and its class's group."""
-    given = table.get("source")
+    index) or line (else the pointer to its id cell), and its class's group. Never raises: in a broken table
+    it says what it can (problems about such tables need a location too)."""
+    given = table.get("source") if type(table) is dict else None
     src: dict[str, Any] = dict(given) if type(given) is dict else {}
+    with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
+        _locate_row(table, k, src)
+    return src  # type: ignore[return-value]
+
+
+def _locate_row(table: Boxes, k: int, src: dict[str, Any]) -> None:
     if "pointer" in table:
         src["pointer"] = table["pointer"][k]
     elif "record" in table:
@@ -39,7 +47,6 @@ def row_source(table: Boxes, k: int) -> Source:
         group = classes[cls].get("group")
         if type(group) is str:
             src["group"] = group
-    return src  # type: ignore[return-value]
 
 
 def row_record(table: Boxes, k: int) -> Object:

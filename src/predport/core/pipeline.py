@@ -373,10 +373,7 @@ def _table_reported(unit: Any, ledger: Counter[tuple[str, str]]) -> None:
     if not (isinstance(classes, list) and isinstance(cls, list)):
         return
     for k in range(len(cls)):
-        try:
-            src = boxmod.row_source(table, k)  # type: ignore[arg-type]
-        except (KeyError, IndexError, TypeError, AttributeError):
-            continue
+        src = boxmod.row_source(table, k)  # type: ignore[arg-type]
         if "group" in src:
             ledger[(src["group"], "reported")] += 1
 

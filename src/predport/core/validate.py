@@ -199,7 +199,8 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
         elif len(path) >= 3 and path[0] == "boxes" and path[1] in boxmod.COLUMNS and isinstance(path[2], int):
             bad_rows.add(path[2])
             problems.append(Problem("schema.invalid", "error", message,
-                                    Location.from_source(_row_source(table, path[2]), "/".join(map(str, path)))))
+                                    Location.from_source(boxmod.row_source(table, path[2]),  # type: ignore[arg-type]
+                                                         "/".join(map(str, path)))))
             continue
         elif path[:1] == ("boxes",):
             bad_rows.add(-1)
@@ -223,13 +224,6 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
         ctx, ontology, [(i, c) for i, c in enumerate(unit["classifications"]) if i not in bad_classifications],
         rejected)
     return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected, ctx.grouped, rboxes)
-
-
-def _row_source(table: Any, k: int) -> Any:
-    try:
-        return boxmod.row_source(table, k)
-    except (KeyError, IndexError, TypeError, AttributeError):  # a broken column: the table's own source
-        return table.get("source") if isinstance(table, dict) else None
 
 
 def record_group(rec: Any) -> str | None:
