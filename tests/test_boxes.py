@@ -249,3 +249,14 @@ def test_random_tables_match_their_expansion() -> None:
             broken["boxes"][column] = "not a list"
         validate_unit(broken, ONTOLOGY, Problems())  # type: ignore[arg-type]
     assert agreed == 300 and valid > 50
+
+
+def test_a_row_the_schema_rejects_counts_in_its_own_group() -> None:
+    unit = image_unit(ROWS[:2])  # row 0 is a car, row 1 an animal
+    unit["boxes"]["y"][1] = "0.5"
+    problems = Problems()
+    ru = validate_unit(unit, ONTOLOGY, problems)  # type: ignore[arg-type]
+    assert [(p.code, str(p.location), p.location.field) for p in problems] == [
+        ("schema.invalid", "results.json#/1/bbox", "boxes/y/1")]
+    assert ru is not None and ru.boxes is not None and ru.boxes.rows == [0]
+    assert ru.rejected == {("boxes", 1)} and ru.grouped == [("boxes", 1, "animal")]

@@ -324,6 +324,7 @@ def _boxes(ctx: _Ctx, ontology: Ontology, table: Boxes, bad_rows: set[int], name
         return None
     n = len(table["class"])
     where: Any = table.get("source")
+    given = table
     if bad_rows:  # the bulk checks below compare values: give the rows the schema rejected harmless ones
         table = _patched(table, bad_rows, n)
     cls = table["class"]
@@ -357,12 +358,12 @@ def _boxes(ctx: _Ctx, ontology: Ontology, table: Boxes, bad_rows: set[int], name
     if by_id:
         slow.update(k for k, i in enumerate(ids) if i in by_id)
     problems = ctx.problems
-    groups = {j: c["group"] for j, c in enumerate(table["classes"]) if "group" in c} if bad_rows else {}
     for k in sorted(slow):
         if k in bad_rows:
             rejected.add(("boxes", k))
-            if cls[k] in groups:
-                ctx.grouped.append(("boxes", k, groups[cls[k]]))
+            group = boxmod.row_source(given, k).get("group")  # (the row's own class, not the patched one)
+            if group is not None:
+                ctx.grouped.append(("boxes", k, group))
             continue
         errors = problems.errors
         _object(ctx, ontology, boxmod.row_record(table, k), names, by_id, ("boxes", k))
