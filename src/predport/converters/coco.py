@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Iterator
-from itertools import chain
+from itertools import chain, compress
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -302,9 +302,7 @@ class _Converter:
             rest = [i for i, p in zip(idx, plain, strict=True) if not p]
             if len(rest) == len(idx):
                 return rest
-            idx = [i for i, p in zip(idx, plain, strict=True) if p]
-            rows = list(map(anns.__getitem__, idx))
-            cids = list(map(_CATEGORY, rows))
+            idx, rows, cids = list(compress(idx, plain)), list(compress(rows, plain)), list(compress(cids, plain))
             bbs = list(map(_BBOX, rows))
         every = self.box_classes
         used = sorted(set(cids))  # the unit's own classes: each one is checked once per unit

@@ -321,16 +321,17 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
             return None
         titles[title] = Location.from_source(unit.get("source"))
     ru = validate_unit(unit, ont, problems)
-    _tally(unit, ru, report)
+    box_counts = ru.boxes.class_counts() if ru is not None and ru.boxes is not None else None
+    _tally(unit, ru, report, box_counts)
     if ru is not None:  # count what is valid (what a write would contain)
         rejected = ru.rejected
         for o in ru.objects:
             if not rejected or not any(key in rejected for key in o.records):
                 report.objects[o.ontology.name] += 1
                 report.object_frames += len(o.frames)
-        if ru.boxes is not None:
+        if ru.boxes is not None and box_counts is not None:
             classes = ru.boxes.classes
-            for j, n in ru.boxes.class_counts().items():
+            for j, n in box_counts.items():
                 cls = classes[j]
                 if cls is not None:  # (always: rows of other classes do not pass)
                     report.objects[cls.name] += n
@@ -340,7 +341,7 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
     return ru
 
 
-def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
+def _tally(unit: Any, ru: ResolvedUnit | None, report: Report, box_counts: Counter[int] | None = None) -> None:
     """Count the unit's grouped input records as converted or reported."""
     ledger = report.ledger
     if ru is not None:
@@ -349,7 +350,7 @@ def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
             ledger[(group, "reported" if (kind, index) in rejected else "converted")] += 1
         if ru.boxes is not None:  # the rows that passed the bulk checks, a count per class
             groups = ru.boxes.groups()
-            for j, n in ru.boxes.class_counts().items():
+            for j, n in (box_counts if box_counts is not None else ru.boxes.class_counts()).items():
                 if j in groups:
                     ledger[(groups[j], "converted")] += n
         elif ("boxes", -1) in rejected:
