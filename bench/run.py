@@ -8,6 +8,8 @@ Times, in the same run, on the same files:
   * ``predport convert`` (the CLI, a fresh process, full validation), with 1 and with 2 workers,
   * (a) the encord SDK building the same rows with LabelRowV2 objects and ``to_encord_dict()``,
   * (b) the SDK's own COCO-to-Encord RLE conversion (``coco_rle_to_encord_rle``) for the masks.
+``--baseline SRC`` also times another predport source tree (e.g. ``git worktree add /tmp/base <commit>``) in the
+same rounds and prints this tree's time as a ratio of it.
 The SDK paths run on a sample of images / masks (``--sdk-images``, ``--sdk-masks``) and are scaled to the full
 workload by the sample's share of the boxes / masks; ``--sdk-images 0`` runs them on everything.
 predport writes its output to /dev/shm when there is one (``--out-dir`` to time a disk instead): the SDK contender
@@ -49,8 +51,11 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return float(seconds), int(kb) / 1024
 
 
-def predport_cmd(paths: dict[str, Path], out: Path, workers: int) -> list[str]:
-    return [PY, "-m", "predport.cli", "convert", str(paths["results"]), "--images", str(paths["images"]),
+def predport_cmd(paths: dict[str, Path], out: Path, workers: int, src: Path | None = None) -> list[str]:
+    # another source tree: its src/ goes first on sys.path (before this venv's editable install)
+    run = [PY, "-c", f"import sys; sys.path.insert(0, {str(src / 'src')!r}); from predport.cli import main; "
+           "sys.exit(main())"] if src is not None else [PY, "-m", "predport.cli"]
+    return [*run, "convert", str(paths["results"]), "--images", str(paths["images"]),
             "--ontology", str(paths["ontology"]), "--branch", "bench", "--out", str(out), "--workers", str(workers),
             "--quiet"]
 
@@ -128,6 +133,8 @@ def main() -> None:
                         "the SDK contender writes nothing, and a virtual disk's page-cache cost varies from run to "
                         "run, so by default the disk is not what is timed)")
     p.add_argument("--only", choices=("boxes", "masks"), help="run one of the two workloads")
+    p.add_argument("--baseline", type=Path, metavar="SRC",
+                   help="a predport source tree (a git worktree of an earlier commit) timed in the same rounds")
     args = p.parse_args()
     scale = 10 if args.quick else 1
     n_boxes, n_box_images = 500_000 // scale, 5_000 // scale
@@ -155,12 +162,16 @@ def main() -> None:
         # speed drifts over minutes, and interleaving keeps a slow patch from landing on one contender only
         loads: list[tuple[float, float]] = []
         runs_all: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+        base_all: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
         sdk_runs: list[tuple[float, int]] = []
         for _ in range(args.repeat):
             loads.append(measure(json_load_cmd(paths["results"])))
             for workers in (1, 2):
                 shutil.rmtree(out, ignore_errors=True)
                 runs_all[workers].append(measure(predport_cmd(paths, out, workers)))
+                if args.baseline:
+                    shutil.rmtree(out, ignore_errors=True)
+                    base_all[workers].append(measure(predport_cmd(paths, out, workers, args.baseline)))
             if sdk == "images":
                 sdk_runs.append(sdk_boxes(paths, args.sdk_images or n_images))
             else:
@@ -171,6 +182,11 @@ def main() -> None:
         for workers, (s, mb) in runs.items():
             print(f"predport convert --workers {workers}       {s:8.2f} s   peak {mb:7.0f} MB   "
                   f"{s / load_s:5.2f}x json.load")
+        if args.baseline:
+            for workers, r in base_all.items():
+                s, mb = min(x[0] for x in r), max(x[1] for x in r)
+                print(f"baseline convert --workers {workers}       {s:8.2f} s   peak {mb:7.0f} MB   "
+                      f"this tree / baseline {runs[workers][0] / s:5.3f}x time, {runs[workers][1] / mb:5.3f}x memory")
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["totals"]["objects"] == n, manifest["totals"]
         sdk_s, sdk_n = min(sdk_runs)
