@@ -431,6 +431,11 @@ class _Converter:
             if not isinstance(kps, list) or not kps or len(kps) % 3:
                 self._unfit(ptr, group, obj, "no keypoints [x1, y1, v1, ...]")
                 return None
+            bad = next((k for k, v in enumerate(kps) if type(v) not in _NUM), None)
+            if bad is not None:
+                self.ctx.report("source.invalid", f"keypoint value {kps[bad]!r} is not a number",
+                                Location(self.file, f"{ptr}/keypoints/{bad}"), group=group)
+                return None
             flags = all(v in (0, 1, 2) for v in kps[2::3])
             if not flags:
                 self.keypoint_scores += 1
@@ -473,13 +478,19 @@ class _Converter:
         from predport.core import rle as rlemod
 
         where = Location(self.file, ptr + "/segmentation")
+        if w * h > rlemod.MAX_PIXELS:  # checked before numpy or pycocotools allocate a mask
+            self.ctx.report("frame.too_large", f"the image is {w}x{h} pixels; predport decodes masks of at most "
+                            f"{rlemod.MAX_PIXELS} pixels", where, group=group)
+            return None
         try:
             if isinstance(seg, list):
                 # (pycocotools takes a ring of 4 numbers for a box, and raises a bare Exception on others)
                 if not all(type(r) is list and len(r) >= 6 and len(r) % 2 == 0 and _NUM.issuperset(map(type, r))
-                           and all(map(math.isfinite, r)) for r in seg):
+                           for r in seg):
                     self.ctx.report("source.invalid", "a polygon segmentation is a list of [x1, y1, x2, y2, ...] "
-                                    "lists of at least 3 finite points", where, group=group)
+                                    "lists of at least 3 points", where, group=group)
+                    return None
+                if not self._rasterisable(seg, w, h, ptr, group):
                     return None
                 rles = cocomask.frPyObjects([list(map(float, r)) for r in seg], h, w)
                 return cocomask.decode(cocomask.merge(rles))  # type: ignore[no-any-return]
@@ -512,9 +523,29 @@ class _Converter:
                                 "a list of run lengths", where, group=group)
                 return None
             return rlemod.runs_to_mask(runs, h, w)
-        except (TypeError, ValueError, UnicodeError) as e:
+        except (TypeError, ValueError, UnicodeError, OverflowError) as e:
             self.ctx.report("source.invalid", f"cannot decode the segmentation: {e}", where, group=group)
             return None
+
+
+    def _rasterisable(self, seg: list[list[float]], w: int, h: int, ptr: str, group: str) -> bool:
+        """Every vertex finite and within one frame of the image: pycocotools rasterises in C with ints and
+        walks every edge pixel by pixel, so a vertex at 1e20 crashes the process (SIGSEGV) and one at 1e9
+        takes minutes. Such vertices are reported at their pointer before pycocotools sees them."""
+        for r, ring in enumerate(seg):
+            for k, v in enumerate(ring):
+                size = w if k % 2 == 0 else h
+                if -size <= v <= 2 * size:  # (False for NaN)
+                    continue
+                where = Location(self.file, f"{ptr}/segmentation/{r}/{k}")
+                if math.isfinite(v):
+                    self.ctx.report("geometry.out_of_frame", f"polygon vertex coordinate {v!r} lies more than a "
+                                    f"frame outside the {w}x{h} image", where, group=group)
+                else:
+                    self.ctx.report("geometry.not_finite", f"polygon vertex coordinate {v!r} is not finite", where,
+                                    group=group)
+                return False
+        return True
 
 
 _CATEGORY, _BBOX, _SCORE = itemgetter("category_id"), itemgetter("bbox"), itemgetter("score")
@@ -537,7 +568,7 @@ def _lookup(images: dict[Any, Any], image_id: Any) -> Any:
 def _int(v: Any) -> int | None:
     try:
         return int(v) if v is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

@@ -63,6 +63,7 @@ CODES: dict[str, str] = {
     "frame.out_of_range": "a frame number outside the data unit",
     "frame.duplicate": "one object instance has two geometries on the same frame",
     "frame.size_unknown": "the pixel size needed for this record is unknown",
+    "frame.too_large": "the frame has more pixels than predport decodes masks for (2^30)",
     "confidence.out_of_range": "a confidence that is not a finite number in [0, 1]",
     "instance.conflicting_class": "one instance id used with different classes in one data unit",
     "unit.duplicate": "two data units with the same title",

@@ -12,6 +12,11 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as cocomask
 
+#: The largest frame, in pixels, whose masks predport decodes or rasterises (32768 x 32768). A decoded mask
+#: takes a byte per pixel, and pycocotools counts pixels in 32-bit words: frames above this are reported
+#: (``frame.too_large``) before numpy or pycocotools allocate anything.
+MAX_PIXELS = 1 << 30
+
 
 def counts(rle: str) -> np.ndarray[Any, Any] | None:
     """The run lengths of a compressed-counts string (int64 array), or None if it is malformed.
@@ -20,7 +25,11 @@ def counts(rle: str) -> np.ndarray[Any, Any] | None:
     least significant first, bit 0x20 = "more follows"; the last character's bit 0x10 is the sign; from the
     fourth count on, each is stored as its difference to the count two places before.
     """
-    c = np.frombuffer(rle.encode("latin-1"), dtype=np.uint8).astype(np.int64) - 48
+    try:
+        raw = rle.encode("ascii")  # the scheme's characters are '0' .. 'o': anything else is not an RLE string
+    except UnicodeEncodeError:
+        return None
+    c = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
     if c.size == 0:
         return np.zeros(0, dtype=np.int64)
     if c.min() < 0 or c.max() > 63:
@@ -36,6 +45,8 @@ def counts(rle: str) -> np.ndarray[Any, Any] | None:
     values = np.add.reduceat((c & 0x1F) << (5 * k), starts)
     negative = (c[ends] & 0x10) != 0
     values[negative] -= np.left_shift(1, 5 * (k[ends][negative] + 1))
+    if np.abs(values).max() > 1 << 32:
+        return None  # longer than any real frame's pixel count (and the running sums below cannot overflow)
     # undo the delta coding: x[m] += x[m - 2] for m > 2, i.e. running sums over odd and (from 2) even indices
     values[1::2] = np.cumsum(values[1::2])
     values[2::2] = np.cumsum(values[2::2])

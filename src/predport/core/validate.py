@@ -209,6 +209,7 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
         _schema_problem(unit, path, message, problems)
     if -1 in bad_objects:
         return None
+    _integral(unit)
     ctx = _Ctx(unit, problems)
     if unit["kind"] == "video" and ctx.count is None:
         ctx.add("unit.frame_count_unknown", f"video {unit['title']!r} has no frame count", None,
@@ -224,6 +225,16 @@ def validate_unit(unit: DataUnit, ontology: Ontology, problems: Problems) -> Res
         ctx, ontology, [(i, c) for i, c in enumerate(unit["classifications"]) if i not in bad_classifications],
         rejected)
     return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected, ctx.grouped, rboxes)
+
+
+def _integral(unit: DataUnit) -> None:
+    """JSON Schema's "integer" admits 1.0: make the unit's sizes and frame count ints, so that the label row
+    says 640, not 640.0 (frame numbers are made ints where they are checked)."""
+    for holder in (unit, *unit.get("images", ())):
+        for key in ("width", "height", "frame_count"):
+            v = holder.get(key)  # type: ignore[attr-defined]
+            if type(v) is float:
+                holder[key] = int(v)  # type: ignore[index]
 
 
 def record_group(rec: Any) -> str | None:
@@ -422,6 +433,8 @@ def _object(ctx: _Ctx, ontology: Ontology, obj: Any, names: list[str], by_id: di
     for i, fr in enumerate(frames):
         fsrc = fr.get("source") or src
         n = fr["frame"]
+        if type(n) is not int:  # 1.0 passed the schema: a label row's frame key must read "1", not "1.0"
+            n = fr["frame"] = int(n)
         if n < 0 or (count is not None and n >= count):
             ctx.add("frame.out_of_range", f"frame {n} is outside the data unit ({_frames_text(ctx)})",
                     fsrc, f"frames/{i}/frame")
@@ -493,6 +506,7 @@ def _check_geometry(ctx: _Ctx, g: dict[str, Any], ont: OntologyObject, size: tup
             ctx.add("geometry.out_of_frame", f"point ({x}, {y}) is outside the frame", src)
     elif shape == "bitmask":
         fw, fh = size
+        g["width"], g["height"] = int(g["width"]), int(g["height"])  # (1.0 passed the schema as an integer)
         if fw is None or fh is None:
             ctx.add("frame.size_unknown", "a bitmask needs the frame's pixel size, which is unknown", src)
         elif (g["width"], g["height"]) != (fw, fh):

@@ -1,0 +1,120 @@
+"""Inputs that used to crash a run (or the interpreter) are located problems now; each test failed before."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import predport
+from conftest import DATA
+from sdk_oracle import parse, sdk_ontology
+
+ONT = DATA / "encord" / "reference" / "ontology.json"
+
+
+def ontology(path: Path) -> Path:
+    path.write_text(json.dumps({"objects": [
+        {"id": "1", "name": "person", "color": "#000000", "shape": "skeleton", "featureNodeHash": "kp000001"},
+        {"id": "2", "name": "mask", "color": "#000000", "shape": "bitmask", "featureNodeHash": "bm000001"},
+        {"id": "3", "name": "box", "color": "#000000", "shape": "bounding_box", "featureNodeHash": "bb000001"},
+        {"id": "4", "name": "area", "color": "#000000", "shape": "polygon", "featureNodeHash": "pg000001"}],
+        "classifications": []}))
+    return path
+
+
+def coco(path: Path, annotations: list[dict[str, Any]], width: Any = 100, height: Any = 80) -> Path:
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": width, "height": height}],
+        "categories": [{"id": 1, "name": "person", "keypoints": ["a", "b"]}, {"id": 2, "name": "mask"},
+                       {"id": 3, "name": "box"}, {"id": 4, "name": "area"}],
+        "annotations": [{"id": k + 1, "image_id": 1, **a} for k, a in enumerate(annotations)]}))
+    return path
+
+
+def errors(report: predport.Report) -> list[tuple[str, str | None]]:
+    return [(p.code, p.location.pointer) for p in report.problems if p.severity == "error"]
+
+
+def test_keypoints_that_are_not_numbers_are_located_and_the_rest_converts(tmp_path: Path) -> None:
+    src = coco(tmp_path / "gt.json", [
+        {"category_id": 1, "keypoints": ["a", 20, 2, 10, 20, 2]},
+        {"category_id": 1, "keypoints": [10, 20, "v", 10, 20, 2]},
+        {"category_id": 1, "keypoints": [10, 20, True, 10, 20, 2]},
+        {"category_id": 1, "keypoints": [10, 20, 2, 30, 40, 1]},
+        {"category_id": 3, "bbox": [1, 2, 3, 4]}])
+    report = predport.convert([src], ontology(tmp_path / "o.json"), "b", tmp_path / "out", keep_going=True)
+    assert errors(report) == [("source.invalid", "/annotations/0/keypoints/0"),
+                              ("source.invalid", "/annotations/1/keypoints/2"),
+                              ("source.invalid", "/annotations/2/keypoints/2")]
+    assert report.per_group() == {"box": {"converted": 1, "reported": 0}, "person": {"converted": 1, "reported": 3}}
+
+
+def test_rle_string_outside_latin1_is_an_invalid_rle_not_a_crash(tmp_path: Path) -> None:
+    unit = {"title": "a.jpg", "kind": "image", "width": 4, "height": 2, "classifications": [], "objects": [
+        {"id": "m", "class": {"name": "mask"},
+         "frames": [{"frame": 0, "geometry": {"shape": "bitmask", "width": 4, "height": 2, "rle": rle}}]}
+        for rle in ("中", "8")]}
+    unit["objects"][1]["id"] = "n"
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps([unit], ensure_ascii=False))
+    report = predport.validate([src], ontology(tmp_path / "o.json"), fmt="predport")
+    assert errors(report) == [("bitmask.invalid_rle", "/0/objects/0/frames/0")]  # "8" is 8 background pixels
+
+
+def test_integral_floats_are_written_as_integers(tmp_path: Path) -> None:
+    """1.0 is an integer to JSON Schema; a label row's frame key must still be "1", sizes 10, ranges [[0, 1]]."""
+    unit = {"title": "v.mp4", "kind": "video", "width": 10.0, "height": 10.0, "frame_count": 3.0, "fps": 1,
+            "objects": [{"id": "a", "class": {"name": "Car"}, "frames": [
+                {"frame": 1.0, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}},
+                {"frame": 2, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}}]}],
+            "classifications": [],
+            "boxes": {"classes": [{"class": {"name": "Car"}}], "class": [0], "id": ["t"], "x": [0.5], "y": [0.5],
+                      "w": [0.1], "h": [0.1], "frame": [2.0]}}
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps([unit]))
+    report = predport.convert([src], ONT, "b", tmp_path / "out", fmt="predport")
+    assert report.ok, [str(p) for p in report.problems]
+    row = json.loads((tmp_path / "out" / "v.mp4.json").read_text())
+    [du] = row["data_units"].values()
+    assert sorted(du["labels"]) == ["1", "2"] and (du["width"], du["height"]) == (10, 10)
+    assert type(du["width"]) is int and type(du["height"]) is int
+    assert [len(du["labels"][f]["objects"]) for f in ("1", "2")] == [1, 2]
+    lr = parse(row, sdk_ontology(json.loads(ONT.read_text())))
+    assert sorted(len(lr.get_frame_view(f).get_object_instances()) for f in (0, 1, 2)) == [0, 1, 2]
+
+
+def test_polygon_vertices_far_outside_the_frame_are_reported_before_pycocotools_sees_them(tmp_path: Path) -> None:
+    """A vertex at 1e20 used to kill the interpreter with SIGSEGV inside pycocotools' rasterisation."""
+    anns = [{"category_id": 2, "segmentation": [[v, 1, 50, 5, 10, 60]]} for v in (1e20, 1e308, -1e308, 1e9)]
+    anns += [{"category_id": 2, "segmentation": [[10, 10, 50, 5, 10, 60, 150, 70]]},  # off the image, nearby: fine
+             {"category_id": 4, "segmentation": {"size": [80, 100], "counts": [0, 8000]}}]
+    src = coco(tmp_path / "gt.json", anns)
+    ont = ontology(tmp_path / "o.json")
+    # in a separate interpreter: a crash there fails the test instead of ending the test run
+    code = ("import sys; from predport.cli import main; "
+            f"sys.exit(main(['validate', {str(src)!r}, '--ontology', {str(ont)!r}]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr[-2000:]
+    located = sorted(line.split(": ")[0] for line in run.stdout.splitlines() if "[geometry." in line)
+    assert located == [f"{src}#/annotations/{k}/segmentation/0/0" for k in range(4)]
+    assert "[geometry.not_finite]" not in run.stdout  # 1e308 is finite, only far out
+
+
+def test_masks_on_frames_too_large_to_decode_are_reported(tmp_path: Path) -> None:
+    big = 1 << 16  # 65536 x 65536: 4 G pixels
+    anns = [{"category_id": 2, "segmentation": {"size": [big, big], "counts": [0, big * big]}},
+            {"category_id": 2, "segmentation": [[1, 1, 50, 5, 10, 60]]},
+            {"category_id": 4, "segmentation": {"size": [big, big], "counts": "0"}}]
+    src = coco(tmp_path / "gt.json", anns, width=big, height=big)
+    report = predport.validate([src], ontology(tmp_path / "o.json"))
+    assert errors(report) == [("frame.too_large", f"/annotations/{k}/segmentation") for k in range(3)]
+
+
+def test_an_infinite_image_size_is_reported(tmp_path: Path) -> None:
+    src = coco(tmp_path / "gt.json", [{"category_id": 3, "bbox": [1, 2, 3, 4]}], width=float("inf"))
+    assert "Infinity" in src.read_text()  # (Python's json writes it; int() of it raises OverflowError)
+    report = predport.validate([src], ontology(tmp_path / "o.json"))
+    assert errors(report) == [("frame.size_unknown", "/annotations/0")]
