@@ -266,6 +266,20 @@ def test_convert_straight_through(server: Server, tmp_path: Path) -> None:
     assert set(branch_rows(server, "model-v1")) == {"img1.jpg", "img2.jpg", "clip.mp4"}
 
 
+def test_convert_straight_through_prints_one_json_document(server: Server, tmp_path: Path, capsys: Any) -> None:
+    src = tmp_path / "preds.json"
+    src.write_text(json.dumps(predictions()))
+    token = tmp_path / "token"
+    token.write_text(server.state.token)
+    code = main(["convert", str(src), "--from", "predport", "--branch", "model-v1", "--project", PROJECT,
+                 "--domain", server.url, "--token-file", str(token), "--format", "json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)  # one document: json.loads refuses two
+    assert doc["ok"] and doc["summary"]["data_units"] == 3 and doc["upload"]["saved"] == 3
+    assert {e["title"]: e["action"] for e in doc["upload"]["plan"]} == {
+        "img1.jpg": "create", "img2.jpg": "create", "clip.mp4": "create"}
+
+
 def test_ssh_key_authentication(server: Server, converted: Path, tmp_path: Path, capsys: Any) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -84,13 +84,21 @@ def _connection(args: argparse.Namespace) -> Any:
                       retries=args.retries, backoff=args.backoff)
 
 
+def _upload_json(report: Any) -> dict[str, Any]:
+    return {"ok": report.ok, "branch": report.branch, "dry_run": report.dry_run, "saved": report.saved,
+            "problems": [p.as_dict() for p in report.problems],
+            "plan": [{"title": e.title, "action": e.action, "before": e.before, "after": e.after}
+                     for e in report.plan]}
+
+
+def _dump(document: dict[str, Any]) -> None:
+    json.dump(document, sys.stdout, indent=2)
+    print()
+
+
 def _print_upload(report: Any, output: str) -> None:
     if output == "json":
-        json.dump({"ok": report.ok, "branch": report.branch, "dry_run": report.dry_run, "saved": report.saved,
-                   "problems": [p.as_dict() for p in report.problems],
-                   "plan": [{"title": e.title, "action": e.action, "before": e.before, "after": e.after}
-                            for e in report.plan]}, sys.stdout, indent=2)
-        print()
+        _dump(_upload_json(report))
         return
     for problem in report.problems:
         print(problem)
@@ -151,11 +159,13 @@ class Progress:
         sys.stderr.flush()
 
 
+def _report_json(report: Report) -> dict[str, Any]:
+    return {"ok": report.ok, "problems": [p.as_dict() for p in report.problems], "summary": report.summary()}
+
+
 def _print(report: Report, output: str) -> None:
     if output == "json":
-        json.dump({"ok": report.ok, "problems": [p.as_dict() for p in report.problems],
-                   "summary": report.summary()}, sys.stdout, indent=2)
-        print()
+        _dump(_report_json(report))
         return
     for problem in report.problems:
         print(problem)
@@ -245,16 +255,19 @@ def _local_command(args: argparse.Namespace) -> int:
                          args.keep_going, progress)
         if progress:
             progress.done()
-        _print(report, args.output)
-        if not report.ok and not (args.keep_going and report.written):
-            return EXIT_DATA
-        if project is not None:  # straight through: the rows just written go to the project's branch
-            from predport.core import upload
+        sending = project is not None and (report.ok or (args.keep_going and report.written is not None))
+        if not (sending and args.output == "json"):  # (with an upload, JSON is one document, printed below)
+            _print(report, args.output)
+        if not sending:
+            return EXIT_OK if report.ok else EXIT_DATA
+        from predport.core import upload  # straight through: the rows just written go to the project's branch
 
-            sent = upload.upload(out, conn, args.dry_run, args.bundle_size, project=project)
+        sent = upload.upload(out, conn, args.dry_run, args.bundle_size, project=project)
+        if args.output == "json":
+            _dump({**_report_json(report), "ok": report.ok and sent.ok, "upload": _upload_json(sent)})
+        else:
             _print_upload(sent, args.output)
-            return EXIT_OK if sent.ok and report.ok else EXIT_DATA
-    return EXIT_OK if report.ok else EXIT_DATA
+        return EXIT_OK if sent.ok and report.ok else EXIT_DATA
 
 
 if __name__ == "__main__":
