@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,9 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(Path(__file__).parent))
+
+#: every problem code emitted in this test session (in this process; worker reports are merged into it)
+EMITTED: Counter[str] = Counter()
 
 
 def load(path: Path) -> Any:
@@ -18,3 +22,36 @@ def load(path: Path) -> Any:
 @pytest.fixture(scope="session")
 def example_ontology_path() -> Path:
     return DATA / "encord" / "reference" / "ontology.json"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_emitted_codes() -> Any:
+    """Count every problem any test makes (the audit in test_codes.py checks them against the declarations)."""
+    from predport.core.problems import Problems
+
+    original = Problems.append
+
+    def append(self: Problems, problem: Any) -> None:
+        EMITTED[problem.code] += 1
+        original(self, problem)
+
+    Problems.append = append  # type: ignore[method-assign]
+    yield
+    Problems.append = original  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "audit: runs after every other test (it checks what they did)")
+    config.full_run = True  # type: ignore[attr-defined]  # until some test is deselected or files are picked
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.full_run = False  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    files = {Path(str(item.fspath)).name for item in items}
+    if files != {p.name for p in Path(__file__).parent.glob("test_*.py")}:
+        config.full_run = False  # type: ignore[attr-defined]
+    items.sort(key=lambda item: item.get_closest_marker("audit") is not None)  # (stable: the rest keep their order)

@@ -287,7 +287,7 @@ def test_near_miss_category_name(tmp_path: Path) -> None:
     meta.write_text(json.dumps({"images": load(GT)["images"], "categories": cats}))
     report, _ = convert(tmp_path, BBOX, ont, images=str(meta))
     unknown = [p for p in report.problems if p.code == "class.unknown"]
-    assert unknown and "category 'Person ' is not an ontology object (did you mean 'person'?" in unknown[0].message
+    assert unknown and "class 'Person ' is not an ontology object (did you mean 'person'?" in unknown[0].message
 
 
 def test_class_map_and_image_keys(tmp_path: Path) -> None:

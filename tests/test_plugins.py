@@ -57,6 +57,21 @@ def test_installed_plugin_is_listed_and_converts(installed_plugin: Path, tmp_pat
     assert obj["boundingBox"] == {"x": 0.0, "y": 0.0, "w": 1.0, "h": 1.0} and obj["confidence"] == 0.66
 
 
+def test_installed_plugin_reports_a_zero_image_size_instead_of_dividing_by_it(installed_plugin: Path,
+                                                                              tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    rows = (ROOT / "examples" / "detections.csv").read_text().splitlines()
+    csv.write_text("\n".join([*rows, "img_003.jpg,0,480,Car,1,2,3,4,0.5", "img_004.jpg,640,x,Car,1,2,3,4,0.5"]))
+    out = tmp_path / "out"
+    run = _predport(["convert", str(csv), "--ontology", str(ONT), "--branch", "b", "--out", str(out)], installed_plugin)
+    assert run.returncode == 1, run.stderr
+    n = len(rows)
+    assert run.stdout.splitlines() == [
+        f"{csv}:{n + 1}: image size 0x480 is not positive [csvboxes.bad_row]",
+        f"{csv}:{n + 2}: cannot read the row: invalid literal for int() with base 10: 'x' [csvboxes.bad_row]"]
+    assert "Car: 2 converted, 2 reported" in run.stderr and not out.exists()
+
+
 def _local(tmp_path: Path, readers: dict[str, str], files: dict[str, str]) -> Path:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -68,7 +83,7 @@ def _local(tmp_path: Path, readers: dict[str, str], files: dict[str, str]) -> Pa
 READER = '''
 import predport
 
-class R(predport.Reader):
+class R(predport.BaseReader):
     name = "{name}"
     description = "test"
     def detect(self, path):

@@ -14,7 +14,7 @@ import pytest
 import predport
 from conftest import DATA
 from predport.core.ontology import Ontology
-from predport.core.problems import CODES, Problems
+from predport.core.problems import Problems
 from predport.core.validate import validate_unit
 
 ONTOLOGY = DATA / "encord" / "reference" / "ontology.json"
@@ -271,34 +271,3 @@ def test_unreadable_source(tmp_path: Path) -> None:
     report = predport.validate([path], ONTOLOGY, fmt="predport")
     [p] = report.problems.items
     assert (p.code, p.location.file) == ("source.unreadable", str(path))
-
-
-COVERED_ELSEWHERE = {
-    "source.unsupported": "test_encord_roundtrip (DICOM / NIfTI rows)",
-    "source.invalid": "test_encord_reader",
-    "classification.no_answer": "here and test_encord_reader",
-    "attribute.ambiguous": "test_ambiguous_attribute_name_settled_by_selected_option",
-    "class.ambiguous": "test_ambiguous_class_name",
-    "branch.invalid": "test_branch_names",
-    "unit.duplicate": "test_duplicate_unit_titles",
-    "source.unreadable": "test_unreadable_source",
-    "skeleton.no_template": "test_encord_reader",
-    "upload.unit_missing": "test_upload",
-    "upload.unit_ambiguous": "test_upload",
-    "upload.kind_mismatch": "test_upload",
-    "coco.image_unresolved": "test_coco",
-    "coco.geometry_unfit": "test_coco",
-    "coco.no_scores": "test_coco",
-    "coco.keypoint_scores": "test_coco",
-    "coco.traced": "test_coco",
-    "coco.box_as_polygon": "test_coco",
-    "frame.too_large": "test_hardening",
-}
-
-
-def test_every_code_is_tested() -> None:
-    import predport.converters.coco
-    import predport.core.upload  # noqa: F401 - both register their codes on import
-
-    covered = {c[3] for c in CASES} | set(COVERED_ELSEWHERE)
-    assert set(CODES) <= covered, sorted(set(CODES) - covered)

@@ -1,7 +1,8 @@
 """predport: model predictions in any format -> validated Encord label rows on a prediction branch.
 
 The Python API mirrors the CLI: :func:`validate`, :func:`convert` (and :func:`read` for the normalised
-data units). Plugins implement the hooks of :mod:`predport.hookspecs` with :data:`hookimpl`.
+data units). Plugins implement the hooks of :mod:`predport.hookspecs` with :data:`hookimpl`; a reader follows
+:class:`Reader` (:class:`BaseReader` is a convenience base class).
 """
 
 __version__ = "0.1.0"
@@ -9,12 +10,11 @@ __version__ = "0.1.0"
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.pipeline import Report, Tally, convert, read, validate
-from predport.core.problems import CODES, Location, PredportError, Problem, Problems, register_code
-from predport.core.reader import Detection, ReadContext, Reader
+from predport.core.problems import CODES, Location, PredportError, Problem, Problems
+from predport.core.reader import BaseReader, Detection, ReadContext, Reader
 from predport.hookspecs import hookimpl
 
 __all__ = [
-    "CODES", "DataUnit", "Detection", "Location", "Ontology", "PredportError", "Problem", "Problems",
-    "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "hookimpl", "read", "register_code",
-    "validate",
+    "CODES", "BaseReader", "DataUnit", "Detection", "Location", "Ontology", "PredportError", "Problem", "Problems",
+    "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "hookimpl", "read", "validate",
 ]

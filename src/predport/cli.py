@@ -16,21 +16,61 @@ from typing import Any
 from predport import __version__
 from predport.core.ontology import Ontology
 from predport.core.pipeline import Report, Tally, convert, validate
-from predport.core.problems import PredportError
+from predport.core.problems import CODES, PredportError
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
 
-def _parser(registry: Any) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="predport", description=__doc__)
+class _Collect(argparse.Action):
+    """Collects a reader option as given (``[option, *values]``): each reader's own parser reads them later,
+    so two readers may declare an option of the same name, each with its own type, choices and meaning."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = list(values) if isinstance(values, list) else [] if values is None else [values]
+        namespace.reader_args = [*getattr(namespace, "reader_args", []), [option_string or "", *given]]
+
+
+def _arity(action: argparse.Action) -> Any:
+    return 0 if action.nargs == 0 else action.nargs
+
+
+def _reader_options(c: argparse.ArgumentParser, registry: Any) -> None:
+    """One collecting option per option string any reader declares; its help names the readers that take it.
+    Readers that give one option string different numbers of values cannot share a command line: an error."""
+    taken = {s for a in c._actions for s in a.option_strings}
+    declared: dict[str, list[tuple[str, argparse.Action]]] = {}
+    for name in sorted(registry.readers):
+        for action in registry.option_actions(name):
+            for opt in action.option_strings:
+                if opt in taken:
+                    raise PredportError(f"reader {name!r} ({registry.origins[name]}) declares {opt}, which is "
+                                        "predport's own option")
+                declared.setdefault(opt, []).append((name, action))
+    group = c.add_argument_group("reader options", "each reader reads its own (predport formats lists the readers)")
+    for opt, users in declared.items():
+        arities = {_arity(a) for _, a in users}
+        if len(arities) > 1:
+            who = ", ".join(f"{n} ({'no value' if _arity(a) == 0 else _arity(a) or 'one value'})" for n, a in users)
+            raise PredportError(f"readers declare {opt} with different numbers of values: {who}")
+        first = users[0][1]
+        text = "; ".join(f"[{n}] {a.help or ''}".rstrip() for n, a in users).replace("%", "%%")
+        group.add_argument(opt, action=_Collect, nargs=first.nargs if _arity(first) != 0 else 0,
+                           metavar=first.metavar, dest="reader_args", default=[], help=text)
+
+
+def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="predport", description=__doc__, allow_abbrev=False)
     p.add_argument("--version", action="version", version=f"predport {__version__}")
     p.add_argument("--plugins", action="append", default=[], metavar="FILE",
                    help="a local plugins file (YAML: readers: {name: module or file.py}); repeatable")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("formats", help="list the readers (formats) and where they come from")
+    sub.add_parser("formats", help="list the readers (formats) and where they come from", allow_abbrev=False)
+    k = sub.add_parser("codes", help="list every problem code with its meaning", allow_abbrev=False)
+    k.add_argument("--format", dest="output", choices=("text", "json"), default="text")
     for name, text in (("validate", "check predictions against the schema and the ontology; write nothing"),
                        ("convert", "validate, then write label rows for a prediction branch")):
-        c = sub.add_parser(name, help=text)
+        c = sub.add_parser(name, help=text, allow_abbrev=False)
         c.add_argument("sources", nargs="+", metavar="SRC", help="input files or directories")
         c.add_argument("--ontology", required=name == "validate",
                        help="the project's ontology JSON (OntologyStructure.to_dict()); convert --project takes the "
@@ -48,16 +88,23 @@ def _parser(registry: Any) -> argparse.ArgumentParser:
             c.add_argument("--keep-going", action="store_true",
                            help="write every valid data unit and report the rest (default: any error, nothing written)")
             _remote(c, required=False)
-        for reader in registry.readers.values():
-            group = c.add_argument_group(f"{reader.name} reader options")
-            reader.add_arguments(group)
-    u = sub.add_parser("upload", help="send a directory written by convert to its branch of a project")
+        maps = c.add_argument_group("input maps (applied to every reader's output)")
+        maps.add_argument("--class-map", metavar="FILE", help="YAML/JSON: input class name or id -> ontology object "
+                          "name or feature hash (without it, names must match exactly; near misses are suggested)")
+        maps.add_argument("--image-map", metavar="FILE", help="YAML/JSON: data unit title or input image id -> "
+                          "title, or -> {title: clip.mp4, frame: 12} to make images frames of a video")
+        if command == name:  # (built only for the command run: a broken reader option cannot stop the others)
+            _reader_options(c, registry)
+    u = sub.add_parser("upload", help="send a directory written by convert to its branch of a project",
+                       allow_abbrev=False)
     u.add_argument("directory", help="a directory written by predport convert")
     _remote(u, required=True)
-    b = sub.add_parser("branches", help="every branch and, per data unit, its objects and classifications")
+    b = sub.add_parser("branches", help="every branch and, per data unit, its objects and classifications",
+                       allow_abbrev=False)
     b.add_argument("directory", nargs="?", help="a directory written by predport convert (instead of --project)")
     _remote(b, required=False, writes=False)
-    d = sub.add_parser("delete-branch", help="empty a prediction branch on every data unit of a project")
+    d = sub.add_parser("delete-branch", help="empty a prediction branch on every data unit of a project",
+                       allow_abbrev=False)
     d.add_argument("name", help="the branch to empty (never main)")
     _remote(d, required=True)
     return p
@@ -200,38 +247,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--plugins", action="append", default=[])
+    pre.add_argument("command", nargs="?")
     known, _ = pre.parse_known_args(argv)
+    command = known.command
     try:
-        registry = plugins.load(known.plugins)
+        registry = plugins.load(known.plugins)  # once per run: the pipeline is handed this registry
+        parser = _parser(registry, command)
     except PredportError as e:
         print(f"predport: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    args = _parser(registry).parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # (argparse's usage errors, --help and --version: their exit code, as a return value)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
     if args.command == "formats":
         for name in sorted(registry.readers):
             r = registry.readers[name]
             print(f"{name:12} {r.description}  [{registry.origins[name]}]")
         return EXIT_OK
+    if args.command == "codes":
+        if args.output == "json":
+            _dump({code: {"meaning": CODES[code], "declared_by": CODES.origin(code)} for code in sorted(CODES)})
+        else:
+            for code in sorted(CODES):
+                print(f"{code:30} {CODES[code]}  [{CODES.origin(code)}]")
+        return EXIT_OK
     try:
         if args.command in ("upload", "branches", "delete-branch"):
             return _remote_command(args)
-        return _local_command(args)
+        return _local_command(args, registry)
     except PredportError as e:
         print(f"predport: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
-REMOTE_OPTIONS = ("project", "ssh_key", "token_file", "domain", "retries", "backoff", "dry_run", "bundle_size")
-RUN_OPTIONS = ("workers", "quiet", "keep_going")
 
-
-def _local_command(args: argparse.Namespace) -> int:
-    options = {k: v for k, v in vars(args).items() if k not in (
-        "command", "sources", "ontology", "fmt", "output", "branch", "out", "plugins", *REMOTE_OPTIONS, *RUN_OPTIONS)}
+def _local_command(args: argparse.Namespace, registry: Any) -> int:
+    options = {"class_map": args.class_map, "image_map": args.image_map}
+    run = {"registry": registry, "reader_args": getattr(args, "reader_args", [])}
     progress = None if args.quiet or not sys.stderr.isatty() else Progress()
     if args.command == "validate":
         report = validate(args.sources, args.ontology, args.fmt, args.branch, options, args.plugins, args.workers,
-                          progress)
+                          progress, **run)
         if progress:
             progress.done()
         _print(report, args.output)
@@ -252,7 +309,7 @@ def _local_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="predport-") as tmp:
         out = args.out or str(Path(tmp) / "rows")
         report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins, args.workers,
-                         args.keep_going, progress)
+                         args.keep_going, progress, **run)
         if progress:
             progress.done()
         sending = project is not None and (report.ok or (args.keep_going and report.written is not None))

@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
+import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
 import yaml
 
 from predport import hookspecs
 from predport.core import schema
-from predport.core.problems import PredportError
+from predport.core.problems import CODES, PredportError
 from predport.core.reader import Detection, Reader
 
 ENTRY_POINT_GROUP = "predport"
+_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+class _OptionParser(argparse.ArgumentParser):
+    """A reader's own option parser: errors raise instead of exiting, naming the reader."""
+
+    def error(self, message: str) -> NoReturn:
+        raise PredportError(f"{self.prog}: {message}")
 
 
 @dataclass
 class Registry:
-    """The loaded plugins and the readers they provide (by name), with where each came from."""
+    """The loaded plugins and the readers they provide (by name), with where each came from, and each reader's
+    own option parser (readers never share one, so two may offer options of the same name)."""
 
     manager: pluggy.PluginManager
     readers: dict[str, Reader] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)  # reader name -> plugin origin
+    parsers: dict[str, argparse.ArgumentParser] = field(default_factory=dict)
 
     def reader(self, name: str) -> Reader:
         try:
@@ -42,6 +55,8 @@ class Registry:
         for r in self.readers.values():
             try:
                 d = r.detect(path)
+                if not isinstance(d, Detection):
+                    d = Detection(0.0, f"detection failed: detect returned {type(d).__name__}, not a Detection")
             except Exception as e:  # a reader's detect must not take the others down
                 d = Detection(0.0, f"detection failed: {type(e).__name__}: {e}")
             verdicts.append((r, d))
@@ -52,6 +67,27 @@ class Registry:
         if len(verdicts) > 1 and verdicts[1][1].score == verdicts[0][1].score:
             raise PredportError(f"{path} is ambiguous; give --from. Readers said:\n{reasons}")
         return verdicts[0][0]
+
+    def option_actions(self, name: str) -> list[argparse.Action]:
+        """The command-line options reader ``name`` declares."""
+        return [a for a in self.parsers[name]._actions if a.option_strings]
+
+    def options(self, name: str, given: Mapping[str, Any] | None = None,
+                args: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+        """Reader ``name``'s options: its defaults, then the options it declares from ``args`` (command-line
+        tokens, ``[option, *values]`` each, as the CLI collected them), then from ``given`` (the Python API's
+        flat mapping, by destination name). A value the reader's parser refuses raises :class:`PredportError`."""
+        parser = self.parsers[name]
+        strings = {s for a in self.option_actions(name) for s in a.option_strings}
+        tokens = [t for group in args if group and group[0] in strings for t in group]
+        values = vars(parser.parse_args(tokens))
+        dests = {a.dest for a in self.option_actions(name)}
+        values.update({k: v for k, v in (given or {}).items() if k in dests})
+        return values
+
+    def dests(self) -> set[str]:
+        """Every option destination any reader declares."""
+        return {a.dest for name in self.readers for a in self.option_actions(name)}
 
 
 def builtin_plugins_file() -> Path:
@@ -128,15 +164,42 @@ def load(local_files: list[str | Path] | None = None, entry_points: bool = True)
     reg = Registry(pm)
     for impl in pm.hook.predport_readers.get_hookimpls():
         origin = origins.get(impl.plugin_name, impl.plugin_name)
+        who = f"plugin {impl.plugin_name!r} ({origin})"
         try:
             readers: list[Reader] = impl.function()  # type: ignore[assignment]
         except Exception as e:
-            raise PredportError(f"plugin {impl.plugin_name!r} ({origin}) failed: {type(e).__name__}: {e}") from e
+            raise PredportError(f"{who} failed: {type(e).__name__}: {e}") from e
         for r in list(readers or []):
-            if not getattr(r, "name", ""):
-                raise PredportError(f"plugin {impl.plugin_name!r} ({origin}) returned a reader without a name")
+            _check_reader(r, who)
             if r.name in reg.readers:
                 raise PredportError(f"two readers named {r.name!r}: from {reg.origins[r.name]} and from {origin}")
             reg.readers[r.name] = r
             reg.origins[r.name] = origin
+            reg.parsers[r.name] = _parser(r, who)
+            CODES.declare(getattr(r, "codes", None) or {}, f"reader {r.name!r} of {who}")
     return reg
+
+
+def _check_reader(r: Any, who: str) -> None:
+    """The reader contract's required members, checked when the plugin is loaded (not when a file is read)."""
+    if not isinstance(r, Reader):
+        missing = [m for m in ("name", "description", "detect", "read") if not hasattr(r, m)]
+        raise PredportError(f"{who} returned {r!r}, which is not a reader (missing: {', '.join(missing)})")
+    if not (isinstance(r.name, str) and _NAME.fullmatch(r.name)):
+        raise PredportError(f"{who} returned a reader named {r.name!r}; a name is lower case letters, digits, "
+                            "'-' and '_', starting with a letter")
+    if not callable(r.detect) or not callable(r.read):
+        raise PredportError(f"{who}: reader {r.name!r} needs callable detect(path) and read(path, ctx)")
+
+
+def _parser(r: Reader, who: str) -> argparse.ArgumentParser:
+    """The reader's own option parser, filled by its ``add_arguments`` (optional)."""
+    parser = _OptionParser(prog=f"reader {r.name!r}", add_help=False, allow_abbrev=False)
+    add = getattr(r, "add_arguments", None)
+    if add is not None:
+        try:
+            add(parser.add_argument_group(f"{r.name} reader options"))
+        except Exception as e:
+            raise PredportError(f"{who}: reader {r.name!r} failed to declare its options: "
+                                f"{type(e).__name__}: {e}") from e
+    return parser

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import chain, compress
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeGuard
-
-import yaml
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 import predport
 
@@ -28,32 +26,27 @@ if TYPE_CHECKING:
 from predport.core import jsonio
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology, OntologyObject
-from predport.core.problems import Location, PredportError, register_code
+from predport.core.problems import Location, PredportError
 
-for _code, _meaning in {
-    "coco.image_unresolved": "an annotation's image_id is not among the images (or not in the image map)",
-    "coco.geometry_unfit": "the annotation has no geometry that fits the target class's shape",
-    "coco.no_scores": "no score in the file (or in some annotations): confidence 1.0",
-    "coco.keypoint_scores": "keypoint third values are scores, not visibility flags",
-    "coco.traced": "an RLE mask was traced to a polygon; the message gives the measured IoU",
-    "coco.box_as_polygon": "an annotation without segmentation became the 4-corner polygon of its bbox",
-}.items():
-    register_code(_code, _meaning)
 
-class CocoReader(predport.Reader):
+class CocoReader(predport.BaseReader):
     name = "coco"
     description = "COCO annotation files and COCO results files (bbox, polygon / RLE segmentation, keypoints)"
+    codes: ClassVar[Mapping[str, str]] = {
+        "coco.image_unresolved": "an annotation's image_id is not among the images",
+        "coco.geometry_unfit": "the annotation has no geometry that fits the target class's shape",
+        "coco.no_scores": "no score in the file (or in some annotations): confidence 1.0",
+        "coco.keypoint_scores": "keypoint third values are scores, not visibility flags",
+        "coco.traced": "an RLE mask was traced to a polygon; the message gives the measured IoU",
+        "coco.box_as_polygon": "an annotation without segmentation became the 4-corner polygon of its bbox",
+    }
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument("--images", metavar="FILE",
                            help="a COCO file whose images and categories a results file refers to")
         group.add_argument("--image-key", choices=("file_name", "basename", "stem"), default="file_name",
-                           help="data unit title from the COCO file_name: as is, its base name, or its stem")
-        group.add_argument("--image-map", metavar="FILE",
-                           help="YAML/JSON map: COCO image id or file_name -> data unit title, or -> "
-                                "{title: video title, frame: n} for video frames")
-        group.add_argument("--class-map", metavar="FILE",
-                           help="YAML/JSON map: COCO category id or name -> ontology object name or feature hash")
+                           help="data unit title from the COCO file_name: as is, its base name, or its stem "
+                                "(--image-map may key on it or on the COCO image id)")
 
     def detect(self, path: Path) -> predport.Detection:
         if path.is_dir() or path.suffix.lower() != ".json":
@@ -105,32 +98,18 @@ def _load_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _load_map(path: str | None, what: str) -> dict[str, Any]:
-    if not path:
-        return {}
-    try:
-        data = yaml.safe_load(Path(path).read_text("utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise PredportError(f"cannot read {what} {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise PredportError(f"{what} {path} must be a mapping")
-    return {str(k): v for k, v in data.items()}
-
-
 class _Converter:
     def __init__(self, ctx: predport.ReadContext, file: str, prefix: str, meta_file: str, meta: dict[str, Any],
                  opts: dict[str, Any]) -> None:
         self.ctx, self.file, self.prefix, self.meta_file = ctx, file, prefix, meta_file
         self.ontology: Ontology = ctx.ontology
         self.key = opts.get("image_key") or "file_name"
-        self.image_map = _load_map(opts.get("image_map"), "--image-map")
-        self.class_map = _load_map(opts.get("class_map"), "--class-map")
         self.categories = {str(c.get("id")): c for c in meta.get("categories") or [] if isinstance(c, dict)}
         self.categories_raw = [c.get("id") for c in meta.get("categories") or [] if isinstance(c, dict)]
-        self.images: dict[Any, tuple[str, int | None, dict[str, Any]]] = {}  # id -> (title, frame, image)
+        self.images: dict[Any, tuple[str, dict[str, Any]]] = {}  # id -> (title, image)
         self.units: dict[str, dict[str, Any]] = {}
-        self.unit_images: dict[str, tuple[str, int | None, dict[str, Any]]] = {}
-        self._classes: dict[Any, OntologyObject | str] = {}
+        self.unit_images: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._classes: dict[Any, OntologyObject | tuple[str, str]] = {}
         self._groups: dict[Any, str] = {}
         self._fast: dict[int, int] = {}  # box category -> its index in box_classes
         self.box_classes: list[dict[str, Any]] = []  # box table class entries (shared by the units' tables)
@@ -145,61 +124,32 @@ class _Converter:
                 self.ctx.report("source.invalid", "image entry without id", where)
                 continue
             file_name = str(im.get("file_name") or im["id"])
-            title: str | None
-            frame = None
-            if self.image_map:
-                target = self.image_map.get(str(im["id"]), self.image_map.get(file_name))
-                if target is None:
-                    continue  # not mapped: annotations on it are reported as unresolved
-                if isinstance(target, dict):
-                    title, frame = str(target.get("title")), int(target.get("frame", 0))
-                else:
-                    title = str(target)
-            elif self.key == "basename":
+            if self.key == "basename":
                 title = PurePosixPath(file_name.replace("\\", "/")).name
             elif self.key == "stem":
                 title = PurePosixPath(file_name.replace("\\", "/")).stem
             else:
                 title = file_name
-            self.images[str(im["id"])] = (title, frame, im)
-            if frame is None:
-                self.unit_images[title] = (title, frame, im)
+            self.images[str(im["id"])] = self.unit_images[title] = (title, im)
             if type(im["id"]) is int:
-                self.images[im["id"]] = (title, frame, im)  # the usual key type first; "2299" finds it too
+                self.images[im["id"]] = (title, im)  # the usual key type first; "2299" finds it too
             if title not in self.units:
-                src = {"file": self.meta_file, "pointer": f"/images/{k}"}
-                unit: dict[str, Any] = {"title": title, "kind": "video" if frame is not None else "image",
-                                        "width": _int(im.get("width")), "height": _int(im.get("height")),
-                                        "objects": [], "classifications": [], "source": src}
+                # source.record: the COCO image id, which --image-map may key on
+                src = {"file": self.meta_file, "pointer": f"/images/{k}", "record": _record(im["id"])}
+                unit: dict[str, Any] = {"title": title, "kind": "image", "width": _int(im.get("width")),
+                                        "height": _int(im.get("height")), "objects": [], "classifications": [],
+                                        "source": src}
                 self.units[title] = unit
 
-    def _class(self, category_id: Any) -> OntologyObject | str:
-        """The ontology object for a COCO category, or why there is none."""
+    def _class(self, category_id: Any) -> OntologyObject | tuple[str, str]:
+        """The ontology object for a COCO category (the core's --class-map applied), or (code, why not)."""
         found = self._classes.get(category_id) if type(category_id) in (int, str) else None
         if found is not None:
             return found
-        key = str(category_id)
-        cat = self.categories.get(key)
-        cat_name = str(cat.get("name")) if cat else None
-        target = self.class_map.get(key, self.class_map.get(cat_name or "\0"))
-        result: OntologyObject | str
-        if target is not None:
-            t = str(target)
-            obj = self.ontology.objects.get(t) or self.ontology.object({"name": t})
-            result = obj if isinstance(obj, OntologyObject) else f"--class-map sends {key} to {t!r}, which is " + (
-                "ambiguous in the ontology" if obj else "not an ontology object")
-        elif cat_name is None:
-            result = f"category_id {category_id!r} is not among the categories"
-        else:
-            obj = self.ontology.object({"name": cat_name})
-            if isinstance(obj, OntologyObject):
-                result = obj
-            elif obj:
-                result = f"category {cat_name!r} matches several ontology objects; use --class-map"
-            else:
-                near = Ontology.suggest(cat_name, self.ontology.objects_by_name)
-                hint = f" (did you mean {near!r}? use --class-map)" if near else " (use --class-map)"
-                result = f"category {cat_name!r} is not an ontology object{hint}"
+        cat = self.categories.get(str(category_id))
+        result = self.ctx.resolve_class(str(cat.get("name")) if cat else None, category_id)
+        if cat is None and not isinstance(result, OntologyObject) and self.ctx.classes.key(None, category_id) is None:
+            result = ("class.unknown", f"category_id {category_id!r} is not among the categories")
         if type(category_id) in (int, str):
             self._classes[category_id] = result
             if isinstance(result, OntologyObject) and result.shape == "bounding_box" and type(category_id) is int:
@@ -240,7 +190,6 @@ class _Converter:
         elif missing:
             self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
                             Location(self.file), "warning")
-        images = self.images
         for cid in list(self.categories_raw):
             self._class(cid)  # resolve every category once (fills the fast path's table)
         # pass 2: one data unit at a time
@@ -249,15 +198,14 @@ class _Converter:
                 continue  # another worker process converts this one
             unit = {**template, "objects": []}
             tracks: dict[str, dict[str, Any]] = {}
-            single = self.unit_images.get(title)  # an image unit has one image: look it up once
+            im = self.unit_images[title][1]  # a unit is one image: looked up once
             objects = unit["objects"]
             rest = routes[title]
-            if single is not None:
-                w, h = single[2].get("width"), single[2].get("height")
-                if type(w) is int and type(h) is int and w > 0 and h > 0 and rest:
-                    rest = self._box_table(unit, rest, anns, w, h)
+            w, h = im.get("width"), im.get("height")
+            if type(w) is int and type(h) is int and w > 0 and h > 0 and rest:
+                rest = self._box_table(unit, rest, anns, w, h)
             for i in rest:
-                self._annotation(i, anns[i], single or _lookup(images, anns[i]["image_id"]), objects, tracks)
+                self._annotation(i, anns[i], im, objects, tracks)
             yield unit  # type: ignore[misc]
         if self.keypoint_scores:
             self.ctx.report("coco.keypoint_scores",
@@ -273,8 +221,7 @@ class _Converter:
             return False
         image = _lookup(self.images, ann["image_id"])
         if image is None:
-            self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images"
-                            + (" of the image map" if self.image_map else ""),
+            self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images",
                             Location(self.file, f"{self.prefix}/{i}/image_id"), group=self.group(ann["category_id"]))
             return False
         routes[image[0]].append(i)
@@ -322,16 +269,15 @@ class _Converter:
             "record": idx, "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
         return rest
 
-    def _annotation(self, i: int, ann: dict[str, Any], image: tuple[str, int | None, dict[str, Any]],
-                    objects: list[dict[str, Any]], tracks: dict[str, dict[str, Any]]) -> None:
+    def _annotation(self, i: int, ann: dict[str, Any], im: dict[str, Any], objects: list[dict[str, Any]],
+                    tracks: dict[str, dict[str, Any]]) -> None:
         ptr = f"{self.prefix}/{i}"
         cid = ann["category_id"]
         obj = self._class(cid)
         group = self.group(cid)
-        if not isinstance(obj, OntologyObject):  # the reason it does not resolve
-            self.ctx.report("class.unknown", obj, Location(self.file, ptr + "/category_id"), group=group)
+        if not isinstance(obj, OntologyObject):  # (the code and) the reason it does not resolve
+            self.ctx.report(obj[0], obj[1], Location(self.file, ptr + "/category_id"), group=group)
             return
-        _, frame, im = image
         score = ann.get("score", 1.0)
         made = self._geometries(ann, obj, _int(im.get("width")), _int(im.get("height")), ptr, group)
         if made is None:
@@ -341,7 +287,7 @@ class _Converter:
         track = attrs.get("track_id") if type(attrs) is dict else None
         file = self.file
         for n, (key, geometry) in enumerate(made):
-            rec = {"frame": frame or 0, "geometry": geometry, "confidence": score,
+            rec = {"frame": 0, "geometry": geometry, "confidence": score,
                    "source": {"file": file, "pointer": f"{ptr}/{key}", "group": group}}
             oid = ident if len(made) == 1 else f"{ident}.{n}"
             if track is not None:
@@ -563,6 +509,10 @@ def _lookup(images: dict[Any, Any], image_id: Any) -> Any:
         return None
     found = images.get(image_id)
     return found if found is not None else images.get(str(image_id))
+
+
+def _record(image_id: Any) -> int | str:
+    return image_id if type(image_id) is int else str(image_id)
 
 
 def _int(v: Any) -> int | None:

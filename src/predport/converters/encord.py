@@ -25,7 +25,7 @@ SHAPE_KEY = {"bounding_box": "boundingBox", "rotatable_bounding_box": "rotatable
              "polyline": "polyline", "point": "point", "bitmask": "bitmask", "skeleton": "skeleton"}
 
 
-class EncordReader(predport.Reader):
+class EncordReader(predport.BaseReader):
     name = "encord"
     description = "Encord label rows (to_encord_dict / export JSON): one row, a list, or a directory"
 

@@ -16,7 +16,7 @@ from predport.core.model import DataUnit
 from predport.core.problems import Location
 
 
-class InternalReader(predport.Reader):
+class InternalReader(predport.BaseReader):
     name = "predport"
     description = "predport's internal schema: a JSON list of data units, or one data unit per line (.jsonl)"
 

@@ -21,14 +21,17 @@ import struct
 import sys
 import tempfile
 import time
+import traceback
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from predport.core import boxes as boxmod
+from predport.core.maps import ClassMap, ImageMap, map_classes, merge_video
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problem, Problems
@@ -101,10 +104,16 @@ def _ontology(ontology: Ontology | str | Path) -> Ontology:
     return ontology if isinstance(ontology, Ontology) else Ontology.load(ontology)
 
 
-def _registry(plugins: Sequence[str | Path] | None) -> Any:
+def _registry(plugins: Sequence[str | Path] | None, registry: Any = None) -> Any:
+    if registry is not None:  # (the CLI's: plugins are loaded once per run)
+        return registry
     from predport import plugins as plugin_loader
 
     return plugin_loader.load(list(plugins or []))
+
+
+#: options of the core, applied to every reader's output (the Python API's ``options`` keys)
+CORE_OPTIONS = ("class_map", "image_map")
 
 
 def expand(sources: Sequence[str | Path]) -> list[Path]:
@@ -124,19 +133,119 @@ def expand(sources: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def _units(paths: list[Path], fmt: str | None, ctx: ReadContext, registry: Any) -> Iterator[DataUnit]:
-    chosen = [(p, registry.reader(fmt) if fmt else registry.detect(p)) for p in paths]
-    for path, reader in chosen:
-        yield from reader.read(path, ctx)
+def _contexts(paths: list[Path], fmt: str | None, ctx: ReadContext, registry: Any, options: dict[str, Any],
+              reader_args: Sequence[Sequence[str]]) -> list[tuple[Path, Any, ReadContext]]:
+    """Every source with its reader and that reader's context (its own options, the shared problem sink),
+    before anything is read, so that a bad option or an unrecognised file stops the run at once."""
+    unknown = sorted(set(options) - set(CORE_OPTIONS) - registry.dests())
+    if unknown:
+        raise PredportError(f"unknown option(s) {', '.join(map(repr, unknown))}: not predport's "
+                            f"({', '.join(CORE_OPTIONS)}) nor any reader's")
+    if fmt and reader_args:
+        strings = {o for a in registry.option_actions(registry.reader(fmt).name) for o in a.option_strings}
+        foreign = sorted({group[0] for group in reader_args if group and group[0] not in strings})
+        if foreign:
+            raise PredportError(f"reader {fmt!r} has no option {', '.join(foreign)}")
+    contexts: dict[str, ReadContext] = {}
+    out = []
+    for path in paths:
+        reader = registry.reader(fmt) if fmt else registry.detect(path)
+        if reader.name not in contexts:
+            contexts[reader.name] = replace(ctx, options=registry.options(reader.name, options, reader_args))
+        out.append((path, reader, contexts[reader.name]))
+    return out
+
+
+def _read(path: Path, reader: Any, ctx: ReadContext) -> Iterator[tuple[DataUnit, ReadContext]]:
+    try:
+        for unit in reader.read(path, ctx):
+            yield unit, ctx
+    except PredportError:
+        raise
+    except Exception as e:  # a reader's bug: say whose, and where, instead of a bare traceback
+        raise PredportError(f"reader {reader.name!r} failed on {path}: {describe(e)}") from e
+
+
+def describe(e: BaseException, frames: int = 3) -> str:
+    """An exception for the user: type, message and the last frames of its traceback."""
+    tb = traceback.extract_tb(e.__traceback__)[-frames:]
+    where = "".join(f"\n    {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in tb)
+    return f"{type(e).__name__}: {e}" + (f"\n  last frames:{where}" if where else "")
+
+
+def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, classes: ClassMap,
+            images: ImageMap | None, report: Report, mine: Callable[[str], bool]) -> Iterator[DataUnit]:
+    """The core's maps applied to every unit the readers yield: --class-map to the class names of readers that
+    did not resolve classes themselves, --image-map to titles (images sent to frames of a video are held
+    until the input ends, then merged). A unit the image map lacks is reported; its records are counted as
+    reported by the process that owns it (every worker process reads every unit)."""
+    if not classes and images is None:
+        for unit, _ in stream:
+            yield unit
+        return
+    videos: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    empty: list[str] = []
+    for unit, rctx in stream:
+        if classes and not rctx.resolved_classes:
+            map_classes(unit, classes, ont)
+        if images is None or not isinstance(unit, dict):
+            yield unit
+            continue
+        target = images.target(unit)  # type: ignore[arg-type]
+        title = str(unit.get("title"))
+        if target is None:
+            if not mine(title):
+                continue
+            if _has_records(unit):  # type: ignore[arg-type]
+                report.problems.append(Problem("unit.unmapped", "error", f"data unit {title!r} is not in --image-map:"
+                                               " its records are not converted", Location.from_source(
+                                                   unit.get("source"))))
+                _tally(unit, None, report)
+            else:
+                empty.append(title)
+        elif target[1] is None:
+            yield {**unit, "title": target[0]}  # type: ignore[typeddict-item]
+        else:
+            videos.setdefault(target[0], []).append((target[1], unit))  # type: ignore[arg-type]
+    for title, frames in videos.items():
+        video, left_out = merge_video(title, frames)
+        if mine(title):
+            for bad, problem in left_out:
+                report.problems.append(problem)
+                _tally(bad, None, report)
+        yield video  # type: ignore[misc]
+    if empty:  # (the same problem from every worker: the merged report has it once)
+        report.problems.append(Problem(
+            "unit.unmapped", "info", f"{len(empty)} data unit(s) without predictions are not in --image-map and "
+            f"were left out: {', '.join(map(repr, empty[:5]))}" + (" ..." if len(empty) > 5 else ""),
+            Location(images.origin if images is not None else "")))
+
+
+def _has_records(unit: dict[str, Any]) -> bool:
+    table = unit.get("boxes")
+    return bool(unit.get("objects") or unit.get("classifications")
+                or (type(table) is dict and table.get("class")))
 
 
 def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
          options: dict[str, Any] | None = None, plugins: Sequence[str | Path] | None = None,
-         problems: Problems | None = None) -> Iterator[DataUnit]:
-    """Yield the data units of every source, read by ``fmt`` or by the detected reader; reader problems go
-    to ``problems``."""
-    ctx = ReadContext(_ontology(ontology), problems if problems is not None else Problems(), dict(options or {}))
-    return _units(expand(sources), fmt, ctx, _registry(plugins))
+         problems: Problems | None = None, *, registry: Any = None) -> Iterator[DataUnit]:
+    """Yield the data units of every source, read by ``fmt`` or by the detected reader, with the core's maps
+    applied; reader problems go to ``problems``."""
+    ont = _ontology(ontology)
+    report = Report()
+    if problems is not None:
+        report.problems = problems
+    opts = dict(options or {})
+    ctx = _context(ont, report.problems, opts)
+    chosen = _contexts(expand(sources), fmt, ctx, _registry(plugins, registry), opts, ())
+    return _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images, report,
+                   lambda title: True)
+
+
+def _context(ont: Ontology, problems: Problems, options: dict[str, Any]) -> ReadContext:
+    return ReadContext(ont, problems, classes=ClassMap.load(options.get("class_map")),
+                       images=ImageMap.load(options.get("image_map")))
 
 
 _SLOT = struct.Struct("3q")  # a worker's Tally on the shared board
@@ -173,7 +282,8 @@ class _Shard:
 
 def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str | None, out: Path | None,
          fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None,
-         workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None) -> Report:
+         workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None,
+         registry: Any = None, reader_args: Sequence[Sequence[str]] = ()) -> Report:
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources)
@@ -182,12 +292,14 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         report.problems.extend(check_branch(branch))
     if out is not None:
         check_target(out)
-    registry = _registry(plugins)
+    opts = dict(options or {})
     shard = _Shard(wanted=max(1, workers) if hasattr(os, "fork") else 1)
-    ctx = ReadContext(ont, report.problems, dict(options or {}))
-    ctx.mine = shard.mine  # type: ignore[method-assign]
+    ctx = _context(ont, report.problems, opts)
+    ctx.shard = shard.mine
+    chosen = _contexts(paths, fmt, ctx, _registry(plugins, registry), opts, reader_args)
     writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
-    units = _units(paths, fmt, ctx, registry)
+    units = _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images, report,
+                    shard.mine)
     titles: dict[str, Any] = {}
     collecting = gc.isenabled()
     try:
@@ -382,15 +494,25 @@ def _table_reported(unit: Any, ledger: Counter[tuple[str, str]]) -> None:
 def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
              branch: str | None = None, options: dict[str, Any] | None = None,
              plugins: Sequence[str | Path] | None = None, workers: int = 1,
-             progress: Callable[[Tally], None] | None = None) -> Report:
-    """Read and validate every source; nothing is written. ``report.ok`` is False on any error."""
-    return _run(sources, ontology, branch, None, fmt, options, plugins, workers, False, progress)
+             progress: Callable[[Tally], None] | None = None, *, registry: Any = None,
+             reader_args: Sequence[Sequence[str]] = ()) -> Report:
+    """Read and validate every source; nothing is written. ``report.ok`` is False on any error.
+
+    ``options``: the core's (``class_map``, ``image_map``: file paths) and the readers' (by destination
+    name, e.g. ``images`` for the COCO reader's ``--images``); each reader takes the ones it declares.
+    ``registry``: plugins already loaded (:func:`predport.plugins.load`), instead of loading ``plugins``.
+    ``reader_args``: reader options as command-line tokens (``[option, *values]`` each)."""
+    return _run(sources, ontology, branch, None, fmt, options, plugins, workers, False, progress, registry,
+                reader_args)
 
 
 def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,
             fmt: str | None = None, options: dict[str, Any] | None = None,
             plugins: Sequence[str | Path] | None = None, workers: int = 1, keep_going: bool = False,
-            progress: Callable[[Tally], None] | None = None) -> Report:
+            progress: Callable[[Tally], None] | None = None, *, registry: Any = None,
+            reader_args: Sequence[Sequence[str]] = ()) -> Report:
     """Read, validate and write label rows for ``branch`` into ``out``: all or nothing, or with
-    ``keep_going`` every valid data unit (``report.left_out`` says which were not written, and why)."""
-    return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress)
+    ``keep_going`` every valid data unit (``report.left_out`` says which were not written, and why).
+    The other parameters are :func:`validate`'s."""
+    return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress,
+                registry, reader_args)

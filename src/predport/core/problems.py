@@ -17,6 +17,7 @@ format, a broken plugin); they are always chained to their cause.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +25,15 @@ from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
 
-#: Every problem code predport emits, with its meaning. Readers may add their own codes (prefixed with the
-#: reader's name, e.g. ``coco.image_unresolved``) through :func:`register_code`.
-CODES: dict[str, str] = {
+
+class PredportError(Exception):
+    """predport cannot proceed (bad usage, unreadable ontology, unknown format, broken plugin)."""
+
+
+#: The core's problem codes, with their meanings. Readers declare their own (``Reader.codes``, prefixed with
+#: the reader's name, e.g. ``coco.traced``) and upload declares its in :mod:`predport.core.upload`; all of them
+#: are in :data:`CODES`.
+CORE_CODES: dict[str, str] = {
     # input that cannot be read
     "source.unreadable": "a source file cannot be opened or parsed",
     "source.unsupported": "a record of a kind this reader does not convert (e.g. a DICOM label row)",
@@ -67,16 +74,80 @@ CODES: dict[str, str] = {
     "confidence.out_of_range": "a confidence that is not a finite number in [0, 1]",
     "instance.conflicting_class": "one instance id used with different classes in one data unit",
     "unit.duplicate": "two data units with the same title",
+    "unit.unmapped": "--image-map is given and has no entry for this data unit (its records are not converted)",
     "boxes.invalid": "a box table whose columns differ in length or whose class indices point nowhere",
     "unit.frame_count_unknown": "the video's frame count is unknown: frame numbers are not range-checked",
     # run level
     "branch.invalid": "the branch name is not a valid prediction branch name",
 }
 
+_CODE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 
-def register_code(code: str, meaning: str) -> None:
-    """Declare a reader-specific problem code (idempotent; a code keeps its first meaning)."""
-    CODES.setdefault(code, meaning)
+
+class CodeBook(Mapping[str, str]):
+    """Every problem code with its meaning: the core's, upload's, every built-in reader's, and those of every
+    third-party reader loaded so far (a plugin registry adds its readers' codes as it loads them).
+
+    Codes are declared, never registered as a side effect of an import: the core in :data:`CORE_CODES`,
+    upload in ``predport.core.upload.CODES``, a reader in its ``codes`` attribute. Reading the book for the
+    first time loads the built-in readers, so it is complete right after ``import predport``. A code is
+    dotted lower case; two declarations of one code must agree on its meaning.
+    """
+
+    def __init__(self, core: Mapping[str, str]) -> None:
+        self._codes: dict[str, str] = {}
+        self._origins: dict[str, str] = {}
+        self._complete = False
+        self.declare(core, "predport")
+
+    def declare(self, codes: Mapping[str, str], origin: str) -> None:
+        """Add ``codes`` (code -> meaning) declared by ``origin``; a malformed code or a second, different
+        meaning of a known code raises :class:`PredportError` naming both origins."""
+        if not isinstance(codes, Mapping):
+            raise PredportError(f"{origin}: codes must be a mapping of code -> meaning, not {type(codes).__name__}")
+        for code, meaning in codes.items():
+            if not (isinstance(code, str) and _CODE.fullmatch(code)):
+                raise PredportError(f"{origin}: problem code {code!r} is not dotted lower case (like 'coco.traced')")
+            if not (isinstance(meaning, str) and meaning.strip()):
+                raise PredportError(f"{origin}: problem code {code!r} needs a meaning (a non-empty string)")
+            known = self._codes.get(code)
+            if known is not None and known != meaning:
+                raise PredportError(f"{origin} declares problem code {code!r} as {meaning!r}, but "
+                                    f"{self._origins[code]} declares it as {known!r}")
+            if known is None:
+                self._codes[code] = meaning
+                self._origins[code] = origin
+
+    def origin(self, code: str) -> str:
+        """Who declared ``code``: ``predport``, ``predport.core.upload`` or a reader's plugin."""
+        self._load()
+        return self._origins[code]
+
+    def _load(self) -> None:
+        if self._complete:
+            return
+        self._complete = True
+        from predport import plugins
+        from predport.core import upload
+
+        self.declare(upload.CODES, "predport.core.upload")
+        plugins.load(entry_points=False)  # the built-in readers: they declare theirs as they are loaded
+
+    def __getitem__(self, code: str) -> str:
+        self._load()
+        return self._codes[code]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(dict(self._codes))
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._codes)
+
+    def __contains__(self, code: object) -> bool:
+        self._load()
+        return code in self._codes
 
 
 def escape_token(token: str | int) -> str:
@@ -181,5 +252,5 @@ class Problems:
         return self.errors == 0
 
 
-class PredportError(Exception):
-    """predport cannot proceed (bad usage, unreadable ontology, unknown format, broken plugin)."""
+#: Every problem code predport and the loaded readers emit, with its meaning (see :class:`CodeBook`).
+CODES = CodeBook(CORE_CODES)

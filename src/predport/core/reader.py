@@ -1,14 +1,16 @@
-"""What a reader is (see :mod:`predport.hookspecs` for the contract) and what it is given."""
+"""What a reader is (:class:`Reader`; the full contract is in :mod:`predport.hookspecs`) and what it is given
+(:class:`ReadContext`)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from predport.core.model import DataUnit
+from predport.core.maps import ClassMap, ImageMap, Resolved
+from predport.core.model import DataUnit, Ref
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, Problem, Problems, Severity
 
@@ -21,13 +23,61 @@ class Detection:
     reason: str
 
 
+@runtime_checkable
+class Reader(Protocol):
+    """The reader contract: any object with these members is a reader (no base class is needed).
+
+    Optional members, looked up with ``getattr``: ``codes`` (a mapping of the problem codes the reader emits,
+    beyond the core's, to their meanings) and ``add_arguments(group)`` (the reader's own command-line options).
+    :class:`BaseReader` provides both, empty. See :mod:`predport.hookspecs` for what each member must do.
+    """
+
+    name: str
+    description: str
+
+    def detect(self, path: Path) -> Detection: ...
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[DataUnit]: ...
+
+
+class BaseReader:
+    """A convenience base class for readers: no options and no codes of its own until a subclass adds them.
+    Subclasses set ``name`` and ``description`` and implement ``detect`` and ``read``."""
+
+    name: str = ""
+    description: str = ""
+    #: problem codes this reader emits beyond the core's (code -> meaning), prefixed with its name
+    codes: ClassVar[Mapping[str, str]] = {}
+
+    def detect(self, path: Path) -> Detection:
+        raise NotImplementedError
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[DataUnit]:
+        raise NotImplementedError
+
+    def add_arguments(self, group: argparse._ArgumentGroup) -> None:
+        """Add the reader's own command-line options to ``group`` (their values reach ``read`` as
+        ``ctx.options``). Another reader may offer an option of the same name: each gets its own value."""
+
+
 @dataclass
 class ReadContext:
-    """Given to :meth:`Reader.read`: the target ontology, the reader's options and the problem sink."""
+    """Given to :meth:`Reader.read`: the target ontology, the reader's options, the core's class map and the
+    problem sink."""
 
     ontology: Ontology
     problems: Problems = field(default_factory=Problems)
+    #: this reader's options: its own (declared with ``add_arguments``; defaults filled in) by destination name
     options: dict[str, Any] = field(default_factory=dict)
+    #: the run's ``--class-map`` (see :mod:`predport.core.maps`)
+    classes: ClassMap = field(default_factory=ClassMap)
+    #: the run's ``--image-map``, applied by the core to every unit the reader yields
+    images: ImageMap | None = None
+    #: set by the pipeline when work is shared between processes: whether this one converts a title
+    shard: Callable[[str], bool] | None = None
+    #: True once the reader resolved a class through this context: the core then does not map its class
+    #: references again
+    resolved_classes: bool = False
 
     def report(self, code: str, message: str, location: Location, severity: Severity = "error",
                group: str | None = None) -> None:
@@ -48,21 +98,19 @@ class ReadContext:
     def mine(self, title: str) -> bool:
         """False when another worker process converts the data unit titled ``title``: a reader may then skip
         building it (an optimisation only; the pipeline drops other workers' units anyway)."""
-        return True
+        if self.shard is None or self.images is not None:  # (an image map may rename it: keep it)
+            return True
+        return self.shard(title)
 
+    def resolve_class(self, label: str | None, ident: Any = None) -> Resolved:
+        """The ontology object for an input class -- through ``--class-map`` by the input's class id
+        (``ident``), then by its name (``label``), else by exact name -- or ``(code, message)`` saying why
+        there is none, with the near miss when there is one. For readers that need the target's shape."""
+        self.resolved_classes = True
+        return self.classes.resolve(self.ontology, label, ident)
 
-class Reader:
-    """Base class for readers; subclasses set ``name`` and ``description`` and implement ``detect`` and
-    ``read``."""
-
-    name: str = ""
-    description: str = ""
-
-    def detect(self, path: Path) -> Detection:
-        raise NotImplementedError
-
-    def read(self, path: Path, ctx: ReadContext) -> Iterator[DataUnit]:
-        raise NotImplementedError
-
-    def add_arguments(self, group: argparse._ArgumentGroup) -> None:
-        """Add reader-specific command-line options (optional)."""
+    def class_ref(self, label: str, ident: Any = None) -> Ref:
+        """The ``class`` reference for a record of input class ``label`` (id ``ident``): ``--class-map``
+        applied. Readers whose input has class ids use it; the others may simply write ``{"name": label}``."""
+        self.resolved_classes = True
+        return self.classes.ref(self.ontology, label, ident)  # type: ignore[return-value]

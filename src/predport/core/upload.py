@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from predport.core.ontology import Ontology
-from predport.core.problems import Location, PredportError, Problems, register_code
+from predport.core.problems import Location, PredportError, Problems
 from predport.core.validate import check_branch
 from predport.core.writer import MANIFEST, ZERO
 
 T = TypeVar("T")
 
-for _code, _meaning in {
+#: The problem codes of uploads (part of :data:`predport.CODES`).
+CODES = {
     "upload.unit_missing": "a data unit of the upload is not in the project (matched by data hash, then title)",
     "upload.unit_ambiguous": "several data units of the project have this title; give data hashes",
     "upload.kind_mismatch": "the project's data unit is of another kind (image / image group / video)",
-}.items():
-    register_code(_code, _meaning)
+}
 
 
 @dataclass

@@ -9,16 +9,18 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import predport
 
 COLUMNS = ["image", "width", "height", "class", "x", "y", "w", "h", "score"]
 
 
-class CsvBoxes(predport.Reader):
+class CsvBoxes(predport.BaseReader):
     name = "csvboxes"
     description = "CSV detections: image,width,height,class,x,y,w,h,score (pixels)"
+    codes: ClassVar[dict[str, str]] = {  # the problem codes this reader emits, beyond the core's
+        "csvboxes.bad_row": "a CSV row that cannot be read as numbers, or with a non-positive image size"}
 
     def detect(self, path: Path) -> predport.Detection:
         if path.suffix != ".csv":
@@ -38,7 +40,11 @@ class CsvBoxes(predport.Reader):
                     width, height = int(row["width"]), int(row["height"])
                     x, y, w, h, score = (float(row[k]) for k in ("x", "y", "w", "h", "score"))
                 except (TypeError, ValueError) as e:
-                    ctx.report("csvboxes.bad_row", f"cannot read the row: {e}", where)
+                    ctx.report("csvboxes.bad_row", f"cannot read the row: {e}", where, group=row["class"])
+                    continue
+                if width <= 0 or height <= 0:  # reported, not divided by
+                    ctx.report("csvboxes.bad_row", f"image size {width}x{height} is not positive", where,
+                               group=row["class"])
                     continue
                 unit = units.setdefault(row["image"], {
                     "title": row["image"], "kind": "image", "width": width, "height": height,
@@ -48,7 +54,7 @@ class CsvBoxes(predport.Reader):
                     "frames": [{"frame": 0, "confidence": score,
                                 "geometry": {"shape": "bounding_box", "x": x / width, "y": y / height,
                                              "w": w / width, "h": h / height},
-                                "source": {"file": str(path), "line": line}}]})
+                                "source": {"file": str(path), "line": line, "group": row["class"]}}]})
         yield from units.values()  # type: ignore[misc]
 
 
