@@ -12,7 +12,7 @@ import pytest
 
 import predport
 from conftest import DATA, load
-from predport.cli import Progress, main
+from predport.cli import main
 from predport.core.pipeline import Tally
 
 REF = DATA / "encord" / "reference"
@@ -115,16 +115,42 @@ def test_summary_lists_files_units_classes_problems_and_time(tmp_path: Path, cap
     assert err[-1] == "1 error(s): nothing written"
 
 
-def test_progress_only_on_a_terminal(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert main(["validate", str(REF / "image-point.json"), "--ontology", str(ONT)]) == 0
-    assert "\r" not in capsys.readouterr().err  # not a terminal: no progress line
-    shown: list[str] = []
-    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
-    progress = Progress()
-    progress.last = -1.0
-    monkeypatch.setattr("sys.stderr.write", shown.append, raising=False)
-    progress(Tally(3, 0, 0))
-    assert shown and shown[0].startswith("\r3 data units, 0 objects, 0 errors")
+def _stderr_on_a_terminal(args: list[str]) -> str:
+    """What the CLI writes to stderr when stderr is a (pseudo-)terminal."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # (a terminal of 100 columns)
+    subprocess.run([sys.executable, "-m", "predport.cli", *args], stdout=subprocess.DEVNULL, stderr=slave,
+                   timeout=120, check=False)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # (EIO: the other side is closed and everything was read)
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_only_on_a_terminal_and_never_with_quiet(tmp_path: Path, capsys: Any) -> None:
+    args = ["validate", str(REF / "image-point.json"), "--ontology", str(ONT)]
+    assert main(args) == 0
+    assert "units" not in capsys.readouterr().err  # not a terminal: no progress line
+    shown = _stderr_on_a_terminal(args)
+    assert " units" in shown and "1 source(s), 1 data unit(s)" in shown  # tqdm's line, then the summary
+    quiet = _stderr_on_a_terminal([*args, "--quiet"])
+    assert " units" not in quiet and "1 source(s), 1 data unit(s)" in quiet
 
 
 def test_schema_rejected_records_count_as_reported_in_their_category(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,25 +184,30 @@ def _remote_command(args: argparse.Namespace) -> int:
 
 
 class Progress:
-    """A one-line progress display on stderr (only used when stderr is a terminal)."""
+    """The progress line (tqdm, on stderr): data units done, objects, errors, and the rate. Shown only when
+    stderr is a terminal and --quiet is not given; the run calls it with a :class:`Tally` per data unit."""
 
     def __init__(self) -> None:
-        self.t0 = time.monotonic()
-        self.last = 0.0
+        import os
+
+        from tqdm import tqdm
+
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            width = 0
+        # (some consoles report 0 columns, on which tqdm would draw nothing)
+        self.bar = tqdm(unit=" units", file=sys.stderr, mininterval=0.2, leave=False, dynamic_ncols=width > 0,
+                        ncols=None if width > 0 else 80)
 
     def __call__(self, tally: Tally) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        rate = tally.objects / max(now - self.t0, 1e-9)
-        sys.stderr.write(f"\r{tally.units} data units, {tally.objects} objects, {tally.errors} errors "
-                         f"({rate:,.0f} objects/s)\x1b[K")
-        sys.stderr.flush()
+        bar = self.bar
+        if tally.units != bar.n:
+            bar.set_postfix_str(f"{tally.objects} objects, {tally.errors} errors", refresh=False)
+            bar.update(tally.units - bar.n)  # (tqdm redraws at most every mininterval)
 
     def done(self) -> None:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
+        self.bar.close()
 
 
 def _report_json(report: Report) -> dict[str, Any]:
@@ -306,25 +310,33 @@ def _local_command(args: argparse.Namespace, registry: Any) -> int:
     elif ontology is None:
         print("predport: error: convert needs --ontology (or --project)", file=sys.stderr)
         return EXIT_USAGE
-    with tempfile.TemporaryDirectory(prefix="predport-") as tmp:
-        out = args.out or str(Path(tmp) / "rows")
-        report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins, args.workers,
-                         args.keep_going, progress, **run)
+    from predport.core import upload
+
+    sent: list[Any] = []
+
+    def send(rows: Path) -> None:  # straight through: the rows just written go to the project's branch
         if progress:
             progress.done()
-        sending = project is not None and (report.ok or (args.keep_going and report.written is not None))
-        if not (sending and args.output == "json"):  # (with an upload, JSON is one document, printed below)
-            _print(report, args.output)
-        if not sending:
-            return EXIT_OK if report.ok else EXIT_DATA
-        from predport.core import upload  # straight through: the rows just written go to the project's branch
+        sent.append(upload.upload(rows, conn, args.dry_run, args.bundle_size, project=project))
 
-        sent = upload.upload(out, conn, args.dry_run, args.bundle_size, project=project)
-        if args.output == "json":
-            _dump({**_report_json(report), "ok": report.ok and sent.ok, "upload": _upload_json(sent)})
-        else:
-            _print_upload(sent, args.output)
-        return EXIT_OK if sent.ok and report.ok else EXIT_DATA
+    # without --out the rows stay in the run's staging directory (under the temporary directory), uploaded
+    # from there and removed after
+    out = args.out or Path(tempfile.gettempdir()) / "predport-upload"
+    report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins, args.workers,
+                     args.keep_going, progress, then=None if args.out or project is None else send, **run)
+    if progress:
+        progress.done()
+    if project is not None and args.out and report.written is not None:
+        send(report.written)
+    if not sent:
+        _print(report, args.output)
+        return EXIT_OK if report.ok else EXIT_DATA
+    if args.output == "json":  # one document
+        _dump({**_report_json(report), "ok": report.ok and sent[0].ok, "upload": _upload_json(sent[0])})
+    else:
+        _print(report, args.output)
+        _print_upload(sent[0], args.output)
+    return EXIT_OK if sent[0].ok and report.ok else EXIT_DATA
 
 
 if __name__ == "__main__":

@@ -12,14 +12,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
-import mmap
+import multiprocessing
+import multiprocessing.connection
 import os
-import pickle
-import shutil
 import signal
-import struct
 import sys
-import tempfile
 import time
 import traceback
 import zlib
@@ -31,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from predport.core import boxes as boxmod
+from predport.core import faults
 from predport.core.maps import ClassMap, ImageMap, map_classes, merge_video
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
@@ -248,42 +246,137 @@ def _context(ont: Ontology, problems: Problems, options: dict[str, Any]) -> Read
                        images=ImageMap.load(options.get("image_map")))
 
 
-_SLOT = struct.Struct("3q")  # a worker's Tally on the shared board
-
-
 @dataclass
 class _Shard:
-    wanted: int = 1  # processes asked for
+    """Which data units this process converts: every one, or with workers those whose shard key is its own
+    (units with the same title, or whose file names could collide, share a shard)."""
+
     index: int = 0
-    count: int = 1  # processes running: stays 1 until the fork, so that nothing is skipped before it
-    children: list[int] = field(default_factory=list)
-    scratch: Path = Path()  # where workers leave their reports
-    board: mmap.mmap | None = None  # shared with the workers: each one's Tally, for the progress line
-    shared_errors: int = 0  # errors found before the fork: every worker has them, the parent counts them
-
-    def post(self, own: Tally) -> None:
-        """Put this worker's progress on the board."""
-        if self.board is not None:
-            _SLOT.pack_into(self.board, _SLOT.size * self.index, own.units, own.objects,
-                            own.errors - self.shared_errors)
-
-    def tally(self, own: Tally) -> Tally:
-        """The run's progress: this process's own plus what the other workers have posted."""
-        t = Tally(own.units, own.objects, own.errors)
-        if self.board is not None:
-            for k in range(1, self.count):
-                units, objects, errors = _SLOT.unpack_from(self.board, _SLOT.size * k)
-                t.units, t.objects, t.errors = t.units + units, t.objects + objects, t.errors + errors
-        return t
+    count: int = 1  # stays 1 until the fork, so that nothing is skipped before it
+    pool: _Workers | None = None  # set before the fork: workers post their progress there
 
     def mine(self, title: str) -> bool:
         return self.count == 1 or zlib.crc32(file_key(title).encode()) % self.count == self.index
 
 
+@dataclass
+class _Baseline:
+    """A report as it was at the fork: a worker sends only what it added after it (the parent has the rest)."""
+
+    problems: int
+    ledger: Counter[tuple[str, str]]
+    errors: int
+
+    @classmethod
+    def of(cls, report: Report) -> _Baseline:
+        return cls(len(report.problems), Counter(report.ledger), report.problems.errors)
+
+    def since(self, report: Report) -> Report:
+        out = Report(units=report.units, objects=report.objects, object_frames=report.object_frames,
+                     classifications=report.classifications, left_out=report.left_out)
+        out.problems.extend(report.problems.items[self.problems:])
+        out.ledger = report.ledger - self.ledger
+        return out
+
+
+class _Workers:
+    """The run's other worker processes (``multiprocessing``, fork context), started once the input is parsed
+    so that they share it copy-on-write. Each converts its shard (``work``) into the shared staging directory
+    and sends back its report and manifest entries, or its exception, over a pipe; progress goes through a
+    shared array. Any failure stops them all; a worker that dies says how."""
+
+    def __init__(self, count: int, shard: _Shard, report: Report, work: Callable[[], list[dict[str, Any]]]) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.board = ctx.Array("q", 3 * count, lock=False)  # per worker: units, objects, errors since the fork
+        self.baseline = _Baseline.of(report)
+        self.procs: list[tuple[int, Any, Any]] = []  # (index, process, receiving end)
+        shard.count, shard.pool = count, self
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for k in range(1, count):
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=self._child, args=(k, send, shard, report, work), name=f"predport-worker-{k}")
+            proc.start()
+            send.close()  # (the child's copy is the only one left: its end reads as EOF when the child is gone)
+            self.procs.append((k, proc, receive))
+        faults.point("forked")
+
+    def _child(self, k: int, send: Any, shard: _Shard, report: Report,
+               work: Callable[[], list[dict[str, Any]]]) -> None:
+        _die_with_parent()
+        shard.index = k
+        try:
+            units = work()
+            send.send(("ok", self.baseline.since(report), units))
+        except BaseException as e:  # the parent says what went wrong (with the last frames, if it is a bug)
+            send.send(("error", str(e) if isinstance(e, PredportError) else describe(e), None))
+        finally:
+            send.close()
+
+    def post(self, k: int, report: Report) -> None:
+        """Worker ``k``'s progress, on the board."""
+        self.board[3 * k: 3 * k + 3] = [report.units, sum(report.objects.values()),
+                                         report.problems.errors - self.baseline.errors]
+
+    def tally(self, own: Tally) -> Tally:
+        b = self.board
+        n = len(b) // 3
+        return Tally(own.units + sum(b[3 * k] for k in range(1, n)),
+                     own.objects + sum(b[3 * k + 1] for k in range(1, n)),
+                     own.errors + sum(b[3 * k + 2] for k in range(1, n)))
+
+    def collect(self, waiting: Callable[[], None] | None) -> list[tuple[Report, list[dict[str, Any]]]]:
+        """Every worker's report and manifest entries; raises if one failed (the others are stopped)."""
+        pending: dict[Any, tuple[int, Any]] = {receive: (k, proc) for k, proc, receive in self.procs}
+        results: list[tuple[Report, list[dict[str, Any]]]] = []
+        while pending:
+            ready: list[Any] = multiprocessing.connection.wait(list(pending), timeout=0.2)
+            for receive in ready:
+                k, proc = pending.pop(receive)
+                try:
+                    kind, payload, units = receive.recv()
+                except EOFError:  # gone without a word: killed, or crashed in C
+                    proc.join()
+                    raise PredportError(f"worker {k} {_exit_text(proc.exitcode)}; nothing was written") from None
+                proc.join()
+                if kind == "error":
+                    raise PredportError(f"worker {k} failed: {payload}\nnothing was written")
+                results.append((payload, units))
+            if waiting is not None:
+                waiting()
+        return results
+
+    def stop(self) -> None:
+        """Stop and reap the workers still running (the run is over)."""
+        for _, proc, receive in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            receive.close()
+
+
+def _die_with_parent() -> None:
+    """A worker whose parent is killed (even with SIGKILL) ends too, instead of writing on (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"ended with exit code {code} and sent no report"
+
+
 def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str | None, out: Path | None,
          fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None,
          workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None,
-         registry: Any = None, reader_args: Sequence[Sequence[str]] = ()) -> Report:
+         registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
+         then: Callable[[Path], None] | None = None) -> Report:
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources)
@@ -293,14 +386,41 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     if out is not None:
         check_target(out)
     opts = dict(options or {})
-    shard = _Shard(wanted=max(1, workers) if hasattr(os, "fork") else 1)
+    shard = _Shard()
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
     chosen = _contexts(paths, fmt, ctx, _registry(plugins, registry), opts, reader_args)
     writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
+    if writer is not None:
+        for r in writer.removed:
+            report.problems.append(Problem("output.stale", "info", (
+                f"restored {writer.out.name} from {r.path.name}, left by an interrupted run (process {r.pid})"
+                if r.restored else f"removed {r.path.name}, left by a run whose process ({r.pid}) has ended"),
+                Location(str(r.path))))
     units = _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images, report,
                     shard.mine)
     titles: dict[str, Any] = {}
+
+    def work() -> list[dict[str, Any]]:
+        """Convert this process's share of the units (after the first, which every process has)."""
+        for unit in _chain(first, units):
+            title = unit.get("title") if isinstance(unit, dict) else None
+            if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
+                continue
+            _one(unit, ont, report, titles, writer, keep_going)
+            if progress is not None:
+                if shard.pool is None:
+                    progress(own())
+                elif shard.index == 0:
+                    progress(shard.pool.tally(own()))
+                else:
+                    shard.pool.post(shard.index, report)
+        return writer.units if writer is not None else []
+
+    def own() -> Tally:
+        return Tally(report.units, sum(report.objects.values()), report.problems.errors)
+
+    pool: _Workers | None = None
     collecting = gc.isenabled()
     try:
         # The hot path makes no reference cycles (units, resolved records and rows are trees, freed by
@@ -309,45 +429,28 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         gc.disable()
         first = next(units, None)
         gc.freeze()  # and after a fork, untouched pages of the parsed input stay shared
-        if shard.wanted > 1 and first is not None:
-            shard.shared_errors = report.problems.errors
-            _fork(shard)
-        for unit in _chain(first, units):
-            title = unit.get("title") if isinstance(unit, dict) else None
-            if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
-                continue
-            _one(unit, ont, report, titles, writer, keep_going)
-            if progress is not None:
-                own = Tally(report.units, sum(report.objects.values()), report.problems.errors)
-                if shard.index == 0:
-                    progress(shard.tally(own))
-                else:
-                    shard.post(own)
-        if shard.index > 0:
-            _child_exit(report, writer, shard)
-        own = Tally(report.units, sum(report.objects.values()), report.problems.errors)  # before the merges
-        waiting = (lambda: progress(shard.tally(own))) if progress is not None else None
-        for k, pid in enumerate(shard.children, start=1):
-            report.merge(_child_report(pid, k, writer, shard, waiting))
+        if workers > 1 and first is not None and hasattr(os, "fork"):
+            pool = _Workers(workers, shard, report, work)
+        work()
+        if pool is not None:
+            mine = own()  # (before the merges)
+            for child, entries in pool.collect((lambda: progress(pool.tally(mine))) if progress else None):
+                report.merge(child)
+                if writer is not None:
+                    writer.units.extend(entries)
         if writer is not None and (report.ok or keep_going):
-            report.written = writer.commit()
-    except BaseException:
-        if shard.index > 0:
-            os._exit(70)
-        for pid in shard.children:  # the run is over: stop and reap the workers still running
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-        raise
+            if then is None:
+                report.written = writer.commit()
+            else:  # the rows are used where they are (an upload), and never put in place of `out`
+                then(writer.seal())
     finally:
+        if pool is not None:
+            pool.stop()
         gc.unfreeze()
         if collecting:
             gc.enable()
-        if shard.index == 0:
-            if writer is not None:
-                writer.abort()
-            if shard.count > 1:
-                shutil.rmtree(shard.scratch, ignore_errors=True)
+        if writer is not None:
+            writer.abort()
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -356,47 +459,6 @@ def _chain(first: DataUnit | None, rest: Iterator[DataUnit]) -> Iterator[DataUni
     if first is not None:
         yield first
         yield from rest
-
-
-def _fork(shard: _Shard) -> None:
-    shard.scratch = Path(tempfile.mkdtemp(prefix="predport-workers-"))
-    shard.count = shard.wanted
-    sys.stdout.flush()
-    sys.stderr.flush()
-    shard.board = mmap.mmap(-1, _SLOT.size * shard.count)  # anonymous and shared: survives the fork
-    for k in range(1, shard.count):
-        pid = os.fork()
-        if pid == 0:
-            shard.index, shard.children = k, []
-            return
-        shard.children.append(pid)
-
-
-def _child_exit(report: Report, writer: BranchWriter | None, shard: _Shard) -> None:
-    """A worker's end: hand its report (and manifest entries) to the parent, and leave without cleanup."""
-    (shard.scratch / f"worker-{shard.index}.pickle").write_bytes(
-        pickle.dumps((report, writer.units if writer is not None else [])))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def _child_report(pid: int, k: int, writer: BranchWriter | None, shard: _Shard,
-                  waiting: Callable[[], None] | None) -> Report:
-    while True:  # (polling only to keep the progress line moving while the workers finish)
-        done, status = os.waitpid(pid, 0 if waiting is None else os.WNOHANG)
-        if waiting is not None:
-            waiting()
-        if done:
-            break
-        time.sleep(0.05)
-    path = shard.scratch / f"worker-{k}.pickle"
-    if status != 0 or not path.exists():
-        raise PredportError(f"worker {k} failed (exit status {status}); nothing was written")
-    child, units = pickle.loads(path.read_bytes())
-    if writer is not None:
-        writer.units.extend(units)
-    return child  # type: ignore[no-any-return]
 
 
 def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], writer: BranchWriter | None,
@@ -510,9 +572,11 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             fmt: str | None = None, options: dict[str, Any] | None = None,
             plugins: Sequence[str | Path] | None = None, workers: int = 1, keep_going: bool = False,
             progress: Callable[[Tally], None] | None = None, *, registry: Any = None,
-            reader_args: Sequence[Sequence[str]] = ()) -> Report:
+            reader_args: Sequence[Sequence[str]] = (), then: Callable[[Path], None] | None = None) -> Report:
     """Read, validate and write label rows for ``branch`` into ``out``: all or nothing, or with
     ``keep_going`` every valid data unit (``report.left_out`` says which were not written, and why).
+    ``then``: instead of replacing ``out``, call it with the directory of complete rows (the run's staging
+    directory beside ``out``), which is removed after; for uploads that keep no copy.
     The other parameters are :func:`validate`'s."""
     return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress,
-                registry, reader_args)
+                registry, reader_args, then)

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problems
+from predport.core.staging import MANIFEST
 from predport.core.validate import check_branch
-from predport.core.writer import MANIFEST, ZERO
+from predport.core.writer import ZERO
 
 T = TypeVar("T")
 

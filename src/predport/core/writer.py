@@ -6,19 +6,15 @@ It emits the JSON that ``LabelRowV2.to_encord_dict()`` produces (both ``polygon`
 tests and the transport for uploads, not the serialiser.
 
 Output: a directory with one ``<title>.json`` per data unit and ``manifest.json``. The run writes into a
-hidden staging directory beside the target and renames it into place only on :meth:`BranchWriter.commit`,
-so a failed run leaves nothing behind.
+staging directory beside the target (:mod:`predport.core.staging`) that replaces the target atomically only on
+:meth:`BranchWriter.commit`, so a failed or killed run leaves the old output as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
-import os
 import re
-import shutil
-import tempfile
-import uuid
 from binascii import b2a_base64 as b2a
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +24,13 @@ from zlib import adler32, crc32
 
 import orjson
 
+from predport.core import faults
 from predport.core.ontology import Attribute, Ontology, Option
 from predport.core.problems import PredportError
+from predport.core.staging import MANIFEST, Removed, Staging
 from predport.core.validate import RAnswer, RBoxes, ResolvedUnit
 
 ZERO = "00000000-0000-0000-0000-000000000000"
-MANIFEST = "manifest.json"
 DATA_TYPE = {"image": "image", "image_group": "img_group", "video": "video"}
 _HASH_RE = re.compile(r"[A-Za-z0-9+/]{8}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -302,7 +299,8 @@ class BranchWriter:
     """Writes label rows for one branch into ``out``, all or nothing.
 
     Use as a context manager: leaving the block without :meth:`commit` (an exception, or errors found)
-    removes the staging directory and leaves ``out`` as it was.
+    removes the staging directory and leaves ``out`` as it was. :attr:`removed` lists the stale staging
+    directories of earlier runs that creating this one swept away.
     """
 
     def __init__(self, out: str | Path, branch: str, ontology: Ontology, sources: list[str],
@@ -315,8 +313,9 @@ class BranchWriter:
         self.units: list[dict[str, Any]] = []
         self._names: set[str] = set()
         check_target(self.out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.predport-", dir=self.out.parent))
+        self._staging = Staging(self.out)
+        self.staging = self._staging.path
+        self.removed: list[Removed] = self._staging.removed
 
     def __enter__(self) -> BranchWriter:
         return self
@@ -332,9 +331,11 @@ class BranchWriter:
         entry = {"title": ru.unit["title"], "file": name, "kind": ru.unit["kind"],
                  "data_hash": ru.unit.get("data_hash"), **unit_counts(ru)}
         self.units.append(entry)
+        faults.point("unit")
         return entry
 
-    def commit(self) -> Path:
+    def seal(self) -> Path:
+        """Write the manifest into the staging directory and return it (the rows are complete there)."""
         from predport import __version__
 
         manifest = {
@@ -345,15 +346,12 @@ class BranchWriter:
             "totals": {k: sum(u[k] for u in self.units) for k in ("objects", "object_frames", "classifications")},
         }
         (self.staging / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        old = None
-        if self.out.exists():
-            old = self.out.with_name(f".{self.out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(self.out, old)
-        os.replace(self.staging, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.out
+        return self.staging
+
+    def commit(self) -> Path:
+        """Seal and put the staging directory in place of ``out`` (atomically where the platform can)."""
+        self.seal()
+        return self._staging.commit()
 
     def abort(self) -> None:
-        if self.staging.exists():
-            shutil.rmtree(self.staging, ignore_errors=True)
+        self._staging.discard()
