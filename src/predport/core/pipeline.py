@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
-import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
@@ -34,7 +32,7 @@ from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext
-from predport.core.validate import ResolvedUnit, check_branch, record_group, validate_unit
+from predport.core.validate import ResolvedUnit, check_branch, check_unit, record_group
 from predport.core.writer import BranchWriter, check_target, file_key
 
 
@@ -286,6 +284,8 @@ class _Workers:
     shared array. Any failure stops them all; a worker that dies says how."""
 
     def __init__(self, count: int, shard: _Shard, report: Report, work: Callable[[], list[dict[str, Any]]]) -> None:
+        import multiprocessing  # (only with workers: it costs 30 ms to import)
+
         ctx = multiprocessing.get_context("fork")
         self.board = ctx.Array("q", 3 * count, lock=False)  # per worker: units, objects, errors since the fork
         self.baseline = _Baseline.of(report)
@@ -327,6 +327,8 @@ class _Workers:
 
     def collect(self, waiting: Callable[[], None] | None) -> list[tuple[Report, list[dict[str, Any]]]]:
         """Every worker's report and manifest entries; raises if one failed (the others are stopped)."""
+        import multiprocessing.connection
+
         pending: dict[Any, tuple[int, Any]] = {receive: (k, proc) for k, proc, receive in self.procs}
         results: list[tuple[Report, list[dict[str, Any]]]] = []
         while pending:
@@ -463,38 +465,27 @@ def _chain(first: DataUnit | None, rest: Iterator[DataUnit]) -> Iterator[DataUni
 
 def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], writer: BranchWriter | None,
          keep_going: bool) -> None:
-    problems = report.problems
-    errors = problems.errors
-    ru = _validate(unit, ont, problems, titles, report)
-    if writer is None or ru is None:
-        if ru is None and keep_going and isinstance(unit, dict):
-            report.left_out[str(unit.get("title"))] = _codes(problems, errors)
+    ru, found = _validate(unit, ont, titles, report)
+    report.problems.extend(found)
+    codes = sorted({p.code for p in found if p.severity == "error"})
+    if ru is None or codes:  # this unit has errors: not written
+        if keep_going and isinstance(unit, dict):
+            report.left_out[str(unit.get("title"))] = codes
         return
-    if problems.errors > errors:  # this unit has errors
-        if keep_going:
-            report.left_out[unit["title"]] = _codes(problems, errors)
-        return
-    if problems.ok or keep_going:
+    if writer is not None and (report.problems.ok or keep_going):
         writer.write(ru)
 
 
-def _codes(problems: Problems, since: int) -> list[str]:
-    errors = [p for p in problems if p.severity == "error"]
-    return sorted({p.code for p in errors[since:]})
-
-
-def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[str, Any],
-              report: Report) -> ResolvedUnit | None:
+def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
+              report: Report) -> tuple[ResolvedUnit | None, list[Problem]]:
     report.units += 1
     title = unit.get("title") if isinstance(unit, dict) else None
     if isinstance(title, str):
         if title in titles:
-            problems.append(Problem("unit.duplicate", "error",
-                                    f"data unit {title!r} appears twice (first at {titles[title]})",
-                                    Location.from_source(unit.get("source"))))
-            return None
+            return None, [Problem("unit.duplicate", "error", f"data unit {title!r} appears twice (first at "
+                                  f"{titles[title]})", Location.from_source(unit.get("source")))]
         titles[title] = Location.from_source(unit.get("source"))
-    ru = validate_unit(unit, ont, problems)
+    ru, found = check_unit(unit, ont)
     box_counts = ru.boxes.class_counts() if ru is not None and ru.boxes is not None else None
     _tally(unit, ru, report, box_counts)
     if ru is not None:  # count what is valid (what a write would contain)
@@ -512,7 +503,7 @@ def _validate(unit: DataUnit, ont: Ontology, problems: Problems, titles: dict[st
                     report.object_frames += n
         for c in ru.classifications:
             report.classifications[c.ontology.name] += 1
-    return ru
+    return ru, found
 
 
 def _tally(unit: Any, ru: ResolvedUnit | None, report: Report, box_counts: Counter[int] | None = None) -> None:

@@ -17,14 +17,15 @@ ended, and says so. Directories of a process that is still running are never tou
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import functools
 import os
 import re
 import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -36,21 +37,24 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def _libc_renameat2() -> object | None:
+@functools.cache
+def _renameat2() -> Any:
+    import ctypes  # (only when a commit replaces an existing output)
+
     try:
         return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     except OSError:
         return None
 
 
-_renameat2 = _libc_renameat2()
-
-
 def exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically; False when the platform or the file system cannot (nothing happened then)."""
-    if _renameat2 is None:
+    import ctypes
+
+    call = _renameat2()
+    if call is None:
         return False
-    r = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)  # type: ignore[operator]
+    r = call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     if r == 0:
         return True
     err = ctypes.get_errno()

@@ -1,0 +1,122 @@
+"""What validation makes of a data unit: names resolved to ontology nodes, records of one id merged into one
+track. The writer accepts only a :class:`ResolvedUnit`, so nothing unvalidated can be written."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from predport.core.model import Boxes, DataUnit
+from predport.core.ontology import Attribute, OntologyClassification, OntologyObject, Option
+
+
+@dataclass(slots=True)
+class RAnswer:
+    """A resolved answer. ``value``: list of options (radio: one), a string or a number."""
+
+    attribute: Attribute
+    value: list[Option] | str | float
+    ranges: list[tuple[int, int]] | None = None  # dynamic answers only
+
+
+class RObject:
+    """A resolved object instance (a track): its class, frames sorted by frame, and resolved answers."""
+
+    __slots__ = ("dynamic", "frames", "id", "ontology", "pending", "records", "static")
+
+    def __init__(self, id: str, ontology: OntologyObject, frames: list[dict[str, Any]],
+                 records: list[tuple[str, int]]) -> None:
+        self.id = id
+        self.ontology = ontology
+        self.frames = frames  # the schema's object_frame records
+        self.records = records  # the records merged here: ("objects", index) or ("boxes", row)
+        self.static: list[RAnswer] = NONE
+        self.dynamic: list[RAnswer] = NONE
+        # answers are resolved once every frame of the track is known (dynamic ranges are checked against them)
+        self.pending: list[tuple[dict[str, Any], Any]] = NONE
+
+
+NONE: list[Any] = []  # shared and never mutated: attributes are replaced, not appended to
+
+
+@dataclass(slots=True)
+class RClassification:
+    id: str
+    ontology: OntologyClassification
+    answers: list[RAnswer]
+    ranges: list[tuple[int, int]]
+    confidence: float
+
+
+class RBoxes:
+    """The rows of a box table that passed the bulk checks (the others became objects, or were reported).
+
+    ``classes``: the ontology object per class index; ``rows``: the passing rows' indices, None for all."""
+
+    __slots__ = ("classes", "rows", "table")
+
+    def __init__(self, table: Boxes, classes: list[OntologyObject | None], rows: list[int] | None) -> None:
+        self.table, self.classes, self.rows = table, classes, rows
+
+    def __len__(self) -> int:
+        return len(self.table["class"]) if self.rows is None else len(self.rows)
+
+    def class_counts(self) -> Counter[int]:
+        """Passing rows per class index."""
+        cls = self.table["class"]
+        return Counter(cls) if self.rows is None else Counter(cls[k] for k in self.rows)
+
+    def groups(self) -> dict[int, str]:
+        """Class index -> group, where the table names one."""
+        return {j: c["group"] for j, c in enumerate(self.table["classes"]) if "group" in c}
+
+
+@dataclass(slots=True)
+class ResolvedUnit:
+    unit: DataUnit
+    sizes: list[tuple[int | None, int | None]]  # (width, height) per frame index (one entry for videos)
+    objects: list[RObject]
+    classifications: list[RClassification]
+    #: (list name, index) of the unit's records with at least one error: "objects", "classifications" or
+    #: "boxes" (a row of the box table; ("boxes", -1): the whole table)
+    rejected: set[tuple[str, int]] = field(default_factory=set)
+    #: (list name, index, group) of the records whose source names a group (e.g. a COCO category)
+    grouped: list[tuple[str, int, str]] = field(default_factory=list)
+    #: the box table's rows that passed the bulk checks
+    boxes: RBoxes | None = None
+
+
+def frame_sizes(unit: DataUnit) -> list[tuple[int | None, int | None]]:
+    if unit["kind"] == "image_group":
+        return [(im.get("width"), im.get("height")) for im in unit.get("images", [])]
+    return [(unit.get("width"), unit.get("height"))]
+
+
+def frame_count(unit: DataUnit) -> int | None:
+    kind = unit["kind"]
+    if kind == "image":
+        return 1
+    if kind == "image_group":
+        return len(unit.get("images", []))
+    n = unit.get("frame_count")
+    if n is None and unit.get("fps") and unit.get("duration"):
+        n = math.ceil(unit["fps"] * unit["duration"])  # type: ignore[operator]
+    return n
+
+
+def to_ranges(frames: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted unique frames -> inclusive ranges: [0, 1, 2, 5] -> [(0, 2), (5, 5)]."""
+    out: list[tuple[int, int]] = []
+    for f in sorted(set(frames)):
+        if out and f == out[-1][1] + 1:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return out
+
+
+def overlaps(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    return any(x0 <= y1 and y0 <= x1 for x0, x1 in a for y0, y1 in b)
