@@ -271,3 +271,14 @@ def test_unreadable_source(tmp_path: Path) -> None:
     report = predport.validate([path], ONTOLOGY, fmt="predport")
     [p] = report.problems.items
     assert (p.code, p.location.file) == ("source.unreadable", str(path))
+
+
+def test_a_classification_whose_name_disagrees_with_its_hash_is_reported_and_counted_as_reported(
+        tmp_path: Path) -> None:
+    unit = image_unit()
+    unit["classifications"][0]["class"] = {"name": "Caption", "hash": "clsWeath"}
+    unit["classifications"][0]["source"] = {"file": "x", "group": "weather"}
+    report = predport.validate([_write(tmp_path, [unit])], ONTOLOGY, fmt="predport")
+    assert [(p.code, p.location.file) for p in report.problems] == [("class.name_mismatch", "x")]
+    assert report.per_group() == {"weather": {"converted": 0, "reported": 1}}  # (it used to count as converted)
+    assert dict(report.classifications) == {}
