@@ -118,3 +118,75 @@ def test_an_infinite_image_size_is_reported(tmp_path: Path) -> None:
     assert "Infinity" in src.read_text()  # (Python's json writes it; int() of it raises OverflowError)
     report = predport.validate([src], ontology(tmp_path / "o.json"))
     assert errors(report) == [("frame.size_unknown", "/annotations/0")]
+
+
+# -- found by the property-based fuzzer (tests/test_fuzz.py) ----------------------------------------------
+
+def test_coco_top_level_lists_that_are_not_lists_are_located(tmp_path: Path) -> None:
+    src = tmp_path / "gt.json"
+    src.write_text(json.dumps({"images": 3, "categories": {"id": 1}, "annotations": "x"}))
+    report = predport.validate([src], ontology(tmp_path / "o.json"), fmt="coco")
+    assert sorted(errors(report)) == [("source.invalid", "/annotations"), ("source.invalid", "/categories"),
+                                      ("source.invalid", "/images")]
+
+
+def test_internal_records_that_are_not_lists_are_schema_problems(tmp_path: Path) -> None:
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps([{"title": "a.jpg", "kind": "image", "objects": True, "classifications": 5}]))
+    report = predport.validate([src], ontology(tmp_path / "o.json"), fmt="predport")
+    assert {p.code for p in report.problems} == {"schema.invalid"} and not report.ok
+
+
+def with_speed(tmp_path: Path) -> Path:
+    """The reference ontology with a numeric attribute "Speed" on Car."""
+    data = json.loads(ONT.read_text())
+    car = next(o for o in data["objects"] if o["name"] == "Car")
+    car["attributes"].append({"id": 99, "featureNodeHash": "attSpeed", "name": "Speed", "type": "numeric",
+                              "required": False, "dynamic": False})
+    path = tmp_path / "ont-speed.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_numbers_no_label_row_can_hold_are_reported_not_written(tmp_path: Path) -> None:
+    """An int beyond 64 bits passed validation and made the writer raise (orjson: Integer exceeds 64-bit range)."""
+    big = 2 ** 70
+    unit = {"title": "v.mp4", "kind": "video", "width": 10, "height": 10, "fps": 1e308, "duration": 1e308,
+            "classifications": [{"id": "c", "class": {"name": "Weather"}, "frames": [[0, big]],
+                                 "answers": [{"attribute": {"name": "Weather"}, "radio": {"name": "Rainy"}}]}],
+            "objects": [{"id": "a", "class": {"name": "Car"}, "frames": [
+                {"frame": big, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}}]},
+                {"id": "b", "class": {"name": "Car"}, "frames": [
+                    {"frame": 0, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}}],
+                 "answers": [{"attribute": {"name": "Speed"}, "numeric": big}]}]}
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps([unit]))
+    report = predport.convert([src], with_speed(tmp_path), "b", tmp_path / "out", fmt="predport")
+    codes = sorted((p.code, p.location.field) for p in report.problems)
+    assert ("schema.invalid", "classifications/0/frames/0/1") in codes
+    assert ("schema.invalid", "objects/0/frames/0/frame") in codes
+    assert ("unit.frame_count_unknown", None) in codes  # (fps x duration overflows: unknown, not a crash)
+    assert not (tmp_path / "out").exists()
+
+
+def test_numeric_answers_beyond_64_bits_are_reported(tmp_path: Path) -> None:
+    unit = {"title": "a.jpg", "kind": "image", "width": 10, "height": 10, "classifications": [], "objects": [
+        {"id": "b", "class": {"name": "Car"}, "frames": [
+            {"frame": 0, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}}],
+         "answers": [{"attribute": {"name": "Speed"}, "numeric": 2 ** 70}]}]}
+    # (orjson reads such a number from JSON as a float; a plugin, or a file with NaN that the standard library
+    # parses, can hand over the int)
+    from predport.core.ontology import Ontology
+    from predport.core.validate import check_unit
+
+    _, found = check_unit(unit, Ontology.load(with_speed(tmp_path)))  # type: ignore[arg-type]
+    assert [(p.code, p.message) for p in found] == [
+        ("answer.type_mismatch", f"numeric answer {2 ** 70} does not fit in 64 bits")]
+
+
+def test_a_lone_surrogate_in_a_file_with_nan_is_an_unreadable_source(tmp_path: Path) -> None:
+    src = tmp_path / "u.json"
+    src.write_text('[{"title": "\\ud800", "kind": "image", "width": NaN, "objects": [], "classifications": []}]')
+    report = predport.convert([src], ONT, "b", tmp_path / "out", fmt="predport")
+    [p] = report.problems.items
+    assert p.code == "source.unreadable" and "lone surrogate" in p.message

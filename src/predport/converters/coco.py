@@ -77,7 +77,7 @@ class CocoReader(predport.BaseReader):
             meta_file = str(opts["images"])
             meta = _load_meta(Path(meta_file))
         elif isinstance(data, dict):
-            anns, prefix = data.get("annotations") or [], "/annotations"
+            anns, prefix = _records(ctx, data, "annotations", name), "/annotations"
             meta_file, meta = name, data
             if opts.get("images"):
                 meta_file, meta = str(opts["images"]), _load_meta(Path(str(opts["images"])))
@@ -86,6 +86,16 @@ class CocoReader(predport.BaseReader):
             return
         conv = _Converter(ctx, name, prefix, meta_file, meta, opts)
         yield from conv.run(anns)
+
+
+def _records(ctx: predport.ReadContext, doc: dict[str, Any], key: str, file: str) -> list[Any]:
+    """``doc[key]`` when it is a list; [] (reported, unless it is absent or null) otherwise."""
+    value = doc.get(key)
+    if isinstance(value, list):
+        return value
+    if value is not None:
+        ctx.report("source.invalid", f"{key!r} must be a list, not {type(value).__name__}", Location(file, f"/{key}"))
+    return []
 
 
 def _load_meta(path: Path) -> dict[str, Any]:
@@ -104,8 +114,13 @@ class _Converter:
         self.ctx, self.file, self.prefix, self.meta_file = ctx, file, prefix, meta_file
         self.ontology: Ontology = ctx.ontology
         self.key = opts.get("image_key") or "file_name"
-        self.categories = {str(c.get("id")): c for c in meta.get("categories") or [] if isinstance(c, dict)}
-        self.categories_raw = [c.get("id") for c in meta.get("categories") or [] if isinstance(c, dict)]
+        categories = _records(ctx, meta, "categories", meta_file)
+        for k, c in enumerate(categories):
+            if not isinstance(c, dict):
+                ctx.report("source.invalid", "a category is an object with an id and a name",
+                           Location(meta_file, f"/categories/{k}"))
+        self.categories = {str(c.get("id")): c for c in categories if isinstance(c, dict)}
+        self.categories_raw = [c.get("id") for c in categories if isinstance(c, dict)]
         self.images: dict[Any, tuple[str, dict[str, Any]]] = {}  # id -> (title, image)
         self.units: dict[str, dict[str, Any]] = {}
         self.unit_images: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -114,7 +129,7 @@ class _Converter:
         self._fast: dict[int, int] = {}  # box category -> its index in box_classes
         self.box_classes: list[dict[str, Any]] = []  # box table class entries (shared by the units' tables)
         self.keypoint_scores = 0
-        self._index_images(meta.get("images") or [])
+        self._index_images(_records(ctx, meta, "images", meta_file))
 
     # -- images and categories ----------------------------------------------------------------------------
     def _index_images(self, images: list[Any]) -> None:

@@ -63,20 +63,25 @@ def _annotate(unit: Any, src: dict[str, Any], base: str) -> Any:
             node["source"] = {**src, "pointer": pointer} if "line" not in src else dict(src)
 
     at(unit, base)
-    for i, obj in enumerate(unit.get("objects") or []):
+    for i, obj in enumerate(_list(unit.get("objects"))):
         at(obj, f"{base}/objects/{i}")
         if isinstance(obj, dict):
-            for j, fr in enumerate(obj.get("frames") or []):
+            for j, fr in enumerate(_list(obj.get("frames"))):
                 at(fr, f"{base}/objects/{i}/frames/{j}")
-            for j, a in enumerate(obj.get("answers") or []):
+            for j, a in enumerate(_list(obj.get("answers"))):
                 at(a, f"{base}/objects/{i}/answers/{j}")
     at(unit.get("boxes"), f"{base}/boxes")  # its rows are located at their id cells (core.boxes.row_source)
-    for i, c in enumerate(unit.get("classifications") or []):
+    for i, c in enumerate(_list(unit.get("classifications"))):
         at(c, f"{base}/classifications/{i}")
         if isinstance(c, dict):
-            for j, a in enumerate(c.get("answers") or []):
+            for j, a in enumerate(_list(c.get("answers"))):
                 at(a, f"{base}/classifications/{i}/answers/{j}")
     return unit
+
+
+def _list(value: Any) -> list[Any]:
+    """The records of a list (anything else is left for the schema to report)."""
+    return value if isinstance(value, list) else []
 
 
 @predport.hookimpl

@@ -27,11 +27,11 @@ from typing import Any
 
 ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description", "$comment", "default", "examples"}
 KEYWORDS = {"type", "enum", "const", "required", "properties", "additionalProperties", "propertyNames",
-            "minProperties", "items", "minItems", "maxItems", "minimum", "exclusiveMinimum", "minLength",
+            "minProperties", "items", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "minLength",
             "pattern", "allOf", "anyOf", "oneOf", "if", "then", "$ref"}
 OBJECT_KW = ("required", "minProperties", "properties", "additionalProperties", "propertyNames")
 ARRAY_KW = ("minItems", "maxItems", "items")
-NUMBER_KW = ("minimum", "exclusiveMinimum")
+NUMBER_KW = ("minimum", "maximum", "exclusiveMinimum")
 STRING_KW = ("minLength", "pattern")
 
 _TYPES = {
@@ -245,15 +245,17 @@ class _Compiler:
         """A condition that, when true, proves every item of ``v`` valid against ``items`` (a single-type
         schema of numbers, integers or strings); None when there is no such shortcut. Exact types only
         (bool, and floats for integers, take the loop), so that no edge case is decided here."""
-        if not isinstance(items, dict) or set(items) - ANNOTATIONS - {"type", "minimum", "minLength"}:
+        if not isinstance(items, dict) or set(items) - ANNOTATIONS - {"type", "minimum", "maximum", "minLength"}:
             return None
         t = items.get("type")
-        if t == "number" and "minimum" not in items:  # (min() is order-dependent with NaN)
+        if t == "number" and "minimum" not in items and "maximum" not in items:  # (min() is order-dependent with NaN)
             return f"_NUM.issuperset(map(type, {v}))"
         if t == "integer":
             cond = f"_INT.issuperset(map(type, {v}))"
             if "minimum" in items:
                 cond += f" and (not {v} or min({v}) >= {items['minimum']!r})"
+            if "maximum" in items:
+                cond += f" and (not {v} or max({v}) <= {items['maximum']!r})"
             return cond
         if t == "string":
             cond = f"_STR.issuperset(map(type, {v}))"
@@ -265,6 +267,8 @@ class _Compiler:
     def _number(self, s: dict[str, Any], v: str, ind: int) -> None:
         if "minimum" in s:  # as jsonschema: NaN is not below any minimum
             self.fail_unless(f"not ({v} < {s['minimum']!r})", ind)
+        if "maximum" in s:
+            self.fail_unless(f"not ({v} > {s['maximum']!r})", ind)
         if "exclusiveMinimum" in s:
             self.fail_unless(f"not ({v} <= {s['exclusiveMinimum']!r})", ind)
 

@@ -31,9 +31,15 @@ def loads(data: bytes) -> Any:
             if b"NaN" not in data and b"Infinity" not in data:
                 raise ValueError(str(e)) from e
         try:
-            return json.loads(data)
+            doc = json.loads(data)
         except json.JSONDecodeError as e:
             raise ValueError(str(e)) from e
+        if b"\\u" in data:  # (the standard library accepts escaped lone surrogates, which no writer can encode)
+            try:
+                json.dumps(doc, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ValueError(f"a string holds a lone surrogate ({e.reason}): not valid Unicode") from e
+        return doc
     finally:
         if paused:
             gc.enable()

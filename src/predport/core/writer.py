@@ -325,9 +325,12 @@ class BranchWriter:
         self.abort()
 
     def write(self, ru: ResolvedUnit) -> dict[str, Any]:
-        name = safe_file_name(ru.unit["title"], self._names)
-        row = build_row(ru, self.branch, self.ts)
-        (self.staging / name).write_bytes(orjson.dumps(row))
+        try:
+            name = safe_file_name(ru.unit["title"], self._names)
+            data = orjson.dumps(build_row(ru, self.branch, self.ts))
+        except (UnicodeError, TypeError, orjson.JSONEncodeError) as e:  # (a reader's value no JSON can hold)
+            raise PredportError(f"cannot write the label row of {ru.unit['title']!r}: {e}") from e
+        (self.staging / name).write_bytes(data)
         entry = {"title": ru.unit["title"], "file": name, "kind": ru.unit["kind"],
                  "data_hash": ru.unit.get("data_hash"), **unit_counts(ru)}
         self.units.append(entry)

@@ -74,6 +74,9 @@ def answer_problems(ctx: UnitContext, feature: Feature, pending: list[tuple[dict
             if kind == "numeric" and not _isfinite(value):  # type: ignore[arg-type]
                 yield ctx.problem("answer.type_mismatch", f"numeric answer {value!r} is not finite", src)
                 continue
+            if kind == "numeric" and type(value) is int and not -(2 ** 63) <= value < 2 ** 63:
+                yield ctx.problem("answer.type_mismatch", f"numeric answer {value} does not fit in 64 bits", src)
+                continue
         ranges: list[tuple[int, int]] | None = None
         if at.dynamic and object_frames is not None:
             said: list[Problem] = []

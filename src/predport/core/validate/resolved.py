@@ -103,8 +103,14 @@ def frame_count(unit: DataUnit) -> int | None:
         return len(unit.get("images", []))
     n = unit.get("frame_count")
     if n is None and unit.get("fps") and unit.get("duration"):
-        n = math.ceil(unit["fps"] * unit["duration"])  # type: ignore[operator]
+        product = unit["fps"] * unit["duration"]  # type: ignore[operator]
+        if math.isfinite(product) and product <= MAX_INDEX:  # (else unknown, as without fps)
+            n = math.ceil(product)
     return n
+
+
+#: the largest frame number, frame count or pixel size (the schema's maximum)
+MAX_INDEX = 2 ** 31 - 1
 
 
 def to_ranges(frames: Iterable[int]) -> list[tuple[int, int]]:

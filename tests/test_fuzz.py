@@ -1,0 +1,171 @@
+"""Property-based fuzzing (Hypothesis): mutations of valid COCO ground truth and results, Encord label rows and
+internal documents, through the CLI. validate and convert exit 0 or 1 and never raise; when they exit 1,
+nothing is written (no output, no staging directory). Derandomised (the same examples every run) and bounded."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import DATA
+from predport.cli import main
+from test_validation_codes import boxes_unit, image_unit, video_unit
+
+COCO = DATA / "coco"
+REF = DATA / "encord" / "reference"
+SHAPES = ["bounding_box", "polygon", "bitmask", "rotatable_bounding_box", "skeleton", "point", "bounding_box"]
+
+#: numbers that have broken converters: far out, not finite, beyond int64, tiny, negative zero
+EDGE_NUMBERS = [0, -1, 1, 0.5, -0.0, 1e-300, 1e20, -1e20, 1e308, -1e308, 2 ** 63, -(2 ** 63) - 1, 2 ** 31, 2 ** 70,
+                -(2 ** 70), math.nan, math.inf, -math.inf]
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.sampled_from(EDGE_NUMBERS), st.integers(-10, 10 ** 6),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+    st.sampled_from(["", "0", "中", "\x00", "../x", "main", "NaN", "1.0", "\ud800"]),
+    st.lists(st.sampled_from([0, 1, -1, 1e20, "a", None]), max_size=7),
+    st.dictionaries(st.sampled_from(["size", "counts", "x", "id", "name", "hash"]),
+                    st.sampled_from([0, [1, 2], "x", None, [480, 640]]), max_size=3),
+)
+# The suite's run is derandomised (the same examples every time). To explore: FUZZ_EXAMPLES=2000 FUZZ_EXPLORE=1
+# pytest tests/test_fuzz.py --hypothesis-seed=N
+SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")),
+                    derandomize=not os.environ.get("FUZZ_EXPLORE"), deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every place in a JSON document (the root excluded)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+@st.composite
+def mutated(draw: st.DrawFn, document: Any) -> Any:
+    """``document`` with 1 to 4 mutations anywhere: junk values, edge numbers, deletions, duplicates, wrappings."""
+    doc = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, 4))):
+        paths = list(_paths(doc))
+        if not paths:
+            break
+        *parents, key = draw(st.sampled_from(paths))
+        holder = doc
+        for k in parents:
+            holder = holder[k]
+        value = holder[key]
+        op = draw(st.sampled_from(["junk", "number", "number", "delete", "duplicate", "wrap", "empty"]))
+        if op == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+            holder[key] = draw(st.sampled_from(EDGE_NUMBERS))
+        elif op == "delete":
+            del holder[key]
+        elif op == "duplicate" and isinstance(holder, list):
+            holder.insert(key, copy.deepcopy(value))
+        elif op == "wrap":
+            holder[key] = [value] if draw(st.booleans()) else {"x": value}
+        elif op == "empty":
+            holder[key] = type(value)() if isinstance(value, list | dict | str) else None
+        else:
+            holder[key] = copy.deepcopy(draw(JUNK))  # (sampled_from hands out one shared object: never mutate it)
+    return doc
+
+
+def _ontology(path: Path, categories: list[dict[str, Any]], keypoints: list[str]) -> Path:
+    objects = [{"id": str(c["id"]), "name": c["name"], "color": "#000000", "shape": SHAPES[c["id"] % len(SHAPES)],
+                "featureNodeHash": f"c{c['id']:07d}"} for c in categories]
+    templates = [{"template": {"name": f"{o['name']} pose", "shape": "skeleton", "width": 100.0, "height": 100.0,
+                               "feature_node_hash": o["featureNodeHash"], "skeletonEdges": {},
+                               "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000", "value": n,
+                                                     "featureHash": f"kp{k:02d}"} for k, n in enumerate(keypoints)}}}
+                 for o in objects if o["shape"] == "skeleton"]
+    path.write_text(json.dumps({"objects": objects, "classifications": [], "skeleton_templates": templates}))
+    return path
+
+
+def _run_both(tmp_path: Path, src: Path, args: list[str]) -> None:
+    """validate and convert of one input: exit 0 or 1, nothing raised; exit 1 writes nothing at all."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["validate", str(src), *args, "--quiet"]) in (0, 1)
+    out = tmp_path / "out"
+    code = main(["convert", str(src), *args, "--branch", "fuzz", "--out", str(out), "--quiet"])
+    assert code in (0, 1)
+    if code == 1:
+        assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no staging directory
+    else:
+        assert (out / "manifest.json").is_file()
+        shutil.rmtree(out)
+
+
+def _write(tmp_path: Path, name: str, doc: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc, allow_nan=True))
+    return path
+
+
+@pytest.fixture(scope="module")
+def coco_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("coco")
+    gt = json.loads((COCO / "fce_gt_dataset.json").read_text())
+    kp = json.loads((COCO / "person_keypoints_val2014_fakekeypoints100_results.json").read_text())[:2]
+    segm = json.loads((COCO / "instances_val2014_fakesegm100_results.json").read_text())[:2]
+    big = json.loads((COCO / "instances_val2014_100.json").read_text())
+    names = [k for k in json.loads((COCO / "fce_kp_gt_dataset.json").read_text())["categories"][0]["keypoints"]]
+    return {
+        "gt": gt, "gt_ontology": _ontology(base / "gt-ont.json", gt["categories"], names),
+        "results": json.loads((COCO / "fce_dt_dataset.json").read_text()) + [
+            {**a, "image_id": gt["images"][k % len(gt["images"])]["id"], "category_id": gt["categories"][k]["id"]}
+            for k, a in enumerate(segm + kp)],
+        "images": COCO / "fce_gt_dataset.json",
+        "big_ontology": _ontology(base / "big-ont.json", big["categories"], names),
+    }
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_coco_ground_truth(tmp_path: Path, coco_files: dict[str, Any], data: st.DataObject) -> None:
+    doc = data.draw(mutated(coco_files["gt"]))
+    src = _write(tmp_path, "gt.json", doc)
+    _run_both(tmp_path, src, ["--from", "coco", "--ontology", str(coco_files["gt_ontology"])])
+    src.unlink()
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_coco_results(tmp_path: Path, coco_files: dict[str, Any], data: st.DataObject) -> None:
+    doc = data.draw(mutated(coco_files["results"]))
+    src = _write(tmp_path, "results.json", doc)
+    _run_both(tmp_path, src, ["--from", "coco", "--images", str(coco_files["images"]),
+                              "--ontology", str(coco_files["gt_ontology"])])
+    src.unlink()
+
+
+ROWS = sorted(p for p in REF.glob("*.json") if p.name != "ontology.json")
+
+
+@SETTINGS
+@given(data=st.data(), row=st.sampled_from(ROWS))
+def test_mutated_encord_label_rows(tmp_path: Path, data: st.DataObject, row: Path) -> None:
+    doc = data.draw(mutated(json.loads(row.read_text())))
+    src = _write(tmp_path, "row.json", doc)
+    _run_both(tmp_path, src, ["--from", "encord", "--ontology", str(REF / "ontology.json")])
+    src.unlink()
+
+
+@SETTINGS
+@given(data=st.data(), unit=st.sampled_from([image_unit, boxes_unit, video_unit]))
+def test_mutated_internal_documents(tmp_path: Path, data: st.DataObject, unit: Any) -> None:
+    doc = data.draw(mutated([unit()]))
+    src = _write(tmp_path, "units.json", doc)
+    _run_both(tmp_path, src, ["--from", "predport", "--ontology", str(REF / "ontology.json")])
+    src.unlink()
