@@ -143,3 +143,8 @@ def test_ambiguous_detection_lists_reasons(tmp_path: Path) -> None:
     reg = plugins.load([path], entry_points=False)
     with pytest.raises(PredportError, match=r"ambiguous; give --from[\s\S]*a: claims everything[\s\S]*b: claims"):
         reg.detect(tmp_path / "a.py")
+
+
+def test_readme_shows_the_example_plugin_as_it_is() -> None:
+    module = (EXAMPLE_PLUGIN / "src" / "predport_csvboxes" / "__init__.py").read_text()
+    assert f"```python\n{module}```" in (ROOT / "README.md").read_text()

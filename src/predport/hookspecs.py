@@ -9,16 +9,21 @@ registered exactly like third-party ones:
 * unpackaged plugins: a local plugins file given with ``--plugins FILE``, same layout as ``plugins.yaml``,
   whose values may also be paths to ``.py`` files (relative to that file).
 
-A plugin that fails to import, a misspelt hook, and two plugins or readers with the same name are
-errors that name the plugin(s) involved; nothing is skipped silently.
+Plugins are loaded once per run. A plugin that fails to import, a misspelt hook, a reader that lacks a
+required member, two plugins or readers with the same name, and two declarations of one problem code with
+different meanings are errors that name the plugin(s) involved; nothing is skipped silently.
 
 A minimal reader plugin::
 
     import predport
 
-    class MyReader(predport.Reader):
+    class MyReader(predport.BaseReader):
         name = "myformat"
         description = "My model's JSON lines"
+        codes = {"myformat.bad_line": "a line that is not a detection"}
+
+        def add_arguments(self, group):
+            group.add_argument("--images", metavar="DIR", help="where the images are")
 
         def detect(self, path):
             if path.suffix != ".myjsonl":
@@ -51,28 +56,55 @@ hookimpl = pluggy.HookimplMarker("predport")
 def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
     """Return the readers this plugin provides.
 
-    Called once when the plugin manager is built. Each reader is an instance of
-    :class:`predport.Reader` (or any object with the same attributes):
+    Called once when the plugin manager is built. A reader is any object that follows the
+    :class:`predport.Reader` protocol (checked when the plugin is loaded); :class:`predport.BaseReader` is a
+    convenience base class. Required members:
 
-    * ``name`` (str): the format name users give to ``--from``; unique across all plugins, lower case;
+    * ``name`` (str): the format name users give to ``--from``; unique across all plugins; lower case letters,
+      digits, ``-`` and ``_``, starting with a letter;
     * ``description`` (str): one line for ``predport formats``;
     * ``detect(path) -> Detection``: how sure the reader is that it can read ``path`` (a file or a
       directory), as a score in [0, 1] with a human-readable reason, also when it declines (score 0). Must
       be cheap: read at most the first few KB. When ``--from`` is omitted, the highest score wins; a tie
-      or no positive score is an error that lists every reader's reason;
+      or no positive score is an error that lists every reader's reason. An exception here counts as
+      declining, with the exception as the reason;
     * ``read(path, ctx) -> Iterator[DataUnit]``: yield data units (dicts valid against
-      ``schemas/data_unit.schema.json``) one at a time, so memory does not grow with the input. Report
-      input problems through ``ctx.report(code, message, location, severity, group=...)`` and keep going;
-      every input entity must end up either in a yielded unit or in a reported problem (``group``, e.g. the
-      input's category, makes it count as reported in the run's per-category counts; give records the same
-      ``group`` in their ``source`` so that converted ones count too). Many plain boxes per unit may go in
-      the unit's ``boxes`` table (columns; see the schema and :mod:`predport.core.boxes`) instead of one
-      object record each: it means the same and is much cheaper. Raise only for "cannot proceed".
-      With ``--workers`` the run forks after the first unit is yielded and each process keeps its share
-      of the units; ``ctx.mine(title)`` says whether this process wants a unit, so a reader may skip
-      building the others (optional: the pipeline drops them anyway);
-    * ``add_arguments(group)`` (optional): add the reader's own command-line options to an argparse
-      argument group; their values reach ``read`` as ``ctx.options``.
+      ``schemas/data_unit.schema.json``) one at a time, so memory does not grow with the input.
+
+    Optional members:
+
+    * ``codes`` (mapping): the problem codes the reader emits beyond the core's, each with its meaning,
+      prefixed with the reader's name (``"coco.traced"``). They join :data:`predport.CODES` when the plugin is
+      loaded; a code is never renamed once released. Emitting an undeclared code is a bug the test suite
+      catches for built-ins;
+    * ``add_arguments(group)``: add the reader's own command-line options to an argparse argument group.
+      Each reader has its own parser: two readers may both offer an option of the same name (each gets its
+      own value, with its own type and choices), as long as they take the same number of values; options of
+      predport itself (``--branch``, ``--class-map``, ...) may not be redeclared. The values reach ``read``
+      as ``ctx.options`` (by destination name, defaults filled in); the Python API passes them in
+      ``options`` by destination name. With ``--from``, an option the chosen reader lacks is an error.
+
+    While reading:
+
+    * Report input problems through ``ctx.report(code, message, location, severity, group=...)`` and keep
+      going; every input entity must end up either in a yielded unit or in a reported problem (``group``,
+      e.g. the input's category, makes it count as reported in the run's per-category counts; give records
+      the same ``group`` in their ``source`` so that converted ones count too). Raise only for "cannot
+      proceed" (:class:`predport.PredportError`); any other exception ends the run with the reader's name,
+      the exception and its last frames, and nothing is written.
+    * Class references: write the input's class name (``{"name": "car"}``); the core applies ``--class-map``
+      to every reader's output. A reader whose input has class ids (COCO category ids, YOLO indices), or
+      that needs the target class's shape to build a geometry, uses ``ctx.resolve_class(name, id)`` or
+      ``ctx.class_ref(name, id)`` instead, which apply the class map by id, then by name.
+    * Titles: the core applies ``--image-map`` to every unit, by its title or by the input's own id of it,
+      which a reader puts in the unit's ``source.record`` (COCO: the image id). Images it sends to frames of
+      one video are merged; records with the same instance id on different frames are one track, so give
+      ids that are unique across the input (or that name a track).
+    * Many plain boxes per unit may go in the unit's ``boxes`` table (columns; see the schema and
+      :mod:`predport.core.boxes`) instead of one object record each: it means the same and is much cheaper.
+    * With ``--workers`` the run forks after the first unit is yielded and each process keeps its share of
+      the units; ``ctx.mine(title)`` says whether this process wants a unit, so a reader may skip building
+      the others (optional: the pipeline drops them anyway).
 
     :return: a list of readers (may be empty).
     """
