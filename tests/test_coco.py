@@ -428,3 +428,21 @@ def test_junk_anywhere_is_reported_never_raised_and_every_annotation_accounted_f
         grouped = sum(g["converted"] + g["reported"] for g in report.per_group().values())
         unroutable = {p.location.pointer for p in report.problems if p.message.startswith("annotation without")}
         assert grouped + len(unroutable) == len(anns)
+
+
+def test_ground_truth_area_and_crowd_are_carried_for_evaluation_not_written(tmp_path: Path) -> None:
+    gt = load(GT)
+    gt["annotations"][0]["area"] = "big"  # not carried: said
+    src = tmp_path / "gt.json"
+    src.write_text(json.dumps(gt))
+    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    units = list(predport.read([src], ont))
+    tables = [u["boxes"] for u in units if "boxes" in u]
+    assert sum(sum(t["iscrowd"]) for t in tables) == sum(a["iscrowd"] for a in gt["annotations"]) == 9
+    report, out = convert(tmp_path, src, ont)
+    [said] = [p for p in report.problems if p.code == "coco.crowd_area"]
+    assert said.severity == "warning" and said.location.pointer == "/annotations/0"
+    [dropped] = [p for p in report.problems if p.code == "output.dropped"]
+    assert dropped.severity == "info" and dropped.message.startswith(f"{len(gt['annotations']) - 1} object(s)")
+    row = next(iter(rows(out).values()))
+    assert "area" not in json.dumps(row) and "iscrowd" not in json.dumps(row)

@@ -27,7 +27,7 @@ def test_codes_are_complete_right_after_import() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('predport.converters')))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     listed, _ = run.stdout.splitlines()
-    assert listed == str(["coco.box_as_polygon", "coco.geometry_unfit", "coco.image_unresolved",
+    assert listed == str(["coco.box_as_polygon", "coco.crowd_area", "coco.geometry_unfit", "coco.image_unresolved",
                           "coco.keypoint_scores", "coco.no_scores", "coco.traced", "upload.kind_mismatch",
                           "upload.unit_ambiguous", "upload.unit_missing"])
 

@@ -1,4 +1,4 @@
-"""predport's command line: formats | validate | convert | upload | branches | delete-branch.
+"""predport's command line: formats | codes | validate | convert | evaluate | upload | branches | delete-branch.
 
 Exit 0 ok, 1 data errors, 2 usage errors and anything that cannot proceed (credentials, project, network)."""
 
@@ -94,6 +94,31 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
                           "title, or -> {title: clip.mp4, frame: 12} to make images frames of a video")
         if command == name:  # (built only for the command run: a broken reader option cannot stop the others)
             _reader_options(c, registry)
+    e = sub.add_parser("evaluate", allow_abbrev=False,
+                       help="predictions against ground truth: strict / partial / geometry matching, per-class metrics")
+    e.add_argument("sources", nargs="*", metavar="PRED", help="the predictions: anything predport reads")
+    e.add_argument("--truth", nargs="+", default=[], metavar="TRUTH", help="the ground truth: anything predport reads")
+    e.add_argument("--ontology", help="the ontology JSON (with --project: the project's when omitted)")
+    e.add_argument("--from", dest="fmt", metavar="FMT", help="the predictions' format (default: detect)")
+    e.add_argument("--truth-from", dest="truth_fmt", metavar="FMT", help="the truth's format (default: detect)")
+    e.add_argument("--match", choices=("strict", "partial", "geometry"), default="strict",
+                   help="attributes: all must agree (strict), the prediction's must (partial), or none (geometry)")
+    e.add_argument("--iou", type=float, default=0.5, metavar="T", help="similarity a match needs (default 0.5)")
+    e.add_argument("--confidence", type=float, default=0.0, metavar="C",
+                   help="count predictions at or above this confidence in tp / fp / fn (default 0)")
+    e.add_argument("--protocol", choices=("encord", "coco"), default="encord",
+                   help="encord (default), or coco: COCOeval's numbers (crowds, area ranges, maxDets)")
+    e.add_argument("--oks-sigma", type=float, default=0.05, metavar="S",
+                   help="OKS sigma of keypoints other than COCO's 17 person keypoints, and of points (default 0.05)")
+    e.add_argument("--format", dest="output", choices=("text", "json"), default="text")
+    e.add_argument("--out", metavar="DIR", help="write evaluation.json, matches.csv and the plots there")
+    e.add_argument("--branch", help="with --project: the prediction branch to evaluate against MAIN")
+    maps = e.add_argument_group("input maps (applied to both sides)")
+    maps.add_argument("--class-map", metavar="FILE", help="YAML/JSON: input class name or id -> ontology object")
+    maps.add_argument("--image-map", metavar="FILE", help="YAML/JSON: data unit title or input image id -> title")
+    _remote(e, required=False, writes=False)
+    if command == "evaluate":
+        _reader_options(e, registry)
     u = sub.add_parser("upload", help="send a directory written by convert to its branch of a project",
                        allow_abbrev=False)
     u.add_argument("directory", help="a directory written by predport convert")
@@ -279,11 +304,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("upload", "branches", "delete-branch"):
             return _remote_command(args)
+        if args.command == "evaluate":
+            return _evaluate_command(args, registry)
         return _local_command(args, registry)
     except PredportError as e:
         print(f"predport: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
+
+
+def _evaluate_command(args: argparse.Namespace, registry: Any) -> int:
+    from predport.core.evaluate import evaluate, output
+    from predport.core.problems import Problems
+
+    settings = {"match": args.match, "iou": args.iou, "confidence": args.confidence, "protocol": args.protocol,
+                "oks_sigma": args.oks_sigma, "options": {"class_map": args.class_map, "image_map": args.image_map},
+                "registry": registry, "reader_args": getattr(args, "reader_args", [])}
+    read = Problems()
+    if args.project:
+        from predport.core.evaluate import remote
+        from predport.core.validate import check_branch
+
+        if not args.branch or args.sources or args.truth:
+            print("predport: error: evaluate --project needs --branch NAME (MAIN is the truth), and no files",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        read.extend(check_branch(args.branch))
+        conn = _connection(args)
+        project = conn.open()
+        ontology: Any = args.ontology or Ontology.from_dict(project.ontology_structure.to_dict(),
+                                                            f"project {args.project} ontology")
+        if isinstance(ontology, str):
+            ontology = Ontology.load(ontology)
+        truth_units = remote.branch_units(project, conn, "main", ontology, read)
+        pred_units = remote.branch_units(project, conn, args.branch, ontology, read)
+        ev = evaluate([], [], ontology, pred_units=pred_units, truth_units=truth_units, **settings)
+    else:
+        if not args.sources or not args.truth or not args.ontology:
+            print("predport: error: evaluate needs PRED..., --truth TRUTH... and --ontology (or --project and "
+                  "--branch)", file=sys.stderr)
+            return EXIT_USAGE
+        ev = evaluate(args.sources, args.truth, args.ontology, fmt=args.fmt, truth_fmt=args.truth_fmt, **settings)
+    problems = Problems()
+    problems.extend(read)
+    problems.extend(ev.problems)
+    if not problems.ok:
+        if args.output == "json":
+            _dump({"ok": False, "problems": [p.as_dict() for p in problems]})
+        else:
+            for p in problems:
+                print(p)
+            print(f"{problems.errors} error(s): nothing evaluated", file=sys.stderr)
+        return EXIT_DATA
+    if args.out:
+        output.write(ev, Path(args.out))
+    if args.output == "json":
+        _dump({**ev.as_dict(), "problems": [p.as_dict() for p in problems]})
+    else:
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(output.text(ev))
+        if args.out:
+            print(f"wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _local_command(args: argparse.Namespace, registry: Any) -> int:

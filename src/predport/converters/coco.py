@@ -39,6 +39,7 @@ class CocoReader(predport.BaseReader):
         "coco.keypoint_scores": "keypoint third values are scores, not visibility flags",
         "coco.traced": "an RLE mask was traced to a polygon; the message gives the measured IoU",
         "coco.box_as_polygon": "an annotation without segmentation became the 4-corner polygon of its bbox",
+        "coco.crowd_area": "a ground-truth annotation's iscrowd or area is not valid: not carried for evaluation",
     }
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
@@ -254,13 +255,16 @@ class _Converter:
             bbs = list(map(_BBOX, rows))
         except KeyError:  # some have none: the row-by-row split below
             bbs = []
+        gt = "area" in keys or "iscrowd" in keys  # COCO ground truth: its area and iscrowd go along, when valid
         if (_INT.issuperset(map(type, cids)) and fast.keys() >= set(cids) and len(bbs) == len(rows)
                 and _LIST.issuperset(map(type, bbs)) and set(map(len, bbs)) == {4}
-                and _NUM.issuperset(map(type, chain.from_iterable(bbs))) and "attributes" not in keys):
+                and _NUM.issuperset(map(type, chain.from_iterable(bbs))) and "attributes" not in keys
+                and (not gt or all(_crowd_area(a) is not None for a in rows))):
             rest: list[int] = []
         else:
             plain = [type(c) is int and c in fast and type(b) is list and len(b) == 4 and _NUM.issuperset(map(type, b))
-                     and "attributes" not in a for a, c, b in zip(rows, cids, map(_get_bbox, rows), strict=True)]
+                     and "attributes" not in a and (not gt or _crowd_area(a) is not None)
+                     for a, c, b in zip(rows, cids, map(_get_bbox, rows), strict=True)]
             rest = [i for i, p in zip(idx, plain, strict=True) if not p]
             if len(rest) == len(idx):
                 return rest
@@ -277,11 +281,15 @@ class _Converter:
             scores = list(map(_SCORE, rows))
         except KeyError:
             scores = [a.get("score", 1.0) for a in rows]
-        unit["boxes"] = {
+        table = unit["boxes"] = {
             "classes": [every[fast[c]] for c in used], "class": [local[c] for c in cids], "id": ids,
             "x": [b[0] / w for b in bbs], "y": [b[1] / h for b in bbs],
             "w": [b[2] / w for b in bbs], "h": [b[3] / h for b in bbs], "confidence": scores,
             "record": idx, "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
+        if gt:
+            carried = [_crowd_area(a) or {} for a in rows]
+            table["area"] = [c.get("area", 0.0) for c in carried]
+            table["iscrowd"] = [c.get("iscrowd", False) for c in carried]
         return rest
 
     def _annotation(self, i: int, ann: dict[str, Any], im: dict[str, Any], objects: list[dict[str, Any]],
@@ -301,9 +309,12 @@ class _Converter:
         attrs = ann.get("attributes")
         track = attrs.get("track_id") if type(attrs) is dict else None
         file = self.file
+        coco = self._carried(ann, obj, ptr, group)
         for n, (key, geometry) in enumerate(made):
             rec = {"frame": 0, "geometry": geometry, "confidence": score,
                    "source": {"file": file, "pointer": f"{ptr}/{key}", "group": group}}
+            if coco:
+                rec["coco"] = coco
             oid = ident if len(made) == 1 else f"{ident}.{n}"
             if track is not None:
                 oid = f"track-{track}"
@@ -315,6 +326,21 @@ class _Converter:
             if track is not None:
                 tracks[oid] = o
             objects.append(o)
+
+    def _carried(self, ann: dict[str, Any], obj: OntologyObject, ptr: str, group: str) -> dict[str, Any] | None:
+        """COCO ground truth's area, iscrowd (and, for keypoints, bbox), for predport evaluate; a value that
+        is not valid is said and left out."""
+        if "area" not in ann and "iscrowd" not in ann:
+            return None  # (a results file)
+        coco = _crowd_area(ann)
+        if coco is None:
+            self.ctx.report("coco.crowd_area", f"iscrowd {ann.get('iscrowd')!r} / area {ann.get('area')!r} are not "
+                            "0/1 and a number >= 0: not carried for evaluation", Location(self.file, ptr),
+                            "warning", group=group)
+            return None
+        if obj.shape in ("skeleton", "point") and _is_box(ann.get("bbox")):
+            coco["bbox"] = list(ann["bbox"])
+        return coco
 
     def _unfit(self, ptr: str, group: str, obj: OntologyObject, what: str) -> None:
         self.ctx.report("coco.geometry_unfit", f"{what}; class {obj.name!r} is a {obj.shape}",
@@ -528,6 +554,26 @@ def _lookup(images: dict[Any, Any], image_id: Any) -> Any:
 
 def _record(image_id: Any) -> int | str:
     return image_id if type(image_id) is int else str(image_id)
+
+
+_CROWD = {0: False, 1: True, "0": False, "1": True, "false": False, "true": True}  # (False, True: as 0, 1)
+
+
+def _crowd_area(ann: dict[str, Any]) -> dict[str, Any] | None:
+    """{area, iscrowd} of a COCO ground-truth annotation (each when present); None when one is not valid."""
+    out: dict[str, Any] = {}
+    if "iscrowd" in ann:
+        crowd = ann["iscrowd"]
+        key = crowd.lower() if isinstance(crowd, str) else crowd
+        if type(key) not in (int, bool, str) or key not in _CROWD:
+            return None
+        out["iscrowd"] = _CROWD[key]
+    if "area" in ann:
+        area = ann["area"]
+        if type(area) not in _NUM or not (0 <= area < math.inf):
+            return None
+        out["area"] = area
+    return out
 
 
 def _int(v: Any) -> int | None:

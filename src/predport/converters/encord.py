@@ -9,7 +9,7 @@ instance); dynamic answers from ``object_actions``. Other data types (DICOM, NIf
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +52,29 @@ class EncordReader(predport.BaseReader):
             if path.is_dir() and f.name == "manifest.json" and isinstance(data, dict) and "predport_version" in data:
                 continue  # our own manifest in a converted directory
             rows = data if isinstance(data, list) else [data]
-            for i, row in enumerate(rows):
-                base = f"/{i}" if isinstance(data, list) else ""
-                if not isinstance(row, dict) or "data_type" not in row:
-                    ctx.report("source.invalid", "not an Encord label row (no data_type)", Location(name, base),
-                               "warning" if path.is_dir() else "error")
-                    continue
-                try:
-                    unit = _Row(row, name, base, ctx, attrs).unit()
-                except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:  # malformed: said
-                    ctx.report("source.invalid", f"cannot read this label row ({type(e).__name__}: {e})",
-                               Location(name, base))
-                    continue
-                if unit is not None:
-                    yield unit
+            yield from units_from_rows(((name, f"/{i}" if isinstance(data, list) else "", row)
+                                        for i, row in enumerate(rows)), ctx, strict=not path.is_dir(), attrs=attrs)
+
+
+def units_from_rows(rows: Iterable[tuple[str, str, Any]], ctx: predport.ReadContext, strict: bool = True,
+                    attrs: dict[str, Any] | None = None) -> Iterator[DataUnit]:
+    """Data units from label rows already in memory: (where it is -- a file or a name --, JSON pointer of the
+    row in it, the row). ``strict``: something that is not a label row is an error (else a warning)."""
+    if attrs is None:
+        attrs = {h: a for feats in (ctx.ontology.objects, ctx.ontology.classifications)
+                 for f in feats.values() for h, a in f.attributes.items()}
+    for name, base, row in rows:
+        if not isinstance(row, dict) or "data_type" not in row:
+            ctx.report("source.invalid", "not an Encord label row (no data_type)", Location(name, base),
+                       "error" if strict else "warning")
+            continue
+        try:
+            unit = _Row(row, name, base, ctx, attrs).unit()
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:  # malformed: said
+            ctx.report("source.invalid", f"cannot read this label row ({type(e).__name__}: {e})", Location(name, base))
+            continue
+        if unit is not None:
+            yield unit
 
 
 class _Row:

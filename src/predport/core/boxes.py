@@ -15,7 +15,7 @@ from typing import Any
 from predport.core.model import Boxes, DataUnit, Object, Source
 
 #: the per-row columns (all as long as "class")
-COLUMNS = ("id", "x", "y", "w", "h", "confidence", "frame", "pointer", "record", "line")
+COLUMNS = ("id", "x", "y", "w", "h", "confidence", "frame", "pointer", "record", "line", "area", "iscrowd")
 
 
 def row_source(table: Boxes, k: int) -> Source:
@@ -58,6 +58,9 @@ def row_record(table: Boxes, k: int) -> Object:
         "source": row_source(table, k)}
     if "confidence" in table:
         frame["confidence"] = table["confidence"][k]
+    coco = {name: table[name][k] for name in ("area", "iscrowd") if name in table}  # type: ignore[literal-required]
+    if coco:
+        frame["coco"] = coco
     return {"id": table["id"][k], "class": table["classes"][table["class"][k]]["class"],
             "frames": [frame]}  # type: ignore[typeddict-item,list-item]
 

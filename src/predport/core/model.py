@@ -94,10 +94,19 @@ class Answer(TypedDict):
     source: NotRequired[Source]
 
 
+class Coco(TypedDict, total=False):
+    """COCO ground truth's fields for evaluation only (see the schema's ``coco``)."""
+
+    area: float
+    iscrowd: bool
+    bbox: list[float]
+
+
 class ObjectFrame(TypedDict):
     frame: int
     geometry: Geometry
     confidence: NotRequired[float]
+    coco: NotRequired[Coco]
     source: NotRequired[Source]
 
 
@@ -138,6 +147,8 @@ Boxes = TypedDict("Boxes", {
     "record": NotRequired[list[int]],
     "field": NotRequired[str],
     "line": NotRequired[list[int]],
+    "area": NotRequired[list[float]],
+    "iscrowd": NotRequired[list[bool]],
     "source": NotRequired[Source],
 })
 

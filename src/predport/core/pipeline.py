@@ -19,7 +19,7 @@ import time
 import traceback
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
@@ -61,6 +61,8 @@ class Report:
     left_out: dict[str, list[str]] = field(default_factory=dict)
     written: Path | None = None
     seconds: float = 0.0
+    #: object frames written whose COCO evaluation fields (area, iscrowd, bbox) a label row cannot hold
+    carried: int = 0
 
     @property
     def ok(self) -> bool:
@@ -94,6 +96,7 @@ class Report:
         self.classifications.update(other.classifications)
         self.ledger.update(other.ledger)
         self.left_out.update(other.left_out)
+        self.carried += other.carried
 
 
 def _ontology(ontology: Ontology | str | Path) -> Ontology:
@@ -271,7 +274,7 @@ class _Baseline:
 
     def since(self, report: Report) -> Report:
         out = Report(units=report.units, objects=report.objects, object_frames=report.object_frames,
-                     classifications=report.classifications, left_out=report.left_out)
+                     classifications=report.classifications, left_out=report.left_out, carried=report.carried)
         out.problems.extend(report.problems.items[self.problems:])
         out.ledger = report.ledger - self.ledger
         return out
@@ -378,10 +381,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
          fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None,
          workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None,
          registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
-         then: Callable[[Path], None] | None = None) -> Report:
+         then: Callable[[Path], None] | None = None, keep: list[ResolvedUnit] | None = None,
+         given: Iterable[DataUnit] | None = None) -> Report:
     t0 = time.perf_counter()
     ont = _ontology(ontology)
-    paths = expand(sources)
+    paths = expand(sources) if given is None else []
     report = Report(sources=[str(s) for s in sources])
     if branch is not None:
         report.problems.extend(check_branch(branch))
@@ -391,7 +395,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     shard = _Shard()
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
-    chosen = _contexts(paths, fmt, ctx, _registry(plugins, registry), opts, reader_args)
+    if given is None:
+        chosen = _contexts(paths, fmt, ctx, _registry(plugins, registry), opts, reader_args)
+        read: Iterator[tuple[DataUnit, ReadContext]] = chain.from_iterable(_read(*c) for c in chosen)
+    else:
+        read = ((unit, ctx) for unit in given)
     writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
     if writer is not None:
         for r in writer.removed:
@@ -399,8 +407,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 f"restored {writer.out.name} from {r.path.name}, left by an interrupted run (process {r.pid})"
                 if r.restored else f"removed {r.path.name}, left by a run whose process ({r.pid}) has ended"),
                 Location(str(r.path))))
-    units = _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images, report,
-                    shard.mine)
+    units = _mapped(read, ont, ctx.classes, ctx.images, report, shard.mine)
     titles: dict[str, Any] = {}
 
     def work() -> list[dict[str, Any]]:
@@ -409,7 +416,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             title = unit.get("title") if isinstance(unit, dict) else None
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
-            _one(unit, ont, report, titles, writer, keep_going)
+            _one(unit, ont, report, titles, writer, keep_going, keep)
             if progress is not None:
                 if shard.pool is None:
                     progress(own())
@@ -441,6 +448,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 if writer is not None:
                     writer.units.extend(entries)
         if writer is not None and (report.ok or keep_going):
+            if report.carried:
+                report.problems.append(Problem(
+                    "output.dropped", "info", f"{report.carried} object(s) carry COCO ground truth's area / iscrowd / "
+                    "bbox, which label rows cannot hold: not written (predport evaluate reads them from the source)",
+                    Location(str(out))))
             if then is None:
                 report.written = writer.commit()
             else:  # the rows are used where they are (an upload), and never put in place of `out`
@@ -464,7 +476,7 @@ def _chain(first: DataUnit | None, rest: Iterator[DataUnit]) -> Iterator[DataUni
 
 
 def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], writer: BranchWriter | None,
-         keep_going: bool) -> None:
+         keep_going: bool, keep: list[ResolvedUnit] | None = None) -> None:
     ru, found = _validate(unit, ont, titles, report)
     report.problems.extend(found)
     codes = sorted({p.code for p in found if p.severity == "error"})
@@ -472,8 +484,19 @@ def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], 
         if keep_going and isinstance(unit, dict):
             report.left_out[str(unit.get("title"))] = codes
         return
+    if keep is not None:
+        keep.append(ru)
     if writer is not None and (report.problems.ok or keep_going):
         writer.write(ru)
+        report.carried += _carried(ru)
+
+
+def _carried(ru: ResolvedUnit) -> int:
+    """How many of the unit's object frames carry COCO evaluation fields, which a label row cannot hold."""
+    n = sum(1 for o in ru.objects for f in o.frames if "coco" in f)
+    if ru.boxes is not None and ("area" in ru.boxes.table or "iscrowd" in ru.boxes.table):
+        n += len(ru.boxes)
+    return n
 
 
 def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
@@ -557,6 +580,19 @@ def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt
     ``reader_args``: reader options as command-line tokens (``[option, *values]`` each)."""
     return _run(sources, ontology, branch, None, fmt, options, plugins, workers, False, progress, registry,
                 reader_args)
+
+
+def resolve(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
+            options: dict[str, Any] | None = None, plugins: Sequence[str | Path] | None = None, *,
+            registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
+            units: Iterable[DataUnit] | None = None) -> tuple[list[ResolvedUnit], Report]:
+    """Read and validate every source exactly as :func:`validate` does (or take ``units``, data units already
+    in memory), and keep what validation made of each valid one (for evaluation). The resolved units are
+    complete only when ``report.ok``."""
+    keep: list[ResolvedUnit] = []
+    report = _run(sources, ontology, None, None, fmt, options, plugins, 1, False, None, registry, reader_args,
+                  keep=keep, given=units)
+    return keep, report
 
 
 def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,

@@ -79,6 +79,7 @@ CORE_CODES: dict[str, str] = {
     "unit.frame_count_unknown": "the video's frame count is unknown: frame numbers are not range-checked",
     # run level
     "branch.invalid": "the branch name is not a valid prediction branch name",
+    "output.dropped": "fields a label row cannot hold (COCO ground truth's area, iscrowd, bbox) were not written",
     "output.stale": "a staging directory left by an earlier run whose process is gone was removed (or restored)",
 }
 

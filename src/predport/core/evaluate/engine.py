@@ -1,0 +1,287 @@
+"""Matching and accumulation on faster-coco-eval's C++ core (bit-identical to pycocotools' COCOeval).
+
+For each family of shapes, both sides become COCO datasets (one image per paired data unit and frame, one
+category per ontology class) and a :class:`Evaluator` runs them. Its similarity matrices are COCO's own for
+boxes, masks and keypoints and predport's for the shapes COCO lacks; attribute agreement under the match mode
+is an eligibility mask on them (an ineligible pair gets similarity 0, so it can never match). The evaluator
+keeps every (image, class) matrix, raw and masked, with the order of its rows (predictions by descending
+score, stable) and columns (truths), for the per-prediction outcomes (:func:`outcomes`).
+
+Protocol ``encord``: one area range (all), no cap on predictions per image, IoU thresholds 0.50:0.05:0.95 and
+T. Protocol ``coco``: COCO's parameters (area ranges, maxDets 1/10/100, or 20 for keypoints).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from predport.core.evaluate import similarity
+from predport.core.evaluate.instances import Instance, differing
+
+STANDARD = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    pass
+
+
+@dataclass
+class Kept:
+    """One (image, class) similarity matrix: the predictions (rows, by descending score), the truths (columns),
+    the raw similarities and the ones the attributes allow."""
+
+    dts: list[int]  # instance indices
+    gts: list[int]
+    raw: np.ndarray[Any, Any]
+    allowed: np.ndarray[Any, Any]
+
+
+def evaluator_class() -> type:
+    from faster_coco_eval import COCOeval_faster
+
+    class Evaluator(COCOeval_faster):  # type: ignore[misc]
+        """COCOeval_faster with predport's similarities, attribute eligibility and kept matrices."""
+
+        def setup(self, family: str, preds: list[Instance], truths: list[Instance], mode: str,
+                  oks_sigma: float) -> None:
+            self.family, self.preds, self.truths, self.mode, self.oks_sigma = family, preds, truths, mode, oks_sigma
+            self.kept: dict[tuple[int, int], Kept] = {}
+
+        def _ordered(self, image: int, cat: int, keypoints: bool) -> tuple[list[Any], list[Any]]:
+            p = self.params
+            if keypoints:
+                gts, dts = self.gt_dataset.get(image, cat), self.dt_dataset.get(image, cat)
+            else:
+                gts = self.gt_dataset.get_instances([image], [cat], True)[0][0]
+                dts = self.dt_dataset.get_instances([image], [cat], True)[0][0]
+            dts = [dts[i] for i in np.argsort([-d["score"] for d in dts], kind="mergesort")][: p.maxDets[-1]]
+            return dts, gts
+
+        def computeIoU(self, image: int, cat: int) -> Any:
+            if self.family in ("bbox", "segm"):
+                raw = super().computeIoU(image, cat)
+                dts, gts = self._ordered(image, cat, False)
+            else:
+                dts, gts = self._ordered(image, cat, False)
+                raw = similarity.custom([self.preds[d["id"] - 1] for d in dts],
+                                        [self.truths[g["id"] - 1] for g in gts], self.oks_sigma) if dts and gts else []
+            return self._keep(image, cat, dts, gts, raw)
+
+        def computeOks(self, image: int, cat: int) -> Any:
+            raw = super().computeOks(image, cat)
+            dts, gts = self._ordered(image, cat, True)
+            return self._keep(image, cat, dts, gts, raw)
+
+        def _keep(self, image: int, cat: int, dts: list[Any], gts: list[Any], raw: Any) -> Any:
+            if len(raw) == 0:
+                return raw
+            raw = np.asarray(raw, dtype=float)
+            d = [a["id"] - 1 for a in dts]
+            g = [a["id"] - 1 for a in gts]
+            allowed = raw
+            if self.mode != "geometry":
+                preds, truths = self.preds, self.truths
+                if any(preds[i].attrs for i in d) or any(truths[j].attrs for j in g):
+                    ok = np.array([[not differing(preds[i].attrs, truths[j].attrs, self.mode) for j in g]
+                                   for i in d], dtype=bool)
+                    allowed = np.where(ok, raw, 0.0)
+            self.kept[(image, cat)] = Kept(d, g, raw, allowed)
+            return allowed
+
+    return Evaluator
+
+
+@dataclass
+class Family:
+    """One family's evaluation: its datasets, the evaluator after evaluate() and accumulate(), and which
+    category id is which class."""
+
+    name: str
+    cat_ids: dict[str, int]  # class feature hash -> category id
+    evaluator: Any
+    thresholds: tuple[float, ...]
+    gt: Any
+    stats: list[float] = field(default_factory=list)
+
+
+def run(name: str, images: list[dict[str, Any]], categories: list[dict[str, Any]], truths: list[Instance],
+        preds: list[Instance], image_of: Callable[[Instance], int], protocol: str, mode: str,
+        thresholds: tuple[float, ...], oks_sigma: float, kpt_sigmas: np.ndarray[Any, Any] | None) -> Family:
+    """Evaluate one family: build the COCO datasets, run the evaluator, keep its matrices."""
+    from faster_coco_eval import COCO
+
+    cat_ids = {c["_hash"]: c["id"] for c in categories}
+    gt_anns = [similarity.annotation(t, name, k + 1, image_of(t), cat_ids[t.cls.hash], True)
+               for k, t in enumerate(truths)]
+    dt_anns = [similarity.annotation(p, name, k + 1, image_of(p), cat_ids[p.cls.hash], False)
+               for k, p in enumerate(preds)]
+    gt = COCO(print_function=_quiet)
+    gt.dataset = {"images": images, "categories": [{k: v for k, v in c.items() if k != "_hash"} for c in categories],
+                  "annotations": gt_anns}
+    gt.createIndex()
+    dt = gt.loadRes(dt_anns)
+    iou_type = {"segm": "segm", "keypoints": "keypoints"}.get(name, "bbox")
+    ev = evaluator_class()(gt, dt, iou_type, print_function=_quiet,
+                           kpt_oks_sigmas=list(kpt_sigmas) if kpt_sigmas is not None else None)
+    ev.setup(name, preds, truths, mode, oks_sigma)
+    p = ev.params
+    p.catIds = sorted(cat_ids.values())
+    p.iouThrs = np.array(thresholds)
+    if protocol == "encord":
+        p.areaRng, p.areaRngLbl = [[0.0, 1e30]], ["all"]
+        p.maxDets = [max(1, len(preds))]
+    ev.evaluate()
+    ev.accumulate()
+    family = Family(name, cat_ids, ev, thresholds, gt)
+    if protocol == "coco" and tuple(thresholds) == STANDARD:
+        ev.summarize()
+        family.stats = [float(s) for s in ev.stats]
+    return family
+
+
+def class_ap(family: Family, class_hash: str, threshold: float | None) -> float | None:
+    """The class's AP (area all, the last maxDets) at one threshold, or averaged over the standard ones;
+    None when the class has no truth here."""
+    precision = family.evaluator.eval["precision"]  # [T, R, K, A, M]
+    k = sorted(family.cat_ids.values()).index(family.cat_ids[class_hash])
+    if threshold is None:
+        rows = [i for i, t in enumerate(family.thresholds) if any(abs(t - s) < 1e-9 for s in STANDARD)]
+    else:
+        rows = [i for i, t in enumerate(family.thresholds) if abs(t - threshold) < 1e-9]
+    values = [precision[i, :, k, 0, -1] for i in rows]
+    aps = [float(v[v > -1].mean()) for v in values if (v > -1).any()]
+    return sum(aps) / len(aps) if aps and len(aps) == len(values) else None
+
+
+def curve(family: Family, class_hash: str, threshold: float) -> tuple[list[float], list[float]]:
+    """The class's interpolated precision at COCO's 101 recall points, at ``threshold`` (for the plots)."""
+    precision = family.evaluator.eval["precision"]
+    k = sorted(family.cat_ids.values()).index(family.cat_ids[class_hash])
+    i = next(i for i, t in enumerate(family.thresholds) if abs(t - threshold) < 1e-9)
+    p = precision[i, :, k, 0, -1]
+    recall = family.evaluator.params.recThrs
+    return [float(r) for r, v in zip(recall, p, strict=True) if v > -1], [float(v) for v in p if v > -1]
+
+
+# -- per prediction ---------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one prediction at threshold T (``truth``: the truth it matched, or -- for ``attributes``
+    and ``class`` -- the truth it fits best; ``similarity``: to that truth, or the best one for ``iou``)."""
+
+    pred: int
+    kind: str  # tp | fp | ignored
+    reason: str = ""  # fp: iou | duplicate | attributes | class | no_truth; ignored: crowd | max_dets
+    truth: int | None = None
+    similarity: float | None = None
+    attributes: list[str] = field(default_factory=list)
+
+
+def outcomes(family: Family, threshold: float, max_dets: int | None, cross_class: bool
+             ) -> tuple[list[Outcome], dict[int, int], set[int]]:
+    """COCO's greedy matching at one threshold, per (image, class), on the kept matrices -- predictions by
+    descending score take the still-unmatched truth they fit best; a prediction that matches an ignored truth
+    (a crowd, which may take any number of them, or keypoints without a visible one) is ignored -- with a
+    reason for each false positive. Also: truth -> the prediction that matched it; the ignored truths."""
+    ev = family.evaluator
+    preds, truths = ev.preds, ev.truths
+    t = min(threshold, 1 - 1e-10)
+    by_pair: dict[tuple[int, int], list[int]] = defaultdict(list)  # the predictions of each (image, class)
+    for ann in ev.cocoDt.dataset["annotations"]:
+        by_pair[(ann["image_id"], ann["category_id"])].append(ann["id"] - 1)
+    crowd = {ann["id"] - 1 for ann in family.gt.dataset["annotations"] if ann.get("iscrowd")}
+    ignore = set(crowd)
+    if family.name == "keypoints":  # (COCO ignores truths without a visible keypoint)
+        ignore |= {ann["id"] - 1 for ann in family.gt.dataset["annotations"] if not ann.get("num_keypoints")}
+    out: list[Outcome] = []
+    matched: dict[int, int] = {}
+    for (image, cat), d_all in by_pair.items():
+        order = sorted(d_all, key=lambda i: -preds[i].confidence)  # (stable: input order among ties)
+        if max_dets is not None and len(order) > max_dets:
+            out.extend(Outcome(i, "ignored", "max_dets") for i in order[max_dets:])
+            order = order[:max_dets]
+        kept = ev.kept.get((image, cat))
+        if kept is None:  # predictions without truths of their class here, or truths without predictions
+            out.extend(Outcome(i, "fp", "no_truth") for i in order)
+            continue
+        gts = sorted(range(len(kept.gts)), key=lambda j: kept.gts[j] in ignore)  # regular truths first (stable)
+        taken: dict[int, int] = {}
+        for row, i in enumerate(kept.dts):
+            best, m = t, -1
+            for j in gts:
+                g = kept.gts[j]
+                if j in taken and g not in crowd:
+                    continue
+                if m > -1 and kept.gts[m] not in ignore and g in ignore:
+                    break
+                if kept.allowed[row, j] < best:
+                    continue
+                best, m = kept.allowed[row, j], j
+            if m == -1:
+                out.append(_why(i, row, kept, ignore, t, preds, truths, ev.mode))
+                continue
+            taken[m] = i
+            if kept.gts[m] in ignore:
+                out.append(Outcome(i, "ignored", "crowd", kept.gts[m], float(kept.raw[row, m])))
+            else:
+                matched[kept.gts[m]] = i
+                out.append(Outcome(i, "tp", "", kept.gts[m], float(kept.raw[row, m])))
+    if cross_class:
+        _classes(family, out, t)
+    return out, matched, ignore
+
+
+def _why(i: int, row: int, kept: Kept, ignore: set[int], t: float, preds: list[Instance], truths: list[Instance],
+         mode: str) -> Outcome:
+    regular = [j for j in range(len(kept.gts)) if kept.gts[j] not in ignore]
+    fits = [j for j in regular if kept.allowed[row, j] >= t]
+    if fits:  # it fits a truth that a more confident prediction took
+        j = max(fits, key=lambda j: kept.allowed[row, j])
+        return Outcome(i, "fp", "duplicate", kept.gts[j], float(kept.raw[row, j]))
+    close = [j for j in regular if kept.raw[row, j] >= t]
+    if close:  # it fits a truth but for its attributes
+        j = max(close, key=lambda j: kept.raw[row, j])
+        g = kept.gts[j]
+        return Outcome(i, "fp", "attributes", g, float(kept.raw[row, j]),
+                       differing(preds[i].attrs, truths[g].attrs, mode))
+    if not regular:
+        return Outcome(i, "fp", "no_truth")
+    j = max(regular, key=lambda j: kept.raw[row, j])
+    return Outcome(i, "fp", "iou", kept.gts[j], float(kept.raw[row, j]))
+
+
+def _classes(family: Family, out: list[Outcome], t: float) -> None:
+    """Turn ``iou`` / ``no_truth`` false positives that overlap a truth of another class at >= t into ``class``."""
+    from pycocotools import mask as cocomask
+
+    ev = family.evaluator
+    gt_by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for ann in family.gt.dataset["annotations"]:
+        if not ann.get("iscrowd"):
+            gt_by_image[ann["image_id"]].append(ann)
+    dt_ann = {ann["id"] - 1: ann for ann in ev.cocoDt.dataset["annotations"]}
+    for o in out:
+        if o.kind != "fp" or o.reason not in ("iou", "no_truth"):
+            continue
+        d = dt_ann[o.pred]
+        others = [g for g in gt_by_image.get(d["image_id"], []) if g["category_id"] != d["category_id"]]
+        if not others:
+            continue
+        if family.name == "bbox":
+            ious = cocomask.iou([d["bbox"]], [g["bbox"] for g in others], [0] * len(others))
+        elif family.name == "segm":
+            ious = cocomask.iou([d["rle"]], [g["rle"] for g in others], [0] * len(others))
+        else:  # rotatable boxes (points and lines are not areas: their classes are not compared)
+            if family.name != "rbox":
+                return
+            ious = similarity.custom([ev.preds[o.pred]], [ev.truths[g["id"] - 1] for g in others], ev.oks_sigma)
+        ious = np.asarray(ious, dtype=float).reshape(-1)
+        j = int(ious.argmax())
+        if ious[j] >= t:
+            o.reason, o.truth, o.similarity, o.attributes = "class", others[j]["id"] - 1, float(ious[j]), []
