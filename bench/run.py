@@ -116,6 +116,82 @@ print(time.perf_counter() - t, len(anns))
     return float(seconds), int(n)
 
 
+def measure_json(cmd: list[str]) -> tuple[float, float, dict]:
+    """(seconds, peak MB, the JSON the command printed last) of a command run in a fresh process."""
+    helper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+              "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+              "dt = time.perf_counter() - t; "
+              "sys.stderr.write(r.stderr[-3000:] if r.returncode else ''); "
+              "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); "
+              "print(r.stdout)")
+    out = subprocess.run([PY, "-c", helper, *cmd], capture_output=True, text=True, check=True)
+    first, rest = out.stdout.split("\n", 1)
+    seconds, kb, rc = first.split()
+    if rc != "0":
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr}")
+    return float(seconds), int(kb) / 1024, json.loads(rest)
+
+
+def coco_tool_cmd(paths: dict[str, Path], tool: str) -> list[str]:
+    """pycocotools' or faster-coco-eval's COCOeval on the files: prints its evaluate + accumulate seconds and
+    its 12 numbers."""
+    imports = ("from pycocotools.coco import COCO; from pycocotools.cocoeval import COCOeval as E"
+               if tool == "pycocotools" else "from faster_coco_eval import COCO, COCOeval_faster as E")
+    code = f"""
+import contextlib, io, json, time
+{imports}
+with contextlib.redirect_stdout(io.StringIO()):
+    gt = COCO({str(paths["truth"])!r})
+    dt = gt.loadRes({str(paths["results"])!r})
+    e = E(gt, dt, "bbox")
+    t = time.perf_counter()
+    e.evaluate()
+    e.accumulate()
+    seconds = time.perf_counter() - t
+    e.summarize()
+print(json.dumps({{"seconds": seconds, "stats": [float(v) for v in e.stats]}}))
+"""
+    return [PY, "-c", code]
+
+
+def predport_eval_cmd(paths: dict[str, Path], protocol: str) -> list[str]:
+    return [PY, "-m", "predport.cli", "evaluate", str(paths["results"]), "--truth", str(paths["truth"]),
+            "--ontology", str(paths["ontology"]), "--protocol", protocol, "--format", "json"]
+
+
+def evaluation(args: argparse.Namespace, scale: int) -> dict:
+    """The evaluation workload: 500k predicted boxes against the ground truth they were drawn from."""
+    n, n_images = 500_000 // scale, 5_000 // scale
+    paths = workload.evaluation(n, n_images, args.seed, args.work)
+    print(f"\n== evaluation: {n:,} predicted boxes against {n // 5:,} truths (1 % crowds) over {n_images:,} images")
+    runs: dict[str, list[tuple[float, float, dict]]] = {k: [] for k in ("pycocotools", "faster", "coco", "encord")}
+    for _ in range(args.repeat):
+        runs["pycocotools"].append(measure_json(coco_tool_cmd(paths, "pycocotools")))
+        runs["faster"].append(measure_json(coco_tool_cmd(paths, "faster")))
+        runs["coco"].append(measure_json(predport_eval_cmd(paths, "coco")))
+        runs["encord"].append(measure_json(predport_eval_cmd(paths, "encord")))
+    best = {k: min(v, key=lambda r: r[0]) for k, v in runs.items()}
+    peak = {k: max(r[1] for r in v) for k, v in runs.items()}
+    stage = {k: min(r[2]["seconds"] for r in runs[k]) for k in ("pycocotools", "faster")}
+    stage.update({k: min(r[2]["summary"]["seconds"]["evaluate"] for r in runs[k]) for k in ("coco", "encord")})
+    labels = {"pycocotools": "pycocotools COCOeval", "faster": "faster-coco-eval", "coco": "predport --protocol coco",
+              "encord": "predport (encord protocol)"}
+    print(f"{'':32} {'whole process':>14} {'evaluate+accumulate':>20} {'peak':>9}")
+    for k, label in labels.items():
+        print(f"{label:32} {best[k][0]:12.2f} s {stage[k]:18.2f} s {peak[k]:7.0f} MB")
+    diff = max(abs(a - b) for a, b in zip(best["coco"][2]["coco"].values(), best["pycocotools"][2]["stats"],
+                                          strict=True))
+    ours = stage["coco"]
+    print(f"ratios (evaluate+accumulate; predport's includes building COCO's datasets from its own):\n"
+          f"  pycocotools / predport {stage['pycocotools'] / ours:5.1f}x (target >= 3x)   "
+          f"predport / faster-coco-eval {ours / stage['faster']:5.2f}x (target <= 1.5x)\n"
+          f"  whole process: pycocotools / predport {best['pycocotools'][0] / best['coco'][0]:5.2f}x   "
+          f"predport / faster-coco-eval {best['coco'][0] / best['faster'][0]:5.2f}x\n"
+          f"  memory predport / pycocotools {peak['coco'] / peak['pycocotools']:4.2f}x (target <= 1)   "
+          f"the 12 numbers: max |predport - pycocotools| {diff:.1e}")
+    return {"seconds": best, "stage": stage, "peak_mb": peak, "max_diff": diff}
+
+
 def json_load_cmd(path: Path) -> list[str]:
     return [PY, "-c", f"import json; json.load(open({str(path)!r}))"]
 
@@ -132,7 +208,7 @@ def main() -> None:
                    help="where predport writes its label rows (default: a RAM-backed /dev/shm when there is one: "
                         "the SDK contender writes nothing, and a virtual disk's page-cache cost varies from run to "
                         "run, so by default the disk is not what is timed)")
-    p.add_argument("--only", choices=("boxes", "masks"), help="run one of the two workloads")
+    p.add_argument("--only", choices=("boxes", "masks", "eval"), help="run one of the workloads")
     p.add_argument("--baseline", type=Path, metavar="SRC",
                    help="a predport source tree (a git worktree of an earlier commit) timed in the same rounds")
     args = p.parse_args()
@@ -201,6 +277,8 @@ def main() -> None:
         print(f"ratios: SDK / predport {full / best_s:6.1f}x (target >= {target}x)   "
               f"predport / json.load {best_s / load_s:4.2f}x" + ("  (target <= 2.5x)" if name == "boxes" else "")
               + f"   memory predport (1 worker) / json.load {runs[1][1] / load_mb:4.2f}x (target <= ~2x)")
+    if args.only in (None, "eval"):
+        results["eval"] = evaluation(args, scale)
     (args.work / "results.json").write_text(json.dumps(results, indent=2))
     shutil.rmtree(out.parent, ignore_errors=True)
     print(f"\nraw numbers: {args.work / 'results.json'}")

@@ -69,3 +69,42 @@ def write(work: Path, name: str, n: int, n_images: int, kind: str, seed: int) ->
         paths["images"].write_text(json.dumps(images(n_images)))
         paths["ontology"].write_text(json.dumps(ontology(kind)))
     return paths
+
+
+def evaluation(n_preds: int, n_images: int, seed: int, work: Path) -> dict[str, Path]:
+    """Ground truth (a fifth as many boxes as predictions, crowds included) and predictions drawn from it:
+    jittered copies (most of the right class), and false ones; scores rounded, so there are ties."""
+    work.mkdir(parents=True, exist_ok=True)
+    stem = f"eval-{n_preds}-{n_images}-s{seed}"
+    paths = {"truth": work / f"{stem}-truth.json", "results": work / f"{stem}-results.json",
+             "ontology": work / f"{stem}-ontology.json"}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    rng = np.random.default_rng(seed)
+    n_gt = n_preds // 5
+    gt = boxes(n_gt, n_images, rng)
+    anns = []
+    for k, b in enumerate(gt):
+        x, y, w, h = b["bbox"]
+        anns.append({"id": k + 1, "image_id": b["image_id"], "category_id": b["category_id"], "bbox": [x, y, w, h],
+                     "area": w * h, "iscrowd": int(rng.random() < 0.01)})
+    n_near = n_preds * 4 // 5
+    src = rng.integers(0, n_gt, n_near)
+    jitter = rng.normal(0, 0.12, (n_near, 4))
+    wrong = rng.random(n_near) < 0.1
+    other = rng.integers(1, N_CATEGORIES + 1, n_near)
+    score = np.round(rng.uniform(0.01, 1.0, n_near), 3)
+    preds = []
+    for i in range(n_near):
+        a = anns[src[i]]
+        x, y, w, h = a["bbox"]
+        nw, nh = max(2.0, w * (1 + jitter[i, 2])), max(2.0, h * (1 + jitter[i, 3]))
+        nx = min(max(0.0, x + w * jitter[i, 0]), W - nw)
+        ny = min(max(0.0, y + h * jitter[i, 1]), H - nh)
+        preds.append({"image_id": a["image_id"], "category_id": int(other[i]) if wrong[i] else a["category_id"],
+                      "bbox": [nx, ny, nw, nh], "score": float(score[i])})
+    preds += boxes(n_preds - n_near, n_images, rng)
+    paths["truth"].write_text(json.dumps({**images(n_images), "annotations": anns}))
+    paths["results"].write_text(json.dumps(preds))
+    paths["ontology"].write_text(json.dumps(ontology("bounding_box")))
+    return paths

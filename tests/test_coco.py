@@ -446,3 +446,14 @@ def test_ground_truth_area_and_crowd_are_carried_for_evaluation_not_written(tmp_
     assert dropped.severity == "info" and dropped.message.startswith(f"{len(gt['annotations']) - 1} object(s)")
     row = next(iter(rows(out).values()))
     assert "area" not in json.dumps(row) and "iscrowd" not in json.dumps(row)
+
+
+def test_a_large_ground_truth_file_is_recognised_by_its_first_images(tmp_path: Path) -> None:
+    """COCO's own files list every image (5,000 in val2017) before the categories and the annotations."""
+    images = [{"id": i, "file_name": f"{i:012d}.jpg", "width": 640, "height": 480} for i in range(3000)]
+    src = tmp_path / "big.json"
+    src.write_text(json.dumps({"images": images, "categories": [{"id": 1, "name": "person"}], "annotations": []}))
+    assert b'"categories"' not in src.read_bytes()[:65536]
+    from predport import plugins
+
+    assert plugins.load(entry_points=False).detect(src).name == "coco"

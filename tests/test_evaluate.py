@@ -437,3 +437,76 @@ def test_live_project_main_against_a_branch_sends_no_write(tmp_path: Path, capsy
         assert doc["objects"]["Car"]["fp"] == 1 and doc["objects"]["Car"]["fn"] == 1
     finally:
         server.close()
+
+
+# -- the other shapes -------------------------------------------------------------------------------------
+
+def shapes_ontology(path: Path) -> Path:
+    def o(i: int, name: str, shape: str, h: str) -> dict[str, Any]:
+        return {"id": str(i), "name": name, "color": "#000000", "shape": shape, "featureNodeHash": h}
+
+    data = {"objects": [o(1, "boat", "rotatable_bounding_box", "boat0001"), o(2, "edge", "polyline", "edge0001"),
+                        o(3, "tip", "point", "tip00001"), o(4, "pose", "skeleton", "pose0001"),
+                        o(5, "lake", "polygon", "lakepoly"), o(6, "lake", "bitmask", "lakemask")],
+            "classifications": [],
+            "skeleton_templates": [{"template": {
+                "name": "pose", "shape": "skeleton", "width": 1.0, "height": 1.0, "feature_node_hash": "pose0001",
+                "skeletonEdges": {}, "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000",
+                                                           "value": n, "featureHash": f"v{k}"}
+                                                  for k, n in enumerate(["head", "tail"])}}}]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def one(geometry: dict[str, Any], cls: str, ident: str = "i") -> dict[str, Any]:
+    return {"title": "s.jpg", "kind": "image", "width": 100, "height": 100, "classifications": [],
+            "objects": [{"id": ident, "class": {"hash": cls}, "frames": [{"frame": 0, "geometry": geometry}]}]}
+
+
+def similarity_of(tmp_path: Path, truth: dict[str, Any], pred: dict[str, Any], iou: float = 0.5) -> tuple[str, float]:
+    t, p = tmp_path / "t.json", tmp_path / "p.json"
+    t.write_text(json.dumps([truth]))
+    p.write_text(json.dumps([pred]))
+    ev = evaluate([p], [t], shapes_ontology(tmp_path / "o.json"), fmt="predport", truth_fmt="predport", iou=iou)
+    assert ev.ok, [str(x) for x in ev.problems]
+    [m] = [m for m in ev.matches if m.kind != "fn"]
+    return m.kind, float(m.similarity or 0.0)
+
+
+def test_rotated_boxes_are_compared_as_rotated_rectangles(tmp_path: Path) -> None:
+    box = {"shape": "rotatable_bounding_box", "x": 0.3, "y": 0.4, "w": 0.4, "h": 0.2, "theta": 0.0}
+    assert similarity_of(tmp_path, one(box, "boat0001"), one(box, "boat0001")) == ("tp", pytest.approx(1.0))
+    turned = one({**box, "theta": 90.0}, "boat0001")  # 40x20 px turned a quarter: 20x20 of 40x20 + 20x40 - 20x20
+    assert similarity_of(tmp_path, one(box, "boat0001"), turned) == ("fp", pytest.approx(1 / 3))
+    assert similarity_of(tmp_path, one(box, "boat0001"), turned, iou=0.3) == ("tp", pytest.approx(1 / 3))
+
+
+def test_points_skeletons_and_polylines(tmp_path: Path) -> None:
+    point = {"shape": "point", "x": 0.5, "y": 0.5}
+    kind, sim = similarity_of(tmp_path, one(point, "tip00001"), one({**point, "x": 0.6}, "tip00001"))
+    assert sim == pytest.approx(np.exp(-0.5), rel=1e-6)  # d = 10 px; scale: the 100x100 frame; sigma 0.05
+    pose = {"shape": "skeleton", "points": [{"name": "head", "x": 0.1, "y": 0.1}, {"name": "tail", "x": 0.3, "y": 0.5}]}
+    moved = {"shape": "skeleton", "points": [{"name": "head", "x": 0.12, "y": 0.1}, {"name": "tail", "x": 0.3, "y": 0.5}]}
+    kind, sim = similarity_of(tmp_path, one(pose, "pose0001"), one(moved, "pose0001"))
+    # OKS: the head 2 px off on an object of 20 x 40 px: exp(-4 / (2 * 0.05)^2 / 800 / 2); the tail exact
+    assert (kind, sim) == ("tp", pytest.approx((np.exp(-4 / 0.01 / 800 / 2) + 1) / 2, rel=1e-6))
+    line = {"shape": "polyline", "points": [0.1, 0.1, 0.9, 0.1, 0.9, 0.9]}
+    assert similarity_of(tmp_path, one(line, "edge0001"), one(line, "edge0001")) == ("tp", pytest.approx(1.0))
+    far = {"shape": "polyline", "points": [0.1, 0.5, 0.5, 0.5]}
+    assert similarity_of(tmp_path, one(line, "edge0001"), one(far, "edge0001")) == ("fp", 0.0)
+
+
+def test_a_polygon_with_a_hole_against_a_bitmask_of_the_same_class(tmp_path: Path) -> None:
+    from predport.core import rle
+
+    mask = np.zeros((100, 100), dtype=np.uint8)
+    mask[10:60, 20:80] = 1
+    mask[30:40, 40:50] = 0  # the hole
+    truth = one({"shape": "bitmask", "width": 100, "height": 100, "rle": rle.from_mask(mask)}, "lakemask")
+    outer = [0.2, 0.1, 0.8, 0.1, 0.8, 0.6, 0.2, 0.6]
+    hole = [0.4, 0.3, 0.5, 0.3, 0.5, 0.4, 0.4, 0.4]
+    pred = one({"shape": "polygon", "polygons": [[outer, hole]]}, "lakepoly")
+    kind, sim = similarity_of(tmp_path, truth, pred)
+    assert kind == "tp" and sim == pytest.approx(1.0, abs=1e-3)
+    no_hole = one({"shape": "polygon", "polygons": [[outer]]}, "lakepoly")
+    assert similarity_of(tmp_path, truth, no_hole)[1] == pytest.approx(2900 / 3000, abs=2e-2)

@@ -59,8 +59,11 @@ class CocoReader(predport.BaseReader):
         text = head.lstrip()
         if text.startswith(b"[") and b'"image_id"' in head and b'"category_id"' in head:
             return predport.Detection(0.9, "a JSON list of records with image_id and category_id (COCO results)")
+        # (a large COCO file lists thousands of images before its categories and annotations: the first images
+        # and their file names are what the first 64 KB hold)
         if text.startswith(b"{") and b'"data_units"' not in head and (
-                b'"annotations"' in head or (b'"images"' in head and b'"categories"' in head)):
+                b'"annotations"' in head or (b'"images"' in head and (b'"categories"' in head
+                                                                      or b'"file_name"' in head))):
             return predport.Detection(0.9, "a JSON object with images / categories / annotations (COCO)")
         return predport.Detection(0, "neither a COCO annotation file nor a COCO results list")
 

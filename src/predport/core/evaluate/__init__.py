@@ -18,6 +18,7 @@ for boxes, masks and keypoints.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class ClassMetrics:
                 "f1": self.f1, "ap": self.ap, "ap_50_95": self.ap_50_95}
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     """One prediction's outcome, or one false negative (``kind`` fn)."""
 
@@ -142,6 +143,7 @@ def evaluate(pred: Sequence[str | Path], truth: Sequence[str | Path], ontology: 
         raise PredportError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     if not 0 < iou <= 1 or not 0 <= confidence <= 1 or not oks_sigma > 0:
         raise PredportError("--iou must be in (0, 1], --confidence in [0, 1] and --oks-sigma above 0")
+    t0 = time.perf_counter()
     ont = _ontology(ontology)
     result = Evaluation(match, iou, protocol, confidence)
     reg = _registry(plugins, registry) if pred_units is None or truth_units is None else None
@@ -163,10 +165,15 @@ def evaluate(pred: Sequence[str | Path], truth: Sequence[str | Path], ontology: 
                                        Location(sides.pairs[i.pair].title)))
     if not result.ok:
         return result
-    _objects(result, sides, ont, oks_sigma)
+    t1 = time.perf_counter()
+    spent = _objects(result, sides, ont, oks_sigma)
     result.classifications = classmod.score(sides.truth_classifications, sides.pred_classifications, match,
                                             confidence)
     result.summary.update(_summary(sides, result))
+    # read: both sides read and validated; then the instances paired and the COCO datasets built; then matching,
+    # accumulation and every prediction's outcome
+    result.summary["seconds"] = {"read": round(t1 - t0, 3), "build": round(spent["build"], 3),
+                                 "match": round(spent["match"], 3), "evaluate": round(time.perf_counter() - t1, 3)}
     return result
 
 
@@ -193,7 +200,8 @@ def _with_images(options: dict[str, Any], pred: Sequence[str | Path], truth: Seq
     return options
 
 
-def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) -> None:
+def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) -> dict[str, float]:
+    """Evaluate the objects into ``result``; the seconds spent building the COCO datasets and matching."""
     protocol, t = result.protocol, result.iou
     images: dict[tuple[int, int], dict[str, Any]] = {}
     # image ids: the input's own (a COCO image id, in a unit's source.record) where every image unit has one,
@@ -224,6 +232,8 @@ def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) 
     skipped: dict[str, str] = {}
     coco_stats: dict[str, Any] = {}
     result.summary["ignored"] = 0
+    seconds = {"build": 0.0, "match": 0.0}
+    titles = [pair.title for pair in sides.pairs]
     for (family, vertices), (truths, preds) in groups.items():
         if protocol == "coco" and family not in COCO_STATS:
             for inst in (*truths, *preds):
@@ -231,8 +241,9 @@ def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) 
             continue
         for inst in (*truths, *preds):
             image_of(inst)
-        classes = sorted({i.cls.hash: i.cls for i in (*truths, *preds)}.values(), key=order.index)
-        categories = [{"id": order.index(c) + 1, "name": c.name, "_hash": c.hash} for c in classes]
+        # a class is its name: a polygon class and a bitmask class of one name are one class of masks
+        classes = sorted({i.cls.name: i.cls for i in (*truths, *preds)}.values(), key=order.index)
+        categories = [{"id": order.index(c) + 1, "name": c.name} for c in classes]
         family_images = [images[k] for k in sorted({(i.pair, i.frame) for i in (*truths, *preds)})]
         sig = similarity.sigmas(list(vertices), oks_sigma) if family == "keypoints" else None
         thresholds = engine.STANDARD if protocol == "coco" else tuple(sorted({*engine.STANDARD, t}))
@@ -246,39 +257,45 @@ def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) 
                 at_t = engine.run(family, family_images, categories, truths, preds, image_of, protocol, result.match,
                                   (t,), oks_sigma, sig)
         max_dets = run.evaluator.params.maxDets[-1] if protocol == "coco" else None
+        t0 = time.perf_counter()
         found, matched, ignored = engine.outcomes(run, t, max_dets, cross_class=True)
+        seconds["build"] += run.seconds["build"]
+        seconds["match"] += run.seconds["match"] + time.perf_counter() - t0
         for c in classes:
             m = metrics.setdefault(c.name, ClassMetrics())
-            m.ap = engine.class_ap(at_t, c.hash, t)
-            m.ap_50_95 = engine.class_ap(run, c.hash, None)
-            curve = engine.curve(at_t, c.hash, t) if m.ap is not None else None
+            m.ap = engine.class_ap(at_t, c.name, t)
+            m.ap_50_95 = engine.class_ap(run, c.name, None)
+            curve = engine.curve(at_t, c.name, t) if m.ap is not None else None
             if curve:
                 result.curves[c.name] = curve
+        least, add = result.confidence, result.matches.append
         for o in found:
             p = preds[o.pred]
             truth = truths[o.truth] if o.truth is not None else None
-            kind = o.kind if p.confidence >= result.confidence or o.kind == "ignored" else "below_confidence"
-            m = metrics[p.cls.name]
+            kind, name = o.kind, p.cls.name
+            if kind != "ignored" and p.confidence < least:
+                kind = "below_confidence"
             if kind == "tp":
-                m.tp += 1
-                confusion[(p.cls.name, p.cls.name)] += 1
+                metrics[name].tp += 1
+                confusion[(name, name)] += 1
             elif kind == "fp":
-                m.fp += 1
-                confusion[(truth.cls.name if o.reason == "class" and truth else "background", p.cls.name)] += 1
+                metrics[name].fp += 1
+                confusion[(truth.cls.name if o.reason == "class" and truth else "background", name)] += 1
             elif kind == "ignored":
                 result.summary["ignored"] += 1
-            result.matches.append(Match(sides.pairs[p.pair].title, p.frame, p.cls.name, p.ident, p.confidence, kind,
-                                        o.reason, truth.ident if truth else None, o.similarity, o.attributes))
+            add(Match(titles[p.pair], p.frame, name, p.ident, p.confidence, kind, o.reason,
+                      truth.ident if truth else None, o.similarity, o.attributes))
         for j, g in enumerate(truths):
             if j in ignored:
                 continue
-            has_truth.add(g.cls.name)
+            name = g.cls.name
+            has_truth.add(name)
             by = matched.get(j)
-            if by is not None and preds[by].confidence >= result.confidence:
+            if by is not None and preds[by].confidence >= least:
                 continue
-            metrics[g.cls.name].fn += 1
-            confusion[(g.cls.name, "background")] += 1
-            result.matches.append(Match(sides.pairs[g.pair].title, g.frame, g.cls.name, g.ident, None, "fn"))
+            metrics[name].fn += 1
+            confusion[(name, "background")] += 1
+            add(Match(titles[g.pair], g.frame, name, g.ident, None, "fn"))
     result.objects = {n: m for n, m in metrics.items() if n in has_truth}
     result.without_truth = {n: m for n, m in metrics.items() if n not in has_truth}
     if protocol == "coco":
@@ -287,6 +304,7 @@ def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) 
             result.summary["not_evaluated"] = skipped
     labels = [*sorted(metrics, key=lambda n: order.index(next(o for o in order if o.name == n))), "background"]
     result.confusion = (labels, [[confusion[(a, b)] for b in labels] for a in labels])
+    return seconds
 
 
 def _own_image_ids(sides: Sides) -> dict[tuple[int, int], int]:

@@ -126,20 +126,21 @@ def _instances(ru: ResolvedUnit, pair: int, out: list[Instance]) -> None:
     conf, frames, area, crowd = t.get("confidence"), t.get("frame"), t.get("area"), t.get("iscrowd")
     xs, ys, ws, hs, cls, ids = t["x"], t["y"], t["w"], t["h"], t["class"], t["id"]
     classes = rb.classes
-    sizes = {0: _size(ru, 0)}
-    for k in rows:
+    size0 = _size(ru, 0)
+    none: dict[str, Any] = {}  # (shared, never changed: rows of a table have no answers)
+    new, n = Instance, len(out)
+    append = out.append
+    for k in rows:  # (a plain loop: this runs for every row of every table)
         f = frames[k] if frames is not None else 0
-        size = sizes.get(f) or sizes.setdefault(f, _size(ru, f))
         coco = None
         if area is not None or crowd is not None:
-            coco = {}
-            if area is not None:
-                coco["area"] = area[k]
+            coco = {"area": area[k]} if area is not None else {}
             if crowd is not None:
                 coco["iscrowd"] = crowd[k]
-        out.append(Instance(len(out), pair, f, classes[cls[k]], ids[k],  # type: ignore[arg-type]
-                            {"shape": "bounding_box", "x": xs[k], "y": ys[k], "w": ws[k], "h": hs[k]},
-                            conf[k] if conf is not None else 1.0, {}, size, coco))
+        append(new(n, pair, f, classes[cls[k]], ids[k],  # type: ignore[arg-type]
+                   {"shape": "bounding_box", "x": xs[k], "y": ys[k], "w": ws[k], "h": hs[k]},
+                   conf[k] if conf is not None else 1.0, none, size0 if f == 0 else _size(ru, f), coco))
+        n += 1
 
 
 def _classifications(ru: ResolvedUnit, pair: int, out: list[Classified]) -> None:
