@@ -97,13 +97,59 @@ class Evaluation:
     without_truth: dict[str, ClassMetrics] = field(default_factory=dict)  # classes with predictions only
     classifications: dict[str, Any] = field(default_factory=dict)
     coco: dict[str, Any] | None = None
-    matches: list[Match] = field(default_factory=list)
     curves: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)  # class -> (recall, precision)
-    confusion: tuple[list[str], list[list[int]]] = ([], [])  # labels (classes, then "background"), truth x pred
+    #: the families' matchings, turned into :attr:`matches` and :attr:`confusion` when first asked for
+    _pending: list[Any] = field(default_factory=list, repr=False)
+    _matches: list[Match] | None = field(default=None, repr=False)
+    _confusion: tuple[list[str], list[list[int]]] | None = field(default=None, repr=False)
+    _labels: list[str] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.problems.ok
+
+    @property
+    def matches(self) -> list[Match]:
+        """Every prediction's outcome (and reason) and every false negative."""
+        if self._matches is None:
+            self._explain()
+        return self._matches or []
+
+    @property
+    def confusion(self) -> tuple[list[str], list[list[int]]]:
+        """Class labels (then "background") and the counts of truth class (rows) x predicted class (columns) at T:
+        matches, false positives of another class's truth (reason ``class``) or of none, false negatives."""
+        if self._confusion is None:
+            self._explain()
+        return self._confusion or ([], [])
+
+    def _explain(self) -> None:
+        matches: list[Match] = []
+        counts: Counter[tuple[str, str]] = Counter()
+        for run, preds, truths, found, matched, ignored, titles in self._pending:
+            engine.explain(run, found, self.iou, ignored)
+            least, add = self.confidence, matches.append
+            for o in found:
+                p = preds[o.pred]
+                truth = truths[o.truth] if o.truth is not None else None
+                kind, name = o.kind, p.cls.name
+                if kind != "ignored" and p.confidence < least:
+                    kind = "below_confidence"
+                if kind == "tp":
+                    counts[(name, name)] += 1
+                elif kind == "fp":
+                    counts[(truth.cls.name if o.reason == "class" and truth else "background", name)] += 1
+                add(Match(titles[p.pair], p.frame, name, p.ident, p.confidence, kind, o.reason,
+                          truth.ident if truth else None, o.similarity, o.attributes))
+            for j, g in enumerate(truths):
+                by = matched.get(j)
+                if j in ignored or (by is not None and preds[by].confidence >= least):
+                    continue
+                counts[(g.cls.name, "background")] += 1
+                add(Match(titles[g.pair], g.frame, g.cls.name, g.ident, None, "fn"))
+        labels = [*self._labels, "background"]
+        self._matches, self._pending = matches, []
+        self._confusion = (labels, [[counts[(a, b)] for b in labels] for a in labels])
 
     @property
     def map(self) -> float | None:
@@ -135,6 +181,25 @@ def evaluate(pred: Sequence[str | Path], truth: Sequence[str | Path], ontology: 
     truth (``truth`` / ``truth_units``). ``options`` and ``reader_args`` go to the readers of both sides; a
     COCO results file needs no ``images`` when the truth is one COCO file (it serves as its images).
     Raises :class:`PredportError` for bad settings; data problems come back in ``.problems``."""
+    import gc
+
+    # Like conversion: millions of small objects, no reference cycles among them; the cyclic collector would
+    # walk every live object again and again (superlinear: 50k boxes 1.6 s, 500k 25 s with it running)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _evaluate(pred, truth, ontology, match, iou, confidence, protocol, fmt, truth_fmt, options, plugins,
+                         registry, reader_args, oks_sigma, pred_units, truth_units)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _evaluate(pred: Sequence[str | Path], truth: Sequence[str | Path], ontology: Ontology | str | Path, match: str,
+              iou: float, confidence: float, protocol: str, fmt: str | None, truth_fmt: str | None,
+              options: dict[str, Any] | None, plugins: Sequence[str | Path] | None, registry: Any,
+              reader_args: Sequence[Sequence[str]], oks_sigma: float, pred_units: Iterable[DataUnit] | None,
+              truth_units: Iterable[DataUnit] | None) -> Evaluation:
     from predport.core.pipeline import _ontology, _registry, resolve
 
     if match not in MODES:
@@ -208,102 +273,88 @@ def _objects(result: Evaluation, sides: Sides, ont: Ontology, oks_sigma: float) 
     # so that COCO's order of images -- which breaks ties between equal scores -- is the same as COCOeval's
     own = _own_image_ids(sides)
     spare = iter(range(max(own.values(), default=0) + 1, 2 ** 62))
-
-    def image_of(inst: Instance) -> int:
-        key = (inst.pair, inst.frame)
-        im = images.get(key)
-        if im is None:
-            ident = own.get(key)
-            im = images[key] = {"id": ident if ident is not None else next(spare), "width": inst.size[0],
-                                "height": inst.size[1]}
-        return int(im["id"])
-
     groups: dict[tuple[str, tuple[str, ...]], tuple[list[Instance], list[Instance]]] = defaultdict(lambda: ([], []))
     for side, items in ((0, sides.truth), (1, sides.pred)):
         for inst in items:
+            key = (inst.pair, inst.frame)
+            im = images.get(key)
+            if im is None:
+                ident = own.get(key)
+                im = images[key] = {"id": ident if ident is not None else next(spare), "width": inst.size[0],
+                                    "height": inst.size[1]}
+            inst.image = im["id"]
             family = FAMILY[inst.cls.shape]
             # keypoint classes of different templates cannot share one evaluation (one sigma per vertex)
-            key = (family, tuple(inst.cls.vertices) if family == "keypoints" else ())
-            groups[key][side].append(inst)
+            groups[(family, tuple(inst.cls.vertices) if family == "keypoints" else ())][side].append(inst)
     order = list(ont.objects.values())
+    position = {o.name: k for k, o in reversed(list(enumerate(order)))}
     metrics: dict[str, ClassMetrics] = {}
     has_truth: set[str] = set()
-    confusion: Counter[tuple[str, str]] = Counter()
     skipped: dict[str, str] = {}
     coco_stats: dict[str, Any] = {}
-    result.summary["ignored"] = 0
     seconds = {"build": 0.0, "match": 0.0}
     titles = [pair.title for pair in sides.pairs]
+    ignored_total = 0
     for (family, vertices), (truths, preds) in groups.items():
         if protocol == "coco" and family not in COCO_STATS:
             for inst in (*truths, *preds):
                 skipped[inst.cls.name] = inst.cls.shape
             continue
-        for inst in (*truths, *preds):
-            image_of(inst)
         # a class is its name: a polygon class and a bitmask class of one name are one class of masks
-        classes = sorted({i.cls.name: i.cls for i in (*truths, *preds)}.values(), key=order.index)
-        categories = [{"id": order.index(c) + 1, "name": c.name} for c in classes]
+        classes = sorted({i.cls.name for i in (*truths, *preds)}, key=position.__getitem__)
+        categories = [{"id": position[c] + 1, "name": c} for c in classes]
         family_images = [images[k] for k in sorted({(i.pair, i.frame) for i in (*truths, *preds)})]
         sig = similarity.sigmas(list(vertices), oks_sigma) if family == "keypoints" else None
         thresholds = engine.STANDARD if protocol == "coco" else tuple(sorted({*engine.STANDARD, t}))
-        run = engine.run(family, family_images, categories, truths, preds, image_of, protocol, result.match,
-                         thresholds, oks_sigma, sig)
+        run = engine.run(family, family_images, categories, truths, preds, protocol, result.match, thresholds,
+                         oks_sigma, sig)
         at_t = run
         if protocol == "coco":
             if run.stats:
                 coco_stats[family] = dict(zip(COCO_STATS[family], run.stats, strict=True))
             if not any(abs(t - s) < 1e-9 for s in engine.STANDARD):  # AP at T: one more accumulation
-                at_t = engine.run(family, family_images, categories, truths, preds, image_of, protocol, result.match,
-                                  (t,), oks_sigma, sig)
+                at_t = engine.run(family, family_images, categories, truths, preds, protocol, result.match, (t,),
+                                  oks_sigma, sig)
         max_dets = run.evaluator.params.maxDets[-1] if protocol == "coco" else None
         t0 = time.perf_counter()
-        found, matched, ignored = engine.outcomes(run, t, max_dets, cross_class=True)
-        seconds["build"] += run.seconds["build"]
-        seconds["match"] += run.seconds["match"] + time.perf_counter() - t0
+        found, matched, ignored = engine.outcomes(run, t, max_dets)
         for c in classes:
-            m = metrics.setdefault(c.name, ClassMetrics())
-            m.ap = engine.class_ap(at_t, c.name, t)
-            m.ap_50_95 = engine.class_ap(run, c.name, None)
-            curve = engine.curve(at_t, c.name, t) if m.ap is not None else None
-            if curve:
-                result.curves[c.name] = curve
-        least, add = result.confidence, result.matches.append
+            m = metrics.setdefault(c, ClassMetrics())
+            m.ap = engine.class_ap(at_t, c, t)
+            m.ap_50_95 = engine.class_ap(run, c, None)
+            if m.ap is not None:
+                result.curves[c] = engine.curve(at_t, c, t)
+        least = result.confidence
+        tp: Counter[str] = Counter()
+        fp: Counter[str] = Counter()
         for o in found:
             p = preds[o.pred]
-            truth = truths[o.truth] if o.truth is not None else None
-            kind, name = o.kind, p.cls.name
-            if kind != "ignored" and p.confidence < least:
-                kind = "below_confidence"
-            if kind == "tp":
-                metrics[name].tp += 1
-                confusion[(name, name)] += 1
-            elif kind == "fp":
-                metrics[name].fp += 1
-                confusion[(truth.cls.name if o.reason == "class" and truth else "background", name)] += 1
-            elif kind == "ignored":
-                result.summary["ignored"] += 1
-            add(Match(titles[p.pair], p.frame, name, p.ident, p.confidence, kind, o.reason,
-                      truth.ident if truth else None, o.similarity, o.attributes))
+            if o.kind == "ignored":
+                ignored_total += 1
+            elif p.confidence >= least:
+                (tp if o.kind == "tp" else fp)[p.cls.name] += 1
+        fn: Counter[str] = Counter()
         for j, g in enumerate(truths):
             if j in ignored:
                 continue
-            name = g.cls.name
-            has_truth.add(name)
+            has_truth.add(g.cls.name)
             by = matched.get(j)
-            if by is not None and preds[by].confidence >= least:
-                continue
-            metrics[name].fn += 1
-            confusion[(name, "background")] += 1
-            add(Match(titles[g.pair], g.frame, name, g.ident, None, "fn"))
+            if by is None or preds[by].confidence < least:
+                fn[g.cls.name] += 1
+        for c in classes:
+            m = metrics[c]
+            m.tp, m.fp, m.fn = m.tp + tp[c], m.fp + fp[c], m.fn + fn[c]
+        result._pending.append((run, preds, truths, found, matched, ignored, titles))
+        seconds["build"] += run.seconds["build"]
+        seconds["match"] += run.seconds["match"] + time.perf_counter() - t0
+    result.summary["ignored"] = ignored_total
     result.objects = {n: m for n, m in metrics.items() if n in has_truth}
     result.without_truth = {n: m for n, m in metrics.items() if n not in has_truth}
     if protocol == "coco":
         result.coco = next(iter(coco_stats.values())) if len(coco_stats) == 1 else coco_stats or None
         if skipped:
             result.summary["not_evaluated"] = skipped
-    labels = [*sorted(metrics, key=lambda n: order.index(next(o for o in order if o.name == n))), "background"]
-    result.confusion = (labels, [[confusion[(a, b)] for b in labels] for a in labels])
+    result._labels = sorted(metrics, key=position.__getitem__)
     return seconds
 
 
@@ -327,7 +378,7 @@ def _summary(sides: Sides, result: Evaluation) -> dict[str, Any]:
                        "truth_only": sum(1 for p in sides.pairs if p.pred is None)},
         "frames": len({(i.pair, i.frame) for i in (*sides.truth, *sides.pred)}),
         "predictions": len(sides.pred), "truths": len(sides.truth),
-        "below_confidence": sum(1 for m in result.matches if m.kind == "below_confidence"),
+        "below_confidence": sum(1 for p in sides.pred if p.confidence < result.confidence),
         "classifications": {"predicted": len(sides.pred_classifications),
                             "truth": len(sides.truth_classifications)},
     }

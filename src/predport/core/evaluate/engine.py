@@ -14,7 +14,6 @@ T. Protocol ``coco``: COCO's parameters (area ranges, maxDets 1/10/100, or 20 fo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,9 +187,10 @@ class Family:
 
 
 def run(name: str, images: list[dict[str, Any]], categories: list[dict[str, Any]], truths: list[Instance],
-        preds: list[Instance], image_of: Callable[[Instance], int], protocol: str, mode: str,
-        thresholds: tuple[float, ...], oks_sigma: float, kpt_sigmas: np.ndarray[Any, Any] | None) -> Family:
-    """Evaluate one family: build the COCO datasets, run the evaluator, keep its matrices."""
+        preds: list[Instance], protocol: str, mode: str, thresholds: tuple[float, ...], oks_sigma: float,
+        kpt_sigmas: np.ndarray[Any, Any] | None) -> Family:
+    """Evaluate one family (instances know their COCO image id): build the COCO datasets, run the evaluator,
+    keep its matrices."""
     import time
 
     from faster_coco_eval import COCO
@@ -198,12 +198,12 @@ def run(name: str, images: list[dict[str, Any]], categories: list[dict[str, Any]
     t0 = time.perf_counter()
     cat_ids = {c["name"]: c["id"] for c in categories}
     if name == "bbox":
-        gt_anns = similarity.box_annotations(truths, image_of, cat_ids, True)
-        dt_anns = similarity.box_annotations(preds, image_of, cat_ids, False)
+        gt_anns = similarity.box_annotations(truths, cat_ids, True)
+        dt_anns = similarity.box_annotations(preds, cat_ids, False)
     else:
-        gt_anns = [similarity.annotation(t, name, k + 1, image_of(t), cat_ids[t.cls.name], True)
+        gt_anns = [similarity.annotation(t, name, k + 1, t.image, cat_ids[t.cls.name], True)
                    for k, t in enumerate(truths)]
-        dt_anns = [similarity.annotation(p, name, k + 1, image_of(p), cat_ids[p.cls.name], False)
+        dt_anns = [similarity.annotation(p, name, k + 1, p.image, cat_ids[p.cls.name], False)
                    for k, p in enumerate(preds)]
     gt = COCO(print_function=_quiet)
     gt.dataset = {"images": images, "categories": categories, "annotations": gt_anns}
@@ -266,16 +266,19 @@ class Outcome:
     truth: int | None = None
     similarity: float | None = None
     attributes: list[str] = field(default_factory=list)
+    row: int = -1  # (a false positive before explain(): its row in the kept matrix of its (image, class))
+    key: tuple[int, int] | None = None
 
 
-def outcomes(family: Family, threshold: float, max_dets: int | None, cross_class: bool
+def outcomes(family: Family, threshold: float, max_dets: int | None
              ) -> tuple[list[Outcome], dict[int, int], set[int]]:
-    """COCO's greedy matching at one threshold, per (image, class), on the kept matrices -- predictions by
+    """COCO's greedy matching at one threshold, per (image, class), on the kept matrices: predictions by
     descending score take the still-unmatched truth they fit best; a prediction that matches an ignored truth
-    (a crowd, which may take any number of them, or keypoints without a visible one) is ignored -- with a
-    reason for each false positive. Also: truth -> the prediction that matched it; the ignored truths."""
+    (a crowd, which may take any number of them, or keypoints without a visible one) is ignored. Also: truth
+    -> the prediction that matched it; the ignored truths. False positives get their reasons from
+    :func:`explain` (only when someone asks: it costs as much as the matching)."""
     ev = family.evaluator
-    preds, truths = ev.preds, ev.truths
+    preds = ev.preds
     t = min(threshold, 1 - 1e-10)
     by_pair: dict[tuple[int, int], list[int]] = defaultdict(list)  # the predictions of each (image, class)
     for ann in ev.cocoDt.dataset["annotations"]:
@@ -285,41 +288,57 @@ def outcomes(family: Family, threshold: float, max_dets: int | None, cross_class
     if family.name == "keypoints":  # (COCO ignores truths without a visible keypoint)
         ignore |= {ann["id"] - 1 for ann in family.gt.dataset["annotations"] if not ann.get("num_keypoints")}
     out: list[Outcome] = []
+    add = out.append
     matched: dict[int, int] = {}
-    for (image, cat), d_all in by_pair.items():
+    kept_of = ev.kept
+    for key, d_all in by_pair.items():
         order = sorted(d_all, key=lambda i: -preds[i].confidence)  # (stable: input order among ties)
         if max_dets is not None and len(order) > max_dets:
             out.extend(Outcome(i, "ignored", "max_dets") for i in order[max_dets:])
             order = order[:max_dets]
-        kept = ev.kept.get((image, cat))
-        if kept is None:  # predictions without truths of their class here, or truths without predictions
+        kept = kept_of.get(key)
+        if kept is None:  # predictions without truths of their class here
             out.extend(Outcome(i, "fp", "no_truth") for i in order)
             continue
-        gts = sorted(range(len(kept.gts)), key=lambda j: kept.gts[j] in ignore)  # regular truths first (stable)
-        taken: dict[int, int] = {}
+        g_ids = kept.gts
+        gts = sorted(range(len(g_ids)), key=lambda j: g_ids[j] in ignore) if ignore else range(len(g_ids))
+        allowed = kept.allowed.tolist()
+        taken: set[int] = set()
         for row, i in enumerate(kept.dts):
-            best, m = t, -1
+            best, m, r = t, -1, allowed[row]
             for j in gts:
-                g = kept.gts[j]
+                g = g_ids[j]
                 if j in taken and g not in crowd:
                     continue
-                if m > -1 and kept.gts[m] not in ignore and g in ignore:
+                if m > -1 and g in ignore and g_ids[m] not in ignore:
                     break
-                if kept.allowed[row, j] < best:
+                if r[j] < best:
                     continue
-                best, m = kept.allowed[row, j], j
+                best, m = r[j], j
             if m == -1:
-                out.append(_why(i, row, kept, ignore, t, preds, truths, ev.mode))
+                add(Outcome(i, "fp", "", row=row, key=key))
                 continue
-            taken[m] = i
-            if kept.gts[m] in ignore:
-                out.append(Outcome(i, "ignored", "crowd", kept.gts[m], float(kept.raw[row, m])))
+            taken.add(m)
+            g = g_ids[m]
+            if g in ignore:
+                add(Outcome(i, "ignored", "crowd", g, float(kept.raw[row, m])))
             else:
-                matched[kept.gts[m]] = i
-                out.append(Outcome(i, "tp", "", kept.gts[m], float(kept.raw[row, m])))
-    if cross_class:
-        _classes(family, out, t)
+                matched[g] = i
+                add(Outcome(i, "tp", "", g, float(kept.raw[row, m])))
     return out, matched, ignore
+
+
+def explain(family: Family, out: list[Outcome], threshold: float, ignore: set[int]) -> None:
+    """Give each false positive its reason: ``duplicate`` (the truth it fits was taken by a more confident
+    prediction), ``attributes`` (it fits a truth but for its attributes: the keys that differ), ``class`` (it
+    overlaps a truth of another class at >= T), ``iou`` (the best similarity to a truth of its class, below T)
+    or ``no_truth``."""
+    ev = family.evaluator
+    t = min(threshold, 1 - 1e-10)
+    for k, o in enumerate(out):
+        if o.kind == "fp" and o.key is not None:
+            out[k] = _why(o.pred, o.row, ev.kept[o.key], ignore, t, ev.preds, ev.truths, ev.mode)
+    _classes(family, out, t)
 
 
 def _why(i: int, row: int, kept: Kept, ignore: set[int], t: float, preds: list[Instance], truths: list[Instance],

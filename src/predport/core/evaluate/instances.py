@@ -30,6 +30,7 @@ class Instance:
     attrs: dict[str, Any]  # attribute feature hash -> value on this frame
     size: tuple[int, int]  # the frame's pixel size
     coco: dict[str, Any] | None = None  # COCO ground truth's area / iscrowd / bbox, when carried
+    image: int = 0  # its image in the COCO datasets (set by the evaluation)
 
 
 @dataclass(slots=True, eq=False)

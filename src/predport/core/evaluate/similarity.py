@@ -85,15 +85,14 @@ def annotation(inst: Instance, family: str, ident: int, image_id: int, category_
     return ann
 
 
-def box_annotations(items: list[Instance], image_of: Any, cat_ids: dict[str, int],
-                    truth: bool) -> list[dict[str, Any]]:
+def box_annotations(items: list[Instance], cat_ids: dict[str, int], truth: bool) -> list[dict[str, Any]]:
     """:func:`annotation` for many bounding boxes at once (numpy; the same values)."""
     if not items:
         return []
     geo = np.array([(i.geometry["x"], i.geometry["y"], i.geometry["w"], i.geometry["h"]) for i in items])
     size = np.array([i.size for i in items], dtype=np.float64)
     boxes = np.round(geo * np.concatenate([size, size], axis=1), 10).tolist()
-    images = [image_of(i) for i in items]
+    images = [i.image for i in items]
     cats = [cat_ids[i.cls.name] for i in items]
     if not truth:
         return [{"id": k + 1, "image_id": im, "category_id": c, "bbox": b, "score": i.confidence}
