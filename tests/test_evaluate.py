@@ -74,7 +74,7 @@ def per_class_ap(e: COCOeval, cat: int, thresholds: slice) -> float | None:
 def test_coco_protocol_gives_cocoevals_twelve_numbers(tmp_path: Path, iou_type: str, shape: str, results: str,
                                                       known: dict[int, float]) -> None:
     ont = coco_ontology(tmp_path / "o.json", json.loads(GT.read_text())["categories"], shape)
-    ev = evaluate([COCO_DIR / results], [GT], ont, protocol="coco", match="geometry")  # (no --images needed)
+    ev = predport.evaluate([COCO_DIR / results], [GT], ont, protocol="coco", match="geometry")  # (no --images)
     assert ev.ok, [str(p) for p in ev.problems]
     ours = list(ev.coco.values())  # type: ignore[union-attr]
     theirs = pycocotools(GT, COCO_DIR / results, iou_type).stats
@@ -339,6 +339,7 @@ def test_units_and_frames_on_one_side_only_are_scored_and_counted(tmp_path: Path
     pred = [image([obj("p", [])], title="both.jpg"), image([obj("q", [])], title="pred-only.jpg")]
     ev = run(tmp_path, truth, pred)
     assert ev.summary["data_units"] == {"paired": 1, "prediction_only": 1, "truth_only": 1}
+    assert ev.summary["frames_one_side"] == {"prediction_only": 1, "truth_only": 1} and ev.summary["frames"] == 3
     assert sorted((m.unit, m.kind) for m in ev.matches) == [("both.jpg", "tp"), ("pred-only.jpg", "fp"),
                                                             ("truth-only.jpg", "fn")]
 
@@ -486,7 +487,7 @@ def test_points_skeletons_and_polylines(tmp_path: Path) -> None:
     kind, sim = similarity_of(tmp_path, one(point, "tip00001"), one({**point, "x": 0.6}, "tip00001"))
     assert sim == pytest.approx(np.exp(-0.5), rel=1e-6)  # d = 10 px; scale: the 100x100 frame; sigma 0.05
     pose = {"shape": "skeleton", "points": [{"name": "head", "x": 0.1, "y": 0.1}, {"name": "tail", "x": 0.3, "y": 0.5}]}
-    moved = {"shape": "skeleton", "points": [{"name": "head", "x": 0.12, "y": 0.1}, {"name": "tail", "x": 0.3, "y": 0.5}]}
+    moved = {"shape": "skeleton", "points": [{**pose["points"][0], "x": 0.12}, pose["points"][1]]}
     kind, sim = similarity_of(tmp_path, one(pose, "pose0001"), one(moved, "pose0001"))
     # OKS: the head 2 px off on an object of 20 x 40 px: exp(-4 / (2 * 0.05)^2 / 800 / 2); the tail exact
     assert (kind, sim) == ("tp", pytest.approx((np.exp(-4 / 0.01 / 800 / 2) + 1) / 2, rel=1e-6))

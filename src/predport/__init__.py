@@ -1,7 +1,7 @@
 """predport: model predictions in any format -> validated Encord label rows on a prediction branch.
 
-The Python API mirrors the CLI: :func:`validate`, :func:`convert` (and :func:`read` for the normalised
-data units). Plugins implement the hooks of :mod:`predport.hookspecs` with :data:`hookimpl`; a reader follows
+The Python API mirrors the CLI: :func:`validate`, :func:`convert`, :func:`evaluate` (and :func:`read` for the
+normalised data units). Plugins implement the hooks of :mod:`predport.hookspecs` with :data:`hookimpl`; a reader follows
 :class:`Reader` (:class:`BaseReader` is a convenience base class).
 """
 
@@ -14,7 +14,15 @@ from predport.core.problems import CODES, Location, PredportError, Problem, Prob
 from predport.core.reader import BaseReader, Detection, ReadContext, Reader
 from predport.hookspecs import hookimpl
 
+
+def evaluate(*args: object, **kwargs: object) -> object:
+    """Predictions against ground truth: see :func:`predport.core.evaluate.evaluate` (imported only when called:
+    it brings numpy and faster-coco-eval)."""
+    from predport.core.evaluate import evaluate as run
+
+    return run(*args, **kwargs)  # type: ignore[arg-type]
+
 __all__ = [
     "CODES", "BaseReader", "DataUnit", "Detection", "Location", "Ontology", "PredportError", "Problem", "Problems",
-    "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "hookimpl", "read", "validate",
+    "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "evaluate", "hookimpl", "read", "validate",
 ]

@@ -373,10 +373,13 @@ def _own_image_ids(sides: Sides) -> dict[tuple[int, int], int]:
 
 def _summary(sides: Sides, result: Evaluation) -> dict[str, Any]:
     paired = sum(1 for p in sides.pairs if p.truth is not None and p.pred is not None)
+    truth = {(i.pair, i.frame) for i in sides.truth} | {(c.pair, c.frame) for c in sides.truth_classifications}
+    pred = {(i.pair, i.frame) for i in sides.pred} | {(c.pair, c.frame) for c in sides.pred_classifications}
     return {
         "data_units": {"paired": paired, "prediction_only": sum(1 for p in sides.pairs if p.truth is None),
                        "truth_only": sum(1 for p in sides.pairs if p.pred is None)},
-        "frames": len({(i.pair, i.frame) for i in (*sides.truth, *sides.pred)}),
+        "frames": len(truth | pred),
+        "frames_one_side": {"prediction_only": len(pred - truth), "truth_only": len(truth - pred)},
         "predictions": len(sides.pred), "truths": len(sides.truth),
         "below_confidence": sum(1 for p in sides.pred if p.confidence < result.confidence),
         "classifications": {"predicted": len(sides.pred_classifications),
