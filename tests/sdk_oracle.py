@@ -31,9 +31,11 @@ def parse(row: dict[str, Any], ontology: Ontology, media_from: dict[str, Any] | 
     dus = sorted((media_from or row)["data_units"].values(), key=lambda u: int(u.get("data_sequence", 0)))
     if row["data_type"] == "video":
         u = dus[0]
+        fps, duration = u.get("data_fps"), u.get("data_duration")
+        if not fps or not duration:  # (a video of unknown length: as long as its labels)
+            fps, duration = 1.0, max([int(f) + 1 for f in row["data_units"][u["data_hash"]]["labels"]] or [1])
         media: Any = CustomerProvidedVideoMetadata(
-            fps=u.get("data_fps") or 1.0, duration=u.get("data_duration") or 1.0, width=u["width"],
-            height=u["height"], file_size=1, mime_type="video/mp4")
+            fps=fps, duration=duration, width=u["width"], height=u["height"], file_size=1, mime_type="video/mp4")
     elif row["data_type"] == "image":
         media = CustomerProvidedImageMetadata(mime_type="image/jpeg", file_size=1, width=dus[0]["width"],
                                               height=dus[0]["height"])

@@ -216,12 +216,15 @@ def test_near_miss_is_suggested(tmp_path: Path) -> None:
 
 def test_ambiguous_class_name(tmp_path: Path) -> None:
     data = json.loads(ONTOLOGY.read_text())
-    data["objects"][1]["name"] = "Car"  # two objects named Car
-    ont = Ontology.from_dict(data)
+    data["objects"][1]["name"] = "Car"  # a rotatable box named Car: the geometry (a box) settles which
     problems = Problems()
+    ru = validate_unit(image_unit(), Ontology.from_dict(data), problems)  # type: ignore[arg-type]
+    assert problems.items == [] and ru is not None and ru.objects[0].ontology.hash == "objBBox1"
+    data["objects"][7]["name"] = "Car"  # and a second bounding box named Car: ambiguous
     unit = image_unit()
+    del unit["objects"][1]  # (the Animal)
     unit["objects"][0]["source"] = {"file": "u.json", "pointer": "/objects/0"}
-    validate_unit(unit, ont, problems)  # type: ignore[arg-type]
+    validate_unit(unit, Ontology.from_dict(data), problems)  # type: ignore[arg-type]
     assert [(p.code, p.location.pointer) for p in problems] == [("class.ambiguous", "/objects/0")]
 
 

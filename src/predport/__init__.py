@@ -11,7 +11,7 @@ from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.pipeline import Report, Tally, convert, read, validate
 from predport.core.problems import CODES, Location, PredportError, Problem, Problems
-from predport.core.reader import BaseReader, Detection, ReadContext, Reader
+from predport.core.reader import BaseReader, Capabilities, Detection, ReadContext, Reader
 from predport.hookspecs import hookimpl
 
 
@@ -23,6 +23,7 @@ def evaluate(*args: object, **kwargs: object) -> object:
     return run(*args, **kwargs)  # type: ignore[arg-type]
 
 __all__ = [
-    "CODES", "BaseReader", "DataUnit", "Detection", "Location", "Ontology", "PredportError", "Problem", "Problems",
-    "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "evaluate", "hookimpl", "read", "validate",
+    "CODES", "BaseReader", "Capabilities", "DataUnit", "Detection", "Location", "Ontology", "PredportError",
+    "Problem", "Problems", "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "evaluate",
+    "hookimpl", "read", "validate",
 ]

@@ -54,8 +54,10 @@ def _reader_options(c: argparse.ArgumentParser, registry: Any) -> None:
             raise PredportError(f"readers declare {opt} with different numbers of values: {who}")
         first = users[0][1]
         text = "; ".join(f"[{n}] {a.help or ''}".rstrip() for n, a in users).replace("%", "%%")
+        metavars = {str(a.metavar) if a.metavar else
+                    "{" + ",".join(map(str, a.choices)) + "}" if a.choices else a.dest.upper() for _, a in users}
         group.add_argument(opt, action=_Collect, nargs=first.nargs if _arity(first) != 0 else 0,
-                           metavar=first.metavar, dest="reader_args", default=[], help=text)
+                           metavar="|".join(sorted(metavars)), dest="reader_args", default=[], help=text)
 
 
 def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
@@ -293,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in sorted(registry.readers):
             r = registry.readers[name]
             print(f"{name:12} {r.description}  [{registry.origins[name]}]")
+            caps = getattr(r, "capabilities", None)
+            if caps is not None:
+                print(f"{'':12} carries: {caps}")
         return EXIT_OK
     if args.command == "codes":
         if args.output == "json":

@@ -17,7 +17,7 @@ implements them:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +67,16 @@ class ClassMap:
             return label
         return None
 
-    def resolve(self, ontology: Ontology, label: str | None, ident: Any = None) -> Resolved:
+    def resolve(self, ontology: Ontology, label: str | None, ident: Any = None,
+                shapes: Sequence[str] = ()) -> Resolved:
         """The ontology object for an input class: through the map (id first, then name), else by its exact
-        name; or the problem code and message that say why there is none (with the near miss, if any)."""
+        name; or the problem code and message that say why there is none (with the near miss, if any). Several
+        objects of that name: the one whose shape is the first of ``shapes`` (the shapes the input's geometry can
+        take, in order of preference) that exactly one of them has."""
         key = self.key(label, ident)
         if key is not None:
             target = self.entries[key]
-            found = ontology.objects.get(target) or ontology.object({"name": target})
+            found = _by_shape(ontology.objects.get(target) or ontology.object({"name": target}), shapes)
             if isinstance(found, OntologyObject):
                 return found
             if found:
@@ -84,7 +87,7 @@ class ClassMap:
             return "class.unknown", f"--class-map sends {key!r} to {target!r}, which is not an ontology object{hint}"
         if label is None:
             return "class.unknown", f"class {ident!r} has no name in the input and no entry in --class-map"
-        found = ontology.object({"name": label})
+        found = _by_shape(ontology.object({"name": label}), shapes)
         if isinstance(found, OntologyObject):
             return found
         if found:
@@ -92,6 +95,15 @@ class ClassMap:
         near = Ontology.suggest(label, ontology.objects_by_name)
         hint = f" (did you mean {near!r}? use --class-map)" if near else " (use --class-map)"
         return "class.unknown", f"class {label!r} is not an ontology object{hint}"
+
+    def candidates(self, ontology: Ontology, label: str | None, ident: Any = None) -> list[OntologyObject]:
+        """The ontology objects an input class may be (several when they share a name and differ by shape)."""
+        key = self.key(label, ident)
+        name = self.entries[key] if key is not None else label
+        if name is None:
+            return []
+        found = ontology.objects.get(name) or ontology.object({"name": name})
+        return [found] if isinstance(found, OntologyObject) else list(found or [])
 
     def ref(self, ontology: Ontology, label: str, ident: Any = None) -> dict[str, str]:
         """The class reference a record carries for an input class: the map's target (by feature hash when it
@@ -101,6 +113,15 @@ class ClassMap:
             return {"name": label}
         found = self.resolve(ontology, label, ident)
         return {"hash": found.hash} if isinstance(found, OntologyObject) else {"name": self.entries[key]}
+
+
+def _by_shape(found: Any, shapes: Sequence[str]) -> Any:
+    if isinstance(found, list):
+        for shape in shapes:
+            fitting = [o for o in found if o.shape == shape]
+            if len(fitting) == 1:
+                return fitting[0]
+    return found
 
 
 def map_classes(unit: Any, classes: ClassMap, ontology: Ontology) -> None:

@@ -37,6 +37,7 @@ class Attribute:
     dynamic: bool
     parent: Option | None  # the radio option this attribute is nested under, if any
     options: dict[str, Option] = field(default_factory=dict)  # by hash
+    required: bool = False
     options_by_label: dict[str, list[Option]] = field(default_factory=dict)
 
     @property
@@ -62,7 +63,8 @@ class Feature:
     def add_tree(self, attrs: Iterable[dict[str, Any]], parent: Option | None) -> list[Attribute]:
         out = []
         for a in attrs:
-            attr = Attribute(a["featureNodeHash"], a["name"], a["type"], bool(a.get("dynamic", False)), parent)
+            attr = Attribute(a["featureNodeHash"], a["name"], a["type"], bool(a.get("dynamic", False)), parent,
+                             required=bool(a.get("required", False)))
             self.attributes[attr.hash] = attr
             self.attributes_by_name.setdefault(attr.name, []).append(attr)
             for o in a.get("options", []) or []:

@@ -55,7 +55,8 @@ class Report:
     objects: Counter[str] = field(default_factory=Counter)  # valid object instances per class
     object_frames: int = 0
     classifications: Counter[str] = field(default_factory=Counter)
-    #: input entities per group (e.g. COCO category) and outcome ("converted" / "reported")
+    #: input entities (an object on one frame, a classification) per group (e.g. COCO category) and outcome
+    #: ("converted" / "reported")
     ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: data units not written (--keep-going) and why: title -> problem codes
     left_out: dict[str, list[str]] = field(default_factory=dict)
@@ -79,8 +80,8 @@ class Report:
         counts = Counter(self.ledger)
         # entities a reader reported instead of converting (counted once, even when several workers saw them)
         for p in self.problems:
-            if p.group is not None and p.severity == "error":
-                counts[(p.group, "reported")] += 1
+            if p.group is not None:
+                counts[(p.group, "reported")] += p.entities
         out: dict[str, dict[str, int]] = {}
         for (group, outcome), n in sorted(counts.items()):
             out.setdefault(group, {"converted": 0, "reported": 0})[outcome] = n
@@ -151,7 +152,35 @@ def _contexts(paths: list[Path], fmt: str | None, ctx: ReadContext, registry: An
         reader = registry.reader(fmt) if fmt else registry.detect(path)
         if reader.name not in contexts:
             contexts[reader.name] = replace(ctx, options=registry.options(reader.name, options, reader_args))
+            ctx.problems.extend(cannot_carry(reader, ctx.ontology))
         out.append((path, reader, contexts[reader.name]))
+    return out
+
+
+def cannot_carry(reader: Any, ontology: Ontology) -> list[Problem]:
+    """Warnings: the ontology asks for what the reader, by its declared capabilities, cannot carry."""
+    caps = getattr(reader, "capabilities", None)
+    if caps is None:
+        return []
+    where = Location(ontology.origin)
+    out = []
+    if not caps.attributes:
+        required = [(o.name, a.name) for o in ontology.objects.values() for a in o.attributes.values()
+                    if a.required and a.parent is None]
+        if required:
+            named = ", ".join(f"{a!r} of {o!r}" for o, a in required[:5]) + (" ..." if len(required) > 5 else "")
+            out.append(Problem("reader.cannot_carry", "warning", f"the ontology requires attribute(s) {named}, which "
+                               f"reader {reader.name!r} does not carry: its objects will have no answer to them",
+                               where))
+    if not caps.classifications:
+        required = [c.name for c in ontology.classifications.values() if c.root is not None and c.root.required]
+        if required:
+            out.append(Problem("reader.cannot_carry", "warning", f"the ontology requires classification(s) "
+                               f"{', '.join(map(repr, required[:5]))}, which reader {reader.name!r} does not carry",
+                               where))
+    if ontology.objects and not any(o.shape in caps.shapes for o in ontology.objects.values()):
+        out.append(Problem("reader.cannot_carry", "warning", f"no object class of the ontology has a shape reader "
+                           f"{reader.name!r} produces ({', '.join(sorted(caps.shapes))})", where))
     return out
 
 
@@ -534,8 +563,10 @@ def _tally(unit: Any, ru: ResolvedUnit | None, report: Report, box_counts: Count
     ledger = report.ledger
     if ru is not None:
         rejected = ru.rejected
+        objects = unit.get("objects") if isinstance(unit, dict) else None
         for kind, index, group in ru.grouped:
-            ledger[(group, "reported" if (kind, index) in rejected else "converted")] += 1
+            n = _frames(objects[index]) if kind == "objects" and isinstance(objects, list) else 1
+            ledger[(group, "reported" if (kind, index) in rejected else "converted")] += n
         if ru.boxes is not None:  # the rows that passed the bulk checks, a count per class
             groups = ru.boxes.groups()
             for j, n in (box_counts if box_counts is not None else ru.boxes.class_counts()).items():
@@ -549,8 +580,14 @@ def _tally(unit: Any, ru: ResolvedUnit | None, report: Report, box_counts: Count
         for rec in records if isinstance(records, list) else []:
             name = record_group(rec)
             if name is not None:
-                ledger[(name, "reported")] += 1
+                ledger[(name, "reported")] += _frames(rec) if kind == "objects" else 1
     _table_reported(unit, ledger)
+
+
+def _frames(rec: Any) -> int:
+    """An object record stands for one input entity per frame (a track of a video is one box per frame)."""
+    frames = rec.get("frames") if isinstance(rec, dict) else None
+    return len(frames) if isinstance(frames, list) and frames else 1
 
 
 def _table_reported(unit: Any, ledger: Counter[tuple[str, str]]) -> None:

@@ -61,6 +61,8 @@ CORE_CODES: dict[str, str] = {
     "geometry.not_finite": "a coordinate is NaN or infinite",
     "geometry.out_of_frame": "a coordinate lies outside the frame ([0, 1] after normalisation)",
     "geometry.degenerate": "zero-area box, polygon ring with < 3 points, polyline with < 2 points, ...",
+    "geometry.converted": "the input's shape was given to a class of another shape and converted (a box as its "
+                          "polygon, a circle as a polygon, a mask traced to polygons, with the IoU)",
     "bitmask.size_mismatch": "the bitmask's size differs from the frame's pixel size",
     "bitmask.invalid_rle": "the bitmask RLE string does not decode to exactly width x height pixels",
     "skeleton.unknown_vertex": "a skeleton vertex that is not in the class's template",
@@ -78,6 +80,7 @@ CORE_CODES: dict[str, str] = {
     "boxes.invalid": "a box table whose columns differ in length or whose class indices point nowhere",
     "unit.frame_count_unknown": "the video's frame count is unknown: frame numbers are not range-checked",
     # run level
+    "reader.cannot_carry": "the ontology asks for what the chosen reader cannot carry (e.g. required attributes)",
     "branch.invalid": "the branch name is not a valid prediction branch name",
     "output.dropped": "fields a label row cannot hold (COCO ground truth's area, iscrowd, bbox) were not written",
     "output.stale": "a staging directory left by an earlier run whose process is gone was removed (or restored)",
@@ -208,8 +211,16 @@ class Problem:
     severity: Severity
     message: str
     location: Location = field(default_factory=Location)
-    #: the input's own category of the entity (e.g. a COCO category): an error counts it as reported
+    #: the input's own category of the entity (e.g. a COCO category): the problem counts ``entities`` input
+    #: entities of it as reported instead of converted, in the run's per-group counts
     group: str | None = field(default=None, compare=False)
+    #: how many input entities of ``group`` the problem stands for, not converted (an error: 1; a note that
+    #: says that N entities were left out on purpose: N; a note about an entity that was converted: 0)
+    entities: int = field(default=-1, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.entities < 0:  # (frozen: set through object.__setattr__)
+            object.__setattr__(self, "entities", 1 if self.severity == "error" else 0)
 
     def __str__(self) -> str:
         where = f" (at {self.location.field})" if self.location.field else ""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -23,13 +23,30 @@ class Detection:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a reader's output can hold (``predport formats`` shows it; the conformance kit checks it). Before
+    converting, predport warns when the ontology asks for something the chosen reader cannot carry."""
+
+    shapes: frozenset[str]  # the geometry shapes it can yield
+    confidence: bool = False  # per-object confidences from the input (else every confidence is 1.0)
+    attributes: bool = False  # answers to object attributes
+    tracks: bool = False  # instances over several frames (videos)
+    classifications: bool = False  # frame-level classifications
+
+    def __str__(self) -> str:
+        extra = [k for k in ("confidence", "attributes", "tracks", "classifications") if getattr(self, k)]
+        return ", ".join(sorted(self.shapes)) + ("; " + ", ".join(extra) if extra else "")
+
+
 @runtime_checkable
 class Reader(Protocol):
     """The reader contract: any object with these members is a reader (no base class is needed).
 
     Optional members, looked up with ``getattr``: ``codes`` (a mapping of the problem codes the reader emits,
-    beyond the core's, to their meanings) and ``add_arguments(group)`` (the reader's own command-line options).
-    :class:`BaseReader` provides both, empty. See :mod:`predport.hookspecs` for what each member must do.
+    beyond the core's, to their meanings), ``add_arguments(group)`` (the reader's own command-line options) and
+    ``capabilities`` (a :class:`Capabilities`: what its output can hold). :class:`BaseReader` provides them.
+    See :mod:`predport.hookspecs` for what each member must do.
     """
 
     name: str
@@ -48,6 +65,8 @@ class BaseReader:
     description: str = ""
     #: problem codes this reader emits beyond the core's (code -> meaning), prefixed with its name
     codes: ClassVar[Mapping[str, str]] = {}
+    #: what the reader's output can hold (None: not declared)
+    capabilities: ClassVar[Capabilities | None] = None
 
     def detect(self, path: Path) -> Detection:
         raise NotImplementedError
@@ -80,10 +99,13 @@ class ReadContext:
     resolved_classes: bool = False
 
     def report(self, code: str, message: str, location: Location, severity: Severity = "error",
-               group: str | None = None) -> None:
-        """Report a problem; with ``group`` (e.g. the COCO category) an error also counts one input entity
-        of that group as reported instead of converted, in the run's per-group counts."""
-        self.problems.append(Problem(code, severity, message, location, group))
+               group: str | None = None, entities: int | None = None) -> None:
+        """Report a problem. With ``group`` (the input's class, e.g. the COCO category) it also counts input
+        entities of that group as reported instead of converted, in the run's per-group counts: ``entities``
+        of them (default: 1 for an error, which leaves its entity out, else 0). A note that N entities were
+        left out on purpose (MOT rows flagged 0, KITTI DontCare regions) passes ``entities=N``."""
+        self.problems.append(Problem(code, severity, message, location, group,
+                                     -1 if entities is None else entities))
 
     def load_json(self, path: Path) -> tuple[bool, Any]:
         """(True, document) for a readable JSON file; (False, None) after reporting why it is not."""
@@ -102,12 +124,14 @@ class ReadContext:
             return True
         return self.shard(title)
 
-    def resolve_class(self, label: str | None, ident: Any = None) -> Resolved:
+    def resolve_class(self, label: str | None, ident: Any = None, shapes: Sequence[str] = ()) -> Resolved:
         """The ontology object for an input class -- through ``--class-map`` by the input's class id
         (``ident``), then by its name (``label``), else by exact name -- or ``(code, message)`` saying why
-        there is none, with the near miss when there is one. For readers that need the target's shape."""
+        there is none, with the near miss when there is one. For readers that need the target's shape.
+        ``shapes``: the shapes the input's geometry can become, preferred first: when several ontology objects
+        have the name, the one of the first shape that only one of them has is chosen."""
         self.resolved_classes = True
-        return self.classes.resolve(self.ontology, label, ident)
+        return self.classes.resolve(self.ontology, label, ident, shapes)
 
     def class_ref(self, label: str, ident: Any = None) -> Ref:
         """The ``class`` reference for a record of input class ``label`` (id ``ident``): ``--class-map``

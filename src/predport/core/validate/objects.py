@@ -49,6 +49,16 @@ def resolve_objects(ctx: UnitContext, ontology: Ontology, records: list[tuple[in
     return out, rboxes
 
 
+def by_shape(found: Any, shape: str | None) -> Any:
+    """Several ontology objects of one name: the one whose shape is the geometry's (else all of them, which
+    validation reports as ambiguous)."""
+    if isinstance(found, list):
+        fitting = [o for o in found if o.shape == shape]
+        if len(fitting) == 1:
+            return fitting[0]
+    return found
+
+
 def record_group(rec: Any) -> str | None:
     """The record's group (e.g. its COCO category), from its own source or its first frame's."""
     if type(rec) is not dict:
@@ -81,7 +91,9 @@ def object_problems(ctx: UnitContext, ontology: Ontology, obj: Any, names: list[
     ref = obj["class"]
     ont = ontology.objects.get(ref["hash"]) if len(ref) == 1 and "hash" in ref else None  # the usual case
     if ont is None:
-        ont, found = resolve_feature(ctx, ref, ontology.object, names, "object class", "class.unknown", src)
+        shape = frames[0]["geometry"]["shape"] if frames else None
+        ont, found = resolve_feature(ctx, ref, lambda r: by_shape(ontology.object(r), shape), names, "object class",
+                                     "class.unknown", src)
         yield from found
         if ont is None:
             return

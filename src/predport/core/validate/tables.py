@@ -11,7 +11,7 @@ from predport.core.model import Boxes
 from predport.core.ontology import Ontology, OntologyObject
 from predport.core.problems import Problem
 from predport.core.validate.context import UnitContext, collect
-from predport.core.validate.objects import object_problems
+from predport.core.validate.objects import by_shape, object_problems
 from predport.core.validate.resolved import RBoxes, RObject
 
 
@@ -41,7 +41,7 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
     classes: list[OntologyObject | None] = []
     for entry in table["classes"]:
         ref: dict[str, str] = entry["class"]  # type: ignore[assignment]
-        ont = ontology.objects.get(ref["hash"]) if "hash" in ref else ontology.object(ref)
+        ont = ontology.objects.get(ref["hash"]) if "hash" in ref else by_shape(ontology.object(ref), "bounding_box")
         fits = isinstance(ont, OntologyObject) and ont.shape == "bounding_box" and ref.get("name", ont.name) == ont.name
         classes.append(ont if fits else None)  # type: ignore[arg-type]
     slow = set(bad_rows)

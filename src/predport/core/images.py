@@ -1,0 +1,30 @@
+"""Images next to labels: finding one by its stem, and its pixel size from the file's header (Pillow reads the
+header only; nothing is decoded). For readers of formats whose label files carry no size (YOLO, KITTI, MOT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: what counts as an image, in the order a stem is looked up
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".JPG", ".JPEG", ".PNG")
+
+
+def size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header, or None when it is not a readable image."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # (Pillow raises many kinds for a file that is not an image)
+        return None
+    return (int(w), int(h)) if w > 0 and h > 0 else None
+
+
+def find(directory: Path, stem: str) -> Path | None:
+    """The image named ``stem`` plus an image extension in ``directory``, if there is one."""
+    for ext in EXTENSIONS:
+        p = directory / (stem + ext)
+        if p.is_file():
+            return p
+    return None

@@ -1,0 +1,369 @@
+"""The conformance kit: the checks every reader passes, ours and third-party ones, in one line of a test module.
+
+    # tests/test_conformance.py of a plugin (pytest; the plugin installed, or listed in a plugins file)
+    from predport.testing import Sample, conformance
+
+    TestCsvBoxes = conformance("csvboxes", [Sample("tests/data/boxes.csv", "tests/data/ontology.json", entities=7)])
+
+``conformance(reader, samples)`` returns a pytest test class; pytest collects it because its name starts with
+``Test``. The reader is loaded the way ``predport`` loads it (built-ins, entry points, and ``plugins`` files), so
+the kit also checks its registration. Each :class:`Sample` is an input the reader reads, an ontology it converts
+against, and the number of input entities in it. The checks:
+
+``test_declares``
+    a name, a description, :class:`~predport.Capabilities`, and problem codes prefixed with the reader's name.
+``test_detects_its_samples``
+    automatic detection (no ``--from``) picks the reader for each of its samples.
+``test_leaves_other_formats_alone``
+    on every built-in reader's samples (:func:`samples`), detection still picks that reader: this one does not
+    claim, or tie with, another format's files.
+``test_output_follows_the_schema``
+    every data unit read from a sample is valid against the internal JSON Schema.
+``test_every_entity_converted_or_reported``
+    converting a sample (``keep_going``) accounts for all ``entities``: the run's per-group counts of converted
+    and reported entities add up to it. An entity is an object on one frame or a classification; records carry
+    the input's class as ``source.group``, and problems about an entity that is not converted pass ``group=``
+    (see :meth:`predport.ReadContext.report`). Every problem has a declared code and names its file.
+``test_capabilities_are_honest``
+    the samples' output holds only what the reader declares it carries (shapes, confidences, attributes, tracks,
+    classifications), and shows everything it declares: each declared capability needs a sample that has it.
+``test_survives_mutated_inputs``
+    seeded mutations of each sample (files truncated, emptied, deleted; lines dropped, doubled, swapped; numbers
+    replaced by NaN, huge or malformed values; bytes that are not UTF-8) never raise: the run reports problems,
+    each with a declared code and its file.
+
+Built-in readers ship their samples in ``predport/samples/`` (``samples.yaml`` lists them); :func:`ontology` builds
+an ontology for a sample from class names and shapes. The kit needs pytest (imported when ``conformance`` is
+called).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from predport.core.problems import CODES
+from predport.core.reader import Capabilities, Reader
+
+SHAPES = frozenset({"bounding_box", "rotatable_bounding_box", "polygon", "polyline", "point", "bitmask", "skeleton"})
+ATTRIBUTE_TYPES = {"radio", "checklist", "text", "numeric"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """An input for the kit: ``path`` (a file or directory the reader reads), ``ontology`` (a JSON file, or an
+    ontology dict), ``entities`` (how many input entities it holds: objects on one frame each, and
+    classifications) and the reader's ``options`` (by destination name, as ``predport.convert`` takes them)."""
+
+    path: Path | str
+    ontology: Path | str | Mapping[str, Any]
+    entities: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+    reader: str | None = None  # whose sample it is (set for built-in samples)
+
+    def __str__(self) -> str:
+        return f"{self.reader + ':' if self.reader else ''}{Path(self.path).name}"
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha1("/".join(parts).encode()).hexdigest()[:8]
+
+
+def ontology(objects: Mapping[str, str | Sequence[str]], *, attributes: Mapping[str, Sequence[Mapping[str, Any]]]
+             | None = None, skeletons: Mapping[str, Sequence[str]] | None = None,
+             classifications: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """An Encord ontology structure (``OntologyStructure.to_dict()`` form) with deterministic feature hashes.
+
+    ``objects``: class name -> shape, or -> several shapes (one object per shape, all of that name).
+    ``attributes``: class name -> attributes, each ``{"name", "type": radio|checklist|text|numeric, "options":
+    [labels], "dynamic": bool}``. ``skeletons``: class name -> vertex names (for skeleton classes).
+    ``classifications``: name -> one attribute of that name, as in ``attributes``."""
+    attributes, skeletons = attributes or {}, skeletons or {}
+
+    def attrs(owner: str, specs: Sequence[Mapping[str, Any]], prefix: str) -> list[dict[str, Any]]:
+        out = []
+        for k, spec in enumerate(specs, start=1):
+            kind = spec.get("type", "radio")
+            if kind not in ATTRIBUTE_TYPES:
+                raise ValueError(f"attribute type {kind!r}: one of {sorted(ATTRIBUTE_TYPES)}")
+            a: dict[str, Any] = {"id": f"{prefix}.{k}", "name": spec["name"], "type": kind,
+                                 "featureNodeHash": _hash(owner, spec["name"]),
+                                 "required": bool(spec.get("required", False)), "dynamic": bool(spec.get("dynamic"))}
+            if kind in ("radio", "checklist"):
+                a["options"] = [{"id": f"{prefix}.{k}.{j}", "label": str(o), "value": str(o).lower(),
+                                 "featureNodeHash": _hash(owner, spec["name"], str(o))}
+                                for j, o in enumerate(spec.get("options", []), start=1)]
+            out.append(a)
+        return out
+
+    objs: list[dict[str, Any]] = []
+    templates: list[dict[str, Any]] = []
+    for name, shapes in objects.items():
+        for shape in [shapes] if isinstance(shapes, str) else list(shapes):
+            if shape not in SHAPES:
+                raise ValueError(f"shape {shape!r}: one of {sorted(SHAPES)}")
+            n = len(objs) + 1
+            h = _hash(name, shape)
+            objs.append({"id": str(n), "name": name, "color": "#000000", "shape": shape, "featureNodeHash": h,
+                         "attributes": attrs(h, attributes.get(name, []), str(n))})
+            if shape == "skeleton" and name in skeletons:
+                templates.append({"template": {
+                    "name": f"{name} template", "shape": "skeleton", "width": 100.0, "height": 100.0,
+                    "feature_node_hash": h, "skeletonEdges": {},
+                    "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": v, "color": "#000000", "value": v,
+                                          "featureHash": _hash(h, v)} for k, v in enumerate(skeletons[name])}}})
+    classes = [{"id": str(k), "featureNodeHash": _hash("classification", name),
+                "attributes": attrs(_hash("classification", name), [{**spec, "name": name}], str(k))}
+               for k, (name, spec) in enumerate((classifications or {}).items(), start=1)]
+    out: dict[str, Any] = {"objects": objs, "classifications": classes}
+    if templates:
+        out["skeleton_templates"] = templates
+    return out
+
+
+@cache
+def samples(reader: str | None = None) -> list[Sample]:
+    """The built-in readers' samples (of ``reader`` only, when given), from ``predport/samples/samples.yaml``."""
+    import yaml
+
+    base = Path(str(resources.files("predport").joinpath("samples")))
+    listed = yaml.safe_load((base / "samples.yaml").read_text("utf-8"))
+    return [Sample(base / s["path"], base / s["ontology"], int(s["entities"]), s.get("options") or {}, s["reader"])
+            for s in listed if reader is None or s["reader"] == reader]
+
+
+def _ontology_file(sample: Sample, tmp: Path) -> Path:
+    if isinstance(sample.ontology, Mapping):
+        path = tmp / "ontology.json"
+        path.write_text(json.dumps(sample.ontology))
+        return path
+    return Path(sample.ontology)
+
+
+# -- what the output holds ----------------------------------------------------------------------------------
+
+def carried(units: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """What data units hold, in :class:`~predport.Capabilities` terms: {"shapes": {...}, "features": {...}}."""
+    shapes: set[str] = set()
+    features: set[str] = set()
+    for u in units:
+        for obj in u.get("objects") or []:
+            frames = obj.get("frames") or []
+            for f in frames:
+                shapes.add(f.get("geometry", {}).get("shape"))
+                if f.get("confidence") is not None:
+                    features.add("confidence")
+            if obj.get("answers"):
+                features.add("attributes")
+            if len({f.get("frame") for f in frames}) > 1:
+                features.add("tracks")
+        table = u.get("boxes")
+        if table:
+            shapes.add("bounding_box")
+            if table.get("confidence") is not None:
+                features.add("confidence")
+        if u.get("classifications"):
+            features.add("classifications")
+    shapes.discard(None)  # type: ignore[arg-type]
+    return {"shapes": shapes, "features": features}
+
+
+def _declared(caps: Capabilities) -> set[str]:
+    return {k for k in ("confidence", "attributes", "tracks", "classifications") if getattr(caps, k)}
+
+
+# -- mutations ----------------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_BAD_NUMBERS = [b"nan", b"NaN", b"inf", b"-1e309", b"1e400", b"99999999999999999999999", b"-0", b"1,5", b"",
+                b"0x10", b"\xff\xfe"]
+
+
+def mutations(sample: Path, tmp: Path, seed: int = 0, count: int = 24) -> Iterator[tuple[str, Path]]:
+    """``count`` mutated copies of ``sample`` (a file or a directory) under ``tmp``, each with what was done."""
+    rnd = random.Random(seed)
+    for k in range(count):
+        root = tmp / f"m{k}"
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        copy = root / sample.name
+        if sample.is_dir():
+            shutil.copytree(sample, copy)
+            files = sorted(p for p in copy.rglob("*") if p.is_file())
+        else:
+            shutil.copy2(sample, copy)
+            files = [copy]
+        if not files:
+            continue
+        target = rnd.choice(files)
+        data = target.read_bytes()
+        what, data2 = _mutate(data, rnd, sample.is_dir())
+        if data2 is None:
+            target.unlink()
+        else:
+            target.write_bytes(data2)
+        yield f"{target.relative_to(root)}: {what}", copy
+
+
+def _mutate(data: bytes, rnd: random.Random, deletable: bool) -> tuple[str, bytes | None]:
+    lines = data.splitlines(keepends=True)
+    numbers = list(_NUMBER.finditer(data))
+    choices = ["truncate", "empty", "drop line", "double line", "swap lines", "not utf-8", "number", "number",
+               "number", "garbage line"] + (["delete"] if deletable else [])
+    kind = rnd.choice(choices)
+    if kind == "truncate":
+        cut = rnd.randrange(len(data)) if data else 0
+        return f"truncated at byte {cut}", data[:cut]
+    if kind == "empty":
+        return "emptied", b""
+    if kind == "delete":
+        return "deleted", None
+    if kind in ("drop line", "double line", "swap lines") and len(lines) > 1:
+        i, j = rnd.randrange(len(lines)), rnd.randrange(len(lines))
+        if kind == "drop line":
+            return f"line {i + 1} dropped", b"".join(lines[:i] + lines[i + 1:])
+        if kind == "double line":
+            return f"line {i + 1} doubled", b"".join(lines[:i + 1] + lines[i:])
+        lines[i], lines[j] = lines[j], lines[i]
+        return f"lines {i + 1} and {j + 1} swapped", b"".join(lines)
+    if kind == "not utf-8":
+        at = rnd.randrange(len(data) + 1)
+        return f"bytes ff fe c3 28 at {at}", data[:at] + b"\xff\xfe\xc3\x28" + data[at:]
+    if kind == "number" and numbers:
+        m = rnd.choice(numbers)
+        bad = rnd.choice(_BAD_NUMBERS)
+        return f"number {m.group().decode()} at byte {m.start()} -> {bad!r}", data[:m.start()] + bad + data[m.end():]
+    at = data.rfind(b"\n", 0, rnd.randrange(len(data) + 1)) + 1 if data else 0
+    return f"a garbage line at byte {at}", data[:at] + b"{[<x y z>]} 1 2 3\n" + data[at:]
+
+
+# -- the suite ------------------------------------------------------------------------------------------------
+
+def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
+                plugins: Sequence[str | Path] = (), mutations_per_sample: int = 24) -> type:
+    """A pytest test class running the kit for the reader named ``reader`` on ``samples_`` (default: the
+    built-in samples of that reader). ``plugins``: local plugins files to load besides the built-ins and
+    the installed entry points."""
+    import pytest
+
+    import predport
+    from predport import plugins as pluginmod
+
+    own = list(samples_) if samples_ is not None else samples(reader)
+    own = [s if s.reader else Sample(s.path, s.ontology, s.entities, s.options, reader) for s in own]
+    others = [s for s in samples() if s.reader != reader]
+
+    @cache
+    def registry() -> Any:
+        return pluginmod.load([Path(p) for p in plugins])
+
+    def the_reader() -> Reader:
+        return registry().reader(reader)  # type: ignore[no-any-return]
+
+    def run(sample: Sample, path: Path, tmp: Path, write: bool) -> predport.Report:
+        ont = _ontology_file(sample, tmp)
+        if write:
+            return predport.convert([path], ont, "conformance", tmp / "out", fmt=reader,
+                                    options=dict(sample.options), keep_going=True, registry=registry())
+        return predport.validate([path], ont, fmt=reader, options=dict(sample.options), registry=registry())
+
+    def located(report: predport.Report, what: str) -> None:
+        for p in report.problems:
+            assert p.code in CODES, f"{what}: problem code {p.code!r} is not declared ({p})"
+            assert p.location.file, f"{what}: a problem without its file: {p}"
+
+    class Conformance:
+        """The reader conformance kit (see :mod:`predport.testing`)."""
+
+        def test_declares(self) -> None:
+            r = the_reader()
+            assert r.name == reader and isinstance(r.description, str) and r.description.strip()
+            caps = getattr(r, "capabilities", None)
+            assert isinstance(caps, Capabilities), f"{reader}: declare capabilities = predport.Capabilities(...)"
+            assert caps.shapes and caps.shapes <= SHAPES, f"{reader}: shapes {sorted(caps.shapes)} not all in " \
+                                                          f"{sorted(SHAPES)}"
+            for code, meaning in (getattr(r, "codes", None) or {}).items():
+                assert code.startswith(reader + "."), f"{reader}: code {code!r} is not prefixed with {reader}."
+                assert isinstance(meaning, str) and meaning.strip(), f"{reader}: code {code!r} has no meaning"
+
+        @pytest.mark.parametrize("sample", own, ids=str)
+        def test_detects_its_samples(self, sample: Sample) -> None:
+            path = Path(sample.path)
+            verdict = the_reader().detect(path)
+            assert verdict.score > 0, f"{reader} does not recognise its sample {path}: {verdict.reason}"
+            chosen = registry().detect(path)
+            assert chosen.name == reader, f"detection picks {chosen.name!r} for {reader}'s sample {path}"
+
+        @pytest.mark.parametrize("sample", others, ids=str)
+        def test_leaves_other_formats_alone(self, sample: Sample) -> None:
+            path = Path(sample.path)
+            the_reader().detect(path)  # (must not raise)
+            chosen = registry().detect(path)
+            assert chosen.name == sample.reader, f"detection picks {chosen.name!r} for {sample.reader}'s " \
+                                                 f"sample {path}"
+
+        @pytest.mark.parametrize("sample", own, ids=str)
+        def test_output_follows_the_schema(self, sample: Sample, tmp_path: Path) -> None:
+            from predport.core import schema
+
+            problems = predport.Problems()
+            units = list(predport.read([sample.path], _ontology_file(sample, tmp_path), fmt=reader,
+                                       options=dict(sample.options), problems=problems, registry=registry()))
+            assert units, f"{reader} read no data unit from {sample.path}"
+            for u in units:
+                json.dumps(u)
+                errs = schema.errors(u)
+                assert not errs, f"{u.get('title')!r}: {errs[:3]}"
+
+        @pytest.mark.parametrize("sample", own, ids=str)
+        def test_every_entity_converted_or_reported(self, sample: Sample, tmp_path: Path) -> None:
+            report = run(sample, Path(sample.path), tmp_path, write=True)
+            located(report, str(sample))
+            groups = report.per_group()
+            seen = sum(g["converted"] + g["reported"] for g in groups.values())
+            assert seen == sample.entities, (
+                f"{sample}: {sample.entities} entities, the run accounts for {seen} (converted and reported per "
+                f"group: {groups}). Records carry source.group; problems about an entity pass group=")
+
+        def test_capabilities_are_honest(self, tmp_path: Path) -> None:
+            caps = the_reader().capabilities  # type: ignore[attr-defined]
+            assert isinstance(caps, Capabilities)
+            shapes: set[str] = set()
+            features: set[str] = set()
+            for sample in own:
+                units = list(predport.read([sample.path], _ontology_file(sample, tmp_path), fmt=reader,
+                                           options=dict(sample.options), problems=predport.Problems(),
+                                           registry=registry()))
+                found = carried(units)
+                assert found["shapes"] <= caps.shapes, f"{sample} yields shapes {sorted(found['shapes'])}, " \
+                                                       f"declared {sorted(caps.shapes)}"
+                assert found["features"] <= _declared(caps), f"{sample} carries {sorted(found['features'])}, " \
+                                                             f"declared {sorted(_declared(caps))}"
+                shapes |= found["shapes"]
+                features |= found["features"]
+            missing = sorted((caps.shapes - shapes) | (_declared(caps) - features))
+            assert not missing, f"{reader} declares {missing}, which no sample shows: add a sample that has them"
+
+        @pytest.mark.parametrize("sample", own, ids=str)
+        def test_survives_mutated_inputs(self, sample: Sample, tmp_path: Path) -> None:
+            seed = int(hashlib.sha1(str(sample).encode()).hexdigest()[:8], 16)
+            for what, path in mutations(Path(sample.path), tmp_path / "m", seed, mutations_per_sample):
+                try:
+                    the_reader().detect(path)
+                    report = run(sample, path, tmp_path, write=False)
+                except Exception as e:
+                    raise AssertionError(f"{sample}, mutated ({what}): {type(e).__name__}: {e}") from e
+                located(report, f"{sample}, mutated ({what})")
+
+    Conformance.__name__ = Conformance.__qualname__ = f"Conformance_{reader}"
+    return Conformance

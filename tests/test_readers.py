@@ -1,0 +1,473 @@
+"""The readers of issue 11 on the shared fixtures (real files of other projects, tests/data/PROVENANCE.md), with the
+numbers each file prints worked out by hand, and on the defects users meet (each reported where it is)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import predport
+from conftest import DATA
+from predport import plugins
+from readers_kit import answers, classifications, codes, convert, view
+
+YOLO, VOC, KITTI, MOT, LABELME, CVAT = (DATA / n for n in ("yolo", "voc", "kitti", "mot", "labelme", "cvat"))
+LABELS = [f"label_{k}" for k in range(10)]
+
+
+def copy(src: Path, tmp: Path) -> Path:
+    dst = tmp / src.name
+    shutil.copytree(src, dst) if src.is_dir() else shutil.copy(src, dst)
+    return dst
+
+
+def only(rows: dict[str, Any]) -> dict[str, Any]:
+    [row] = rows.values()
+    return row
+
+
+# -- detection: every fixture is recognised by its own reader -----------------------------------------------------
+
+@pytest.mark.parametrize(("path", "reader"), [
+    (YOLO / "yolo", "yolo"), (YOLO / "yolov8_detection", "yolo"), (YOLO / "yolov8_segmentation", "yolo"),
+    (YOLO / "yolov8_oriented_boxes", "yolo"), (YOLO / "yolov8_pose", "yolo"), (YOLO / "roboflow", "yolo"),
+    (YOLO / "label-studio", "yolo"), (YOLO / "yolov8_detection_with_subset_txt", "yolo"),
+    (VOC / "voc_dataset1", "voc"), (VOC / "voc_dataset2", "voc"), (VOC / "roboflow", "voc"),
+    (KITTI / "kitti_detection", "kitti"), (KITTI / "kitti_3d" / "training" / "label_2", "kitti"),
+    (MOT / "mot_seq", "mot"), (MOT / "mot_seq_with_seqinfo", "mot"), (LABELME, "labelme"),
+    (CVAT / "cvat-ai-datumaro" / "for_images" / "train.xml", "cvat_images"),
+    (CVAT / "datumaro" / "for_images" / "export_project", "cvat_images"),
+    (CVAT / "cvat-ai-datumaro" / "for_video", "cvat_video"),
+])
+def test_each_fixture_is_detected_as_its_format(path: Path, reader: str) -> None:
+    assert plugins.load().detect(path).name == reader
+
+
+# -- YOLO -----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["yolo", "yolov8_detection", "yolov8_detection_with_list_of_imgs",
+                                    "yolov8_detection_with_list_of_names", "yolov8_detection_with_subset_txt"])
+def test_yolo_darknet_and_ultralytics_layouts_give_the_same_boxes(layout: str, tmp_path: Path) -> None:
+    # 1.jpg is 15 x 10; "2 0.133333 0.300000 0.266667 0.200000": centre (2, 3), 4 x 2 px -> (0, 2, 4, 2)
+    report, rows, ont = convert(tmp_path, YOLO / layout, {n: "bounding_box" for n in LABELS})
+    assert report.ok, codes(report)
+    assert list(rows) == ["1.jpg"]
+    assert view(rows["1.jpg"], ont) == [("label_2", 0, "BoundingBox", (0.0, 2.0, 4.0, 2.0), 1.0),
+                                        ("label_4", 0, "BoundingBox", (3.0, 3.0, 2.0, 3.0), 1.0)]
+
+
+def test_yolo_segmentation_polygons_are_open_rings_in_pixels(tmp_path: Path) -> None:
+    report, rows, ont = convert(tmp_path, YOLO / "yolov8_segmentation", {n: "polygon" for n in LABELS})
+    assert report.ok
+    assert view(rows["1.jpg"], ont) == [
+        ("label_2", 0, "Polygon", [[[(1.5, 1.0), (6.0, 1.0), (6.0, 5.0)]]], 1.0),
+        ("label_4", 0, "Polygon", [[[(3.0, 1.5), (6.0, 1.5), (6.0, 7.5), (4.5, 7.5), (3.75, 3.0)]]], 1.0)]
+
+
+def test_yolo_obb_corners_become_the_rotated_box_with_its_exact_angle(tmp_path: Path) -> None:
+    # corners (2.2, 1.518) (4.799, 3.018) (2.799, 6.482) (0.201, 4.982): centre (2.5, 4), sides 3 and 4, 30 deg
+    report, rows, ont = convert(tmp_path, YOLO / "yolov8_oriented_boxes", {n: "rotatable_bounding_box" for n in LABELS})
+    assert report.ok
+    [(c1, _, k1, g1, _), (c2, _, k2, g2, _)] = view(rows["1.jpg"], ont)
+    assert (c1, k1, c2, k2) == ("label_2", "RotatableBoundingBox", "label_4", "RotatableBoundingBox")
+    assert g1 == pytest.approx((1.0, 2.0, 3.0, 4.0, 30.0), abs=2e-4)
+    assert g2 == pytest.approx((3.0, 2.0, 6.0, 2.0, 120.0), abs=2e-4)
+
+
+@pytest.mark.parametrize(("layout", "visibility"), [("yolov8_pose", "visible"), ("yolov8_pose_two_values_per_point",
+                                                                                 None)])
+def test_yolo_pose_keypoints_become_the_template_vertices(layout: str, visibility: str | None,
+                                                          tmp_path: Path) -> None:
+    report, rows, ont = convert(tmp_path, YOLO / layout, {"skeleton_label": "skeleton"},
+                                skeletons={"skeleton_label": ["a", "b", "c"]})
+    assert report.ok
+    assert view(rows["1.jpg"], ont) == [("skeleton_label", 0, "Skeleton", [
+        ("a", 1.5, 2.0, visibility), ("b", 4.5, 4.0, visibility), ("c", 7.5, 6.0, visibility)], 1.0)]
+
+
+def test_yolo_without_images_and_with_them(tmp_path: Path) -> None:
+    from PIL import Image
+
+    names = ["closed_door", "opened_door", "bus", "number"]
+    report, rows, _ = convert(tmp_path / "a", YOLO / "label-studio", {n: "bounding_box" for n in names})
+    assert report.ok and sorted(rows) == [f"img_{k}" for k in range(1, 8)]
+    assert "yolo.no_image" in codes(report)
+    # the images (not copied to the fixtures) are 640 x 329 for img_1; with them the titles and sizes are theirs
+    images = tmp_path / "images"
+    images.mkdir()
+    for k, (ext, w, h) in enumerate([(".jpg", 640, 329), (".png", 640, 427), (".png", 1280, 720), (".png", 640, 494),
+                                     (".jpg", 640, 425), (".jpeg", 1280, 720), (".jpeg", 640, 427)], start=1):
+        Image.new("1", (w, h)).save(images / f"img_{k}{ext}")
+    report, rows, ont = convert(tmp_path / "b", YOLO / "label-studio", {n: "bounding_box" for n in names},
+                                images=str(images))
+    assert report.ok and "yolo.no_image" not in codes(report) and "img_6.jpeg" in rows
+    # "2 0.49765625 0.46200607902735563 0.9640625 0.8693009118541033" in 640 x 329: (10, 9, 617, 286)
+    assert ("bus", 0, "BoundingBox", (10.0, 9.0, 617.0, 286.0), 1.0) in view(rows["img_1.jpg"], ont)
+
+
+def test_yolo_defects_are_located(tmp_path: Path) -> None:
+    seg = copy(YOLO / "yolov8_segmentation", tmp_path)
+    labels = seg / "labels" / "train" / "1.txt"
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join([lines[0], "x 0.1 0.2", "2 0.1 0.2", lines[1] + " 0.5 0.5 0.9"]) + "\n")
+    report, _, _ = convert(tmp_path / "o", seg, {n: "polygon" for n in LABELS})
+    found = [(p.code, p.location.line) for p in report.problems]
+    assert ("yolo.bad_line", 2) in found and ("yolo.bad_line", 3) in found  # (not a class; too few numbers)
+    obb = copy(YOLO / "yolov8_oriented_boxes", tmp_path)
+    labels = obb / "labels" / "train" / "1.txt"
+    labels.write_text(labels.read_text().replace("0.013397 0.498205", "0.113397 0.398205"))  # (a skewed quad)
+    report, _, _ = convert(tmp_path / "p", obb, {n: "rotatable_bounding_box" for n in LABELS})
+    assert [(p.code, p.location.line) for p in report.problems if p.severity == "error"] == [
+        ("yolo.not_a_rectangle", 1)]
+    report, _, _ = convert(tmp_path / "q", YOLO / "yolov8_pose", {"skeleton_label": "skeleton"},
+                           skeletons={"skeleton_label": ["a", "b"]})
+    assert codes(report) == ["yolo.keypoints"]
+    report, rows, ont = convert(tmp_path / "r", YOLO / "yolov8_pose", {"skeleton_label": "bounding_box"})
+    assert codes(report) == ["yolo.not_carried"]  # (a pose line for a box class: its keypoints are said lost)
+    assert view(rows["1.jpg"], ont)[0][2] == "BoundingBox"
+
+
+def test_yolo_names_with_escaped_non_ascii(tmp_path: Path) -> None:
+    d = copy(YOLO / "yolov8_detection", tmp_path)
+    (d / "data.yaml").write_text((d / "data.yaml").read_text().replace("label_2", '"caf\\u00e9"'))
+    report, rows, ont = convert(tmp_path / "o", d, {"café": "bounding_box", "label_4": "bounding_box"})
+    assert report.ok and [v[0] for v in view(rows["1.jpg"], ont)] == ["café", "label_4"]
+
+
+def test_a_yolo_directory_is_not_taken_for_kitti_and_back() -> None:
+    reg = plugins.load()
+    assert reg.readers["kitti"].detect(YOLO / "yolo" / "obj_train_data").score == 0
+    assert reg.readers["yolo"].detect(KITTI / "kitti_detection" / "training" / "label_2").score == 0
+
+
+# -- Pascal VOC -----------------------------------------------------------------------------------------------------
+
+VOC_CLASSES = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+               "tvmonitor", "ignored", "label_0", "label_1"]
+
+
+def test_voc_tags_by_name_and_pixel_origin(tmp_path: Path) -> None:
+    # roboflow writes xmin xmax ymin ymax; train_001: xmin 2 xmax 5 ymin 1 ymax 2 on 10 x 5
+    report, rows, ont = convert(tmp_path / "a", VOC / "roboflow", {n: "bounding_box" for n in VOC_CLASSES})
+    assert report.ok
+    assert view(rows["train_001.jpg"], ont) == [("label_0", 0, "BoundingBox", (2.0, 1.0, 3.0, 1.0), 1.0)]
+    report, rows, ont = convert(tmp_path / "b", VOC / "roboflow", {n: "bounding_box" for n in VOC_CLASSES},
+                                pixel_origin=1)  # (the devkit's 1-based inclusive boxes: one pixel wider)
+    assert view(rows["train_001.jpg"], ont) == [("label_0", 0, "BoundingBox", (1.0, 0.0, 4.0, 2.0), 1.0)]
+
+
+def test_voc_flags_parts_and_actions(tmp_path: Path) -> None:
+    flags = [{"name": "truncated", "type": "radio", "options": ["yes", "no"]},
+             {"name": "actions", "type": "checklist", "options": ["jumping", "phoning", "reading", "walking",
+                                                                  "other", "ridinghorse", "takingphoto"]}]
+    report, rows, ont = convert(tmp_path, VOC / "voc_dataset1", {n: "bounding_box" for n in [*VOC_CLASSES, "head"]},
+                                attributes={"cat": flags[:1], "person": flags[1:]})
+    assert report.ok
+    row = rows["2007_000001.jpg"]
+    assert view(row, ont) == [("cat", 0, "BoundingBox", (1.0, 2.0, 2.0, 2.0), 1.0),
+                              ("head", 0, "BoundingBox", (5.5, 6.0, 2.0, 2.0), 1.0),  # (a part, sticking out)
+                              ("person", 0, "BoundingBox", (4.0, 5.0, 2.0, 2.0), 1.0)]
+    assert answers(row, ont) == [("cat", "truncated", ["yes"]), ("person", "actions", [
+        "other", "phoning", "reading", "ridinghorse", "takingphoto", "walking"])]
+    assert "voc.not_carried" in codes(report)  # (pose, difficult)
+    report, _, _ = convert(tmp_path / "b", VOC / "voc_dataset1", {n: "bounding_box" for n in VOC_CLASSES})
+    assert [p.location.record for p in report.problems if p.code == "voc.not_carried" and p.group == "head"] == [
+        "object[2]/part[1]"]  # (a part whose class the ontology lacks: reported, counted as not converted)
+    assert report.per_group()["head"] == {"converted": 0, "reported": 1}
+
+
+def test_voc_without_size_and_image_is_reported_per_object(tmp_path: Path) -> None:
+    report, _, _ = convert(tmp_path, VOC / "voc_dataset2", {n: "bounding_box" for n in VOC_CLASSES})
+    assert sorted({(p.code, Path(p.location.file or "").name) for p in report.problems if p.severity == "error"}) == [
+        ("frame.size_unknown", f"{n}.xml") for n in "abcd"]
+
+
+def test_voc_bad_box(tmp_path: Path) -> None:
+    d = copy(VOC / "voc_dataset3", tmp_path)
+    f = d / "Annotations" / "2007_000001.xml"
+    f.write_text(f.read_text().replace("<ymax>4</ymax>", "<ymax>four</ymax>"))
+    report, _, _ = convert(tmp_path / "o", d, {"cat": "bounding_box"})
+    assert [(p.code, p.location.record) for p in report.problems if p.severity == "error"] == [
+        ("voc.bad_box", "object[1]")]
+
+
+# -- KITTI ----------------------------------------------------------------------------------------------------------
+
+def test_kitti_boxes_titles_and_fields_not_carried(tmp_path: Path) -> None:
+    occluded = [{"name": "occluded", "type": "radio", "options": ["yes", "no"]}]
+    report, rows, ont = convert(tmp_path, KITTI / "kitti_detection", {"Truck": "bounding_box", "Van": "bounding_box"},
+                                attributes={"Van": occluded})
+    assert report.ok and sorted(rows) == ["000030_10.png", "000030_11.png"]
+    # "Truck 1.0 0 -1 0 1 2 3 ..." on a 10 x 10 image: (0, 1) to (2, 3)
+    assert view(rows["000030_10.png"], ont) == [("Truck", 0, "BoundingBox", (0.0, 1.0, 2.0, 2.0), 1.0),
+                                               ("Van", 0, "BoundingBox", (0.0, 5.0, 1.0, 3.0), 1.0)]
+    assert ("Van", "occluded", ["no"]) in answers(rows["000030_10.png"], ont)
+    notes = [p.message for p in report.problems if p.code == "kitti.not_carried"]
+    assert any("truncated x2" in m for m in notes)
+
+
+def test_kitti_dont_care_is_a_note_3d_fields_are_said(tmp_path: Path) -> None:
+    report, _, _ = convert(tmp_path, KITTI / "kitti_3d", {"Truck": "bounding_box", "Car": "bounding_box"})
+    assert report.per_group()["DontCare"] == {"converted": 0, "reported": 1}
+    assert any("3D fields" in p.message for p in report.problems if p.code == "kitti.not_carried")
+
+
+def test_kitti_bad_line_and_spaced_class_names(tmp_path: Path) -> None:
+    d = copy(KITTI / "kitti_detection", tmp_path)
+    f = d / "training" / "label_2" / "000030_10.txt"
+    lines = f.read_text().splitlines()
+    f.write_text("\n".join([lines[0].replace("Truck", "Traffic_light"), lines[1] + " 0.5 0.5", "Van x y"]) + "\n")
+    report, rows, ont = convert(tmp_path / "o", d, {"Traffic light": "bounding_box", "Van": "bounding_box"})
+    assert [(p.code, p.location.line) for p in report.problems if p.severity == "error"] == [
+        ("kitti.bad_line", 2), ("kitti.bad_line", 3)]
+    assert view(rows["000030_10.png"], ont)[0][0] == "Traffic light"
+
+
+# -- MOT ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("seq", "title"), [("mot_seq", "mot_seq"), ("mot_seq_with_seqinfo", "Test")])
+def test_mot_ground_truth(seq: str, title: str, tmp_path: Path) -> None:
+    # "1,-1,0,4,4,8,1,3,1.0": frame 1 -> 0, class 3 = labels.txt line 3 (label_2), 16 x 16 frames
+    visibility = [{"name": "visibility", "type": "numeric"}]
+    report, rows, ont = convert(tmp_path, MOT / seq, {n: "bounding_box" for n in LABELS},
+                                attributes={"label_2": visibility})
+    assert report.ok and list(rows) == [title]
+    assert view(rows[title], ont) == [("label_2", 0, "BoundingBox", (0.0, 4.0, 4.0, 8.0), 1.0)]
+    assert answers(rows[title], ont) == [("label_2", "visibility", 1.0)]
+
+
+def test_mot_flagged_rows_bad_rows_and_unset_scores(tmp_path: Path) -> None:
+    d = copy(MOT / "mot_seq_with_seqinfo", tmp_path)
+    gt = d / "gt" / "gt.txt"
+    row = gt.read_text().strip()
+    gt.write_text("\n".join([row, row.replace(",1,3,", ",0,3,").replace("1,-1,", "2,-1,"), "1,2,three"]) + "\n")
+    report, _, _ = convert(tmp_path / "o", d, {n: "bounding_box" for n in LABELS})
+    assert [(p.code, p.location.line) for p in report.problems if p.severity == "error"] == [("mot.bad_row", 3)]
+    assert report.per_group()["label_2"] == {"converted": 1, "reported": 1}  # (the flagged row: said, not lost)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "Test.txt").write_text("1,1,0,4,4,8,-1,-1,-1,-1\n1,2,1,4,4,8,-1,-1,-1,-1\n")  # (Test: 1 frame)
+    report, rows, ont = convert(tmp_path / "r", results, {"pedestrian": "bounding_box"}, sequences=str(tmp_path))
+    assert codes(report) == ["frame.size_unknown", "unit.frame_count_unknown"]  # (no sequence Test: no size)
+    assert report.per_group()["pedestrian"] == {"converted": 0, "reported": 2}
+    (tmp_path / "Test").symlink_to(d)
+    report, rows, ont = convert(tmp_path / "s", results, {"pedestrian": "bounding_box"}, sequences=str(tmp_path))
+    assert report.ok and "mot.no_scores" in codes(report)
+    assert view(rows["Test"], ont) == [("pedestrian", 0, "BoundingBox", (0.0, 4.0, 4.0, 8.0), 1.0),
+                                                      ("pedestrian", 0, "BoundingBox", (1.0, 4.0, 4.0, 8.0), 1.0)]
+
+
+# -- LabelMe --------------------------------------------------------------------------------------------------------
+
+def test_labelme_xml_polygons_boxes_masks_deleted_and_attributes(tmp_path: Path) -> None:
+    objects = {n: "polygon" for n in ("window", "o1", "q1", "hg")} | {"license plate": "bitmask", "m1": "bitmask",
+                                                                        "b1": "bounding_box"}
+    flags = [{"name": "occluded", "type": "radio", "options": ["yes", "no"]},
+             {"name": "a1", "type": "radio", "options": ["yes", "no"]}]
+    report, rows, ont = convert(tmp_path, LABELME, objects, attributes={"o1": flags})
+    assert report.ok
+    got = {v[0]: v for v in view(rows["img1.png"], ont)}
+    assert got["window"][3] == [[[(43.0, 34.0), (45.0, 34.0), (45.0, 37.0), (43.0, 37.0)]]]
+    assert got["b1"][2:4] == ("BoundingBox", (13.0, 19.0, 10.0, 11.0))  # (a bounding_box polygon of 4 points)
+    assert got["license plate"][2:4] == ("Bitmask", (10, 58, 67, 62, 68))  # (alpha > 0 of Masks/subset1/...)
+    assert answers(rows["img1.png"], ont) == [("o1", "a1", ["yes"]), ("o1", "occluded", ["yes"])]
+    assert any("part links x5" in p.message for p in report.problems if p.code == "labelme.not_carried")
+    d = copy(LABELME, tmp_path / "c")
+    f = d / "Annotations" / "subset1" / "img1.xml"
+    f.write_text(f.read_text().replace("<deleted>0</deleted>", "<deleted>1</deleted>", 1)
+                 .replace("<mask>img1_mask_5.png</mask>", "<mask>missing.png</mask>"))
+    report, rows, ont = convert(tmp_path / "o", d, objects)
+    assert report.per_group()["window"] == {"converted": 0, "reported": 1}
+    assert [(p.code, p.location.record) for p in report.problems if p.severity == "error"] == [
+        ("labelme.bad_shape", "object[6]")]
+
+
+def test_labelme_json_circle_points_and_bad_shapes(tmp_path: Path) -> None:
+    src = DATA / "written" / "labelme" / "json" / "files"
+    d = copy(src, tmp_path)
+    doc = json.loads((d / "a.json").read_text())
+    doc["shapes"] = [
+        {**doc["shapes"][0], "label": "dog", "shape_type": "circle", "points": [[100.0, 100.0], [110.0, 100.0]]},
+        {**doc["shapes"][0], "label": "person", "shape_type": "points",
+         "points": [[230.0, 120.0], [225.0, 115.0], [235.0, 115.0]]},
+        {**doc["shapes"][0], "label": "dog", "shape_type": "rectangle", "points": [[1.0, 2.0]]},
+        {**doc["shapes"][0], "label": "dog", "shape_type": "hexagon"},
+        {**doc["shapes"][0], "label": "dog", "shape_type": "mask", "mask": "not base64!"},
+        {**doc["shapes"][0], "label": "car", "shape_type": "polygon", "group_id": 7,
+         "points": [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]},
+        {**doc["shapes"][0], "label": "car", "shape_type": "polygon", "group_id": 7,
+         "points": [[20.0, 0.0], [30.0, 0.0], [30.0, 10.0]]}]
+    (d / "a.json").write_text(json.dumps(doc))
+    report, rows, ont = convert(tmp_path / "o", d / "a.json",
+                                {"dog": "polygon", "person": "skeleton", "car": "polygon"},
+                                skeletons={"person": ["nose", "left_eye", "right_eye"]},
+                                classifications={"Time of day": {"type": "radio", "options": ["daytime", "night"]}})
+    assert [(p.code, p.location.pointer) for p in report.problems if p.severity == "error"] == [
+        ("labelme.bad_shape", "/shapes/2"), ("labelme.bad_shape", "/shapes/3"), ("labelme.bad_shape", "/shapes/4")]
+    assert any(p.code == "geometry.converted" and "circle" in p.message for p in report.problems)
+    got = view(rows["a.png"], ont)
+    circle = next(v for v in got if v[0] == "dog")[3][0][0]
+    assert len(circle) == 64 and all(abs(((x - 100) ** 2 + (y - 100) ** 2) ** 0.5 - 10) < 1e-3 for x, y in circle)
+    assert next(v for v in got if v[0] == "person")[3] == [
+        ("nose", 230.0, 120.0, None), ("left_eye", 225.0, 115.0, None), ("right_eye", 235.0, 115.0, None)]
+    assert next(v for v in got if v[0] == "car")[3] == [[[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0)]],
+                                                        [[(20.0, 0.0), (30.0, 0.0), (30.0, 10.0)]]]  # (one group_id)
+    assert classifications(rows["a.png"], ont) == [("Time of day", [(0, 0)], [("Time of day", ["daytime"])])]
+
+
+# -- CVAT -----------------------------------------------------------------------------------------------------------
+
+CVAT_ATTRS = [{"name": "a1", "type": "radio", "options": ["false", "true"]},
+              {"name": "a2", "type": "radio", "options": ["v1", "v2", "v3"]}, {"name": "a3", "type": "text"},
+              {"name": "a4", "type": "numeric"}]
+
+
+def test_cvat_images_shapes_attributes_and_skeletons(tmp_path: Path) -> None:
+    report, rows, ont = convert(tmp_path, CVAT / "cvat-ai-datumaro" / "for_images" / "train.xml",
+                                {"label1": "bounding_box", "label2": "point", "skeleton": "skeleton",
+                                 "": ["polyline", "polygon"]},  # (label "" names a polyline and a polygon)
+                                attributes={"label1": CVAT_ATTRS}, skeletons={"skeleton": ["1", "2", "3", "4"]})
+    assert report.ok, codes(report)
+    img0 = view(rows["img0.jpg"], ont)
+    assert img0 == [("", 0, "Polyline", [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0), (7.0, 8.0)], 1.0),
+                    ("label1", 0, "BoundingBox", (0.0, 2.0, 4.0, 2.0), 1.0),
+                    ("skeleton", 0, "Skeleton", [("1", 1.0, 1.0, "invisible"), ("2", 2.0, 2.0, "visible"),
+                                                 ("3", 3.0, 3.0, "visible"), ("4", 4.0, 4.0, "visible")], 1.0)]
+    # text "0003" keeps its zeros; "2.4" is a number; occluded="1" has no attribute here: said
+    assert answers(rows["img0.jpg"], ont) == [("label1", "a1", ["true"]), ("label1", "a2", ["v3"]),
+                                              ("label1", "a3", "0003"), ("label1", "a4", 2.4)]
+    assert any("occluded x1" in p.message for p in report.problems if p.code == "cvat_images.not_carried")
+    assert [v[3] for v in view(rows["img1.jpg"], ont) if v[0] == "label2"] == [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]
+
+
+def test_cvat_project_export_repeats_names_across_subsets(tmp_path: Path) -> None:
+    shapes = ["bounding_box", "polygon", "polyline", "point"]
+    report, rows, _ = convert(tmp_path, CVAT / "datumaro" / "for_images" / "export_project",
+                              {"label1": shapes, "label2": shapes, "label3": shapes},
+                              attributes={"label1": CVAT_ATTRS})
+    assert report.ok
+    assert sorted(rows) == [f"{s}/img{k}.jpg" for s in ("Test", "Train", "Validation") for k in (0, 1)]
+
+
+def test_cvat_video_tracks_outside_and_skeleton_vertices(tmp_path: Path) -> None:
+    dynamic = [{"name": "hgl", "type": "radio", "options": ["jk", "hgkf"], "dynamic": True}]
+    report, rows, ont = convert(tmp_path, CVAT / "cvat-ai-datumaro" / "for_video",
+                                {"II": ["bounding_box", "polyline"], "klhg": "point", "skeleton": "skeleton"},
+                                attributes={"klhg": dynamic}, skeletons={"skeleton": ["1", "2", "3", "4"]})
+    # the skeleton's points lie outside the 25 x 20 frame: reported, and the video is not written
+    assert {p.code for p in report.problems if p.severity == "error"} == {"geometry.out_of_frame"}
+    assert report.per_group()["skeleton"] == {"converted": 0, "reported": 3}
+    assert report.left_out == {"t.mp4": ["geometry.out_of_frame"]}  # (titled by the <source> video)
+    d = copy(CVAT / "cvat-ai-datumaro" / "for_video", tmp_path / "wide")
+    (d / "annotations.xml").write_text((d / "annotations.xml").read_text().replace(
+        "<width>25</width>", "<width>250</width>").replace("<height>20</height>", "<height>200</height>"))
+    report, rows, ont = convert(tmp_path / "b", d, {"II": ["bounding_box", "polyline"], "klhg": "point",
+                                                    "skeleton": "skeleton"},
+                                attributes={"klhg": dynamic}, skeletons={"skeleton": ["1", "2", "3", "4"]})
+    row = rows["t.mp4"]
+    got = view(row, ont)
+    # the box track: frame 10 only (13 and 16 are outside); the polyline: frame 13 (16 outside)
+    assert [(v[0], v[1], v[2]) for v in got if v[0] == "II"] == [("II", 10, "BoundingBox"), ("II", 13, "Polyline")]
+    assert [v[1] for v in got if v[0] == "klhg"] == [10, 10, 10]  # (three points a frame: a track each)
+    assert answers(row, ont).count(("klhg", "hgl", ["hgkf"], [(10, 10)])) == 3
+    # the skeleton: vertex 3 leaves the view at frame 13 and stays out at 16 (not listed there)
+    skel = [v for v in got if v[0] == "skeleton"]
+    assert [(v[1], [p[3] for p in v[3]]) for v in skel] == [
+        (10, ["visible"] * 4), (13, ["visible", "visible", "invisible", "visible"]),
+        (16, ["visible", "visible", "invisible", "visible"])]
+
+
+def test_cvat_defects(tmp_path: Path) -> None:
+    d = copy(CVAT / "cvat-ai-datumaro" / "for_images", tmp_path)
+    f = d / "train.xml"
+    f.write_text(f.read_text().replace('xbr="4" xtl="0"', 'xbr="four" xtl="0"').replace(
+        '<polyline label="" points="1.0,2;3,4;5,6;7,8"/>', '<cuboid label="label1" xtl1="0"/>'))
+    report, _, _ = convert(tmp_path / "o", f, {"label1": "bounding_box", "label2": "point", "skeleton": "skeleton",
+                                               "": "polygon"}, skeletons={"skeleton": ["1", "2", "3", "4"]})
+    found = [(p.code, p.location.record) for p in report.problems if p.code.startswith("cvat_images.")]
+    assert ("cvat_images.bad_shape", "/annotations/image[1]/box[1]") in found
+    assert ("cvat_images.not_carried", "/annotations/image[1]/cuboid[1]") in found
+    v = copy(CVAT / "cvat-ai-datumaro" / "for_video", tmp_path / "v")
+    f = v / "annotations.xml"
+    f.write_text(f.read_text().replace('<box frame="10"', '<box frame="ten"').replace(
+        'points="21.95,8.00;2.55,15.09;2.23,3.16"', 'points="21.95"'))
+    report, _, _ = convert(tmp_path / "p", v, {"II": ["bounding_box", "polyline"], "klhg": "point"})
+    assert sorted((p.code, p.location.record) for p in report.problems if p.code == "cvat_video.bad_shape") == [
+        ("cvat_video.bad_shape", "/annotations/track[1]/box[1]"),
+        ("cvat_video.bad_shape", "/annotations/track[2]/points[1]")]
+
+
+def test_cvat_tags_become_classifications(tmp_path: Path) -> None:
+    report, rows, ont = convert(tmp_path, DATA / "written" / "fiftyone" / "cvat_image" / "files",
+                                {"car": ["bounding_box", "polygon"], "person": ["bounding_box", "polygon"],
+                                 "dog": ["bounding_box", "point"], "traffic_light": "bounding_box",
+                                 "road": "polyline"},
+                                classifications={"Night": {"type": "radio", "options": ["yes", "no"]}})
+    assert classifications(rows["b.png"], ont) == []  # ("night" is not "Night": said, located; the rest written)
+    assert [(p.code, p.location.record) for p in report.problems if p.code == "classification.unknown"] == [
+        ("classification.unknown", "/annotations/image[1]/tag[1]"),
+        ("classification.unknown", "/annotations/image[2]/tag[1]")]
+    report, rows, ont = convert(tmp_path / "b", DATA / "written" / "fiftyone" / "cvat_image" / "files",
+                                {"car": ["bounding_box", "polygon"], "person": ["bounding_box", "polygon"],
+                                 "dog": ["bounding_box", "point"], "traffic_light": "bounding_box",
+                                 "road": "polyline"},
+                                classifications={"night": {"type": "radio", "options": ["yes", "no"]}})
+    assert classifications(rows["b.png"], ont) == [("night", [(0, 0)], [("night", ["yes"])])]
+
+
+# -- the core's rules, for every reader --------------------------------------------------------------------------
+
+def test_same_name_different_shapes_picks_the_fitting_class(tmp_path: Path) -> None:
+    """CVAT and LabelMe choose by the input shape; the other readers' records by their geometry."""
+    report, rows, ont = convert(tmp_path, DATA / "written" / "datumaro" / "cvat" / "files",
+                                {"car": ["polygon", "bounding_box", "rotatable_bounding_box"],
+                                 "person": ["bounding_box", "polygon"], "dog": ["bounding_box", "point", "bitmask"],
+                                 "traffic_light": "bounding_box", "road": "polyline"})
+    assert report.ok, codes(report)
+    kinds = sorted((v[0], v[2]) for v in view(rows["b.jpg"], ont))
+    assert kinds == [("car", "BoundingBox"), ("car", "Polygon"), ("dog", "Bitmask"), ("dog", "Point"),
+                     ("traffic_light", "BoundingBox")]
+
+
+def test_class_map_works_for_every_reader(tmp_path: Path) -> None:
+    (tmp_path / "map.yaml").write_text("label_2: Car\n4: Truck\nlabel_0: Car\nlabel_1: Truck\n")
+    for k, src in enumerate([YOLO / "yolov8_detection", VOC / "roboflow", MOT / "mot_seq"]):
+        report, rows, ont = convert(tmp_path / str(k), src, {"Car": "bounding_box", "Truck": "bounding_box"},
+                                    class_map=str(tmp_path / "map.yaml"))
+        assert report.ok, (src, codes(report))
+        assert {v[0] for row in rows.values() for v in view(row, ont)} <= {"Car", "Truck"}
+    report, _, _ = convert(tmp_path / "x", KITTI / "kitti_detection", {"Trucks": "bounding_box", "Van": "bounding_box"})
+    assert next(p.message for p in report.problems if p.code == "class.unknown") == (
+        "class 'Truck' is not an ontology object (did you mean 'Trucks'? use --class-map)")
+
+
+def test_a_reader_that_cannot_carry_what_the_ontology_requires_is_warned(tmp_path: Path) -> None:
+    report, _, _ = convert(tmp_path, YOLO / "yolov8_detection", {n: "bounding_box" for n in LABELS},
+                           attributes={"label_2": [{"name": "colour", "type": "text", "required": True}]},
+                           classifications={"Weather": {"type": "radio", "options": ["sun"], "required": True}})
+    warned = [p.message for p in report.problems if p.code == "reader.cannot_carry"]
+    assert len(warned) == 2 and "'colour' of 'label_2'" in warned[0] and "'Weather'" in warned[1]
+    report, _, _ = convert(tmp_path / "b", YOLO / "yolov8_detection", {n: "bitmask" for n in LABELS})
+    assert any("no object class of the ontology has a shape" in p.message for p in report.problems)
+
+
+def test_formats_shows_what_each_reader_carries(capsys: pytest.CaptureFixture[str]) -> None:
+    from predport.cli import main
+
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    for name in ("yolo", "voc", "kitti", "mot", "labelme", "cvat_images", "cvat_video"):
+        assert name in out
+    assert "carries: bounding_box; confidence, attributes, tracks" in out  # (mot)
+
+
+def test_readers_are_plugins_like_any_other() -> None:
+    listed = plugins.read_plugins_file(plugins.builtin_plugins_file())
+    assert {"yolo", "voc", "kitti", "mot", "labelme", "cvat_images", "cvat_video"} <= set(listed)
+    assert all(v.startswith("predport.converters.") for v in listed.values())
+    assert isinstance(predport.Capabilities(frozenset({"point"})), predport.Capabilities)
