@@ -173,10 +173,10 @@ def cannot_carry(reader: Any, ontology: Ontology) -> list[Problem]:
                                f"reader {reader.name!r} does not carry: its objects will have no answer to them",
                                where))
     if not caps.classifications:
-        required = [c.name for c in ontology.classifications.values() if c.root is not None and c.root.required]
-        if required:
+        needed = [c.name for c in ontology.classifications.values() if c.root is not None and c.root.required]
+        if needed:
             out.append(Problem("reader.cannot_carry", "warning", f"the ontology requires classification(s) "
-                               f"{', '.join(map(repr, required[:5]))}, which reader {reader.name!r} does not carry",
+                               f"{', '.join(map(repr, needed[:5]))}, which reader {reader.name!r} does not carry",
                                where))
     if ontology.objects and not any(o.shape in caps.shapes for o in ontology.objects.values()):
         out.append(Problem("reader.cannot_carry", "warning", f"no object class of the ontology has a shape reader "
