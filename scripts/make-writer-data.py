@@ -260,6 +260,9 @@ def datumaro() -> None:
             ("voc", "voc_detection", "voc", {"boxes"}, ["boxes", "confidence", "attributes"], 1e-9, {}),
             ("kitti", "kitti_detection", "kitti", {"boxes"}, ["boxes", "confidence", "attributes"], 1e-9, {}),
             ("label_me", "label_me", "labelme", {"polygons", "masks"}, ["polygons", "masks"], 1e-9, {}),
+            # (CVAT exports COCO through datumaro: per-annotation "attributes", score among them)
+            ("coco", "coco_instances", "coco", {"boxes", "polygons"}, ["boxes", "confidence", "polygons",
+                                                                        "attributes"], 1e-9, {}),
             ("cvat", "cvat", "cvat_images", {"boxes", "polygons", "rotated", "polylines", "points", "masks"},
              ["boxes", "confidence", "polygons", "rotated", "polylines", "points", "masks", "attributes"], 5e-3,
              {})):
@@ -329,26 +332,31 @@ def labelme() -> None:
         shapes: list[dict[str, Any]] = []
 
         def shape(label: str, points: list[Any], kind: str, flags: dict[str, bool] | None = None,
-                  mask: Any = None, shapes: list[dict[str, Any]] = shapes) -> None:
+                  mask: Any = None, score: float | None = None, shapes: list[dict[str, Any]] = shapes) -> None:
             shapes.append({"label": label, "points": [[float(x), float(y)] for x, y in points], "group_id": None,
                            "description": "", "shape_type": kind, "flags": flags or {},
-                           "mask": None if mask is None else utils.img_arr_to_b64(mask.astype(np.uint8))})
+                           "mask": None if mask is None else utils.img_arr_to_b64(mask.astype(np.uint8)),
+                           # (a model's score, as X-AnyLabeling keeps it beside labelme's own keys)
+                           **({"score": score} if score is not None else {})})
 
-        for i, c, x0, y0, x1, y1, _, a in BOXES:
+        for i, c, x0, y0, x1, y1, s, a in BOXES:
             if i == n:
-                shape(c, [(x0, y0), (x1, y1)], "rectangle", {k: bool(v) for k, v in a.items()})
-        for i, c, pts, _ in POLYGONS:
+                shape(c, [(x0, y0), (x1, y1)], "rectangle", {k: bool(v) for k, v in a.items()}, score=s)
+        for i, c, pts, s in POLYGONS:
             if i == n:
-                shape(c, pts, "polygon")
-        for i, c, cx, cy, bw, bh, t, _ in ROTATED:
+                shape(c, pts, "polygon", score=s)
+        for i, c, cx, cy, bw, bh, t, s in ROTATED:
             if i == n:
-                shape(c, _corners(cx, cy, bw, bh, t), "oriented_rectangle")
+                shape(c, _corners(cx, cy, bw, bh, t), "oriented_rectangle", score=s)
         for i, c, pts in POLYLINES:
             if i == n:
                 shape(c, pts, "linestrip")
         for i, c, p in POINTS:
             if i == n:
                 shape(c, [p], "point")
+        for i, c, _, pts, s in KEYPOINTS:  # (a points shape: the vertices in template order, no visibility)
+            if i == n:
+                shape(c, [(x, y) for x, y, _ in pts], "points", score=s)
         for i, c, rects in MASKS:
             if i == n:
                 m = mask_array(rects, w, h)
@@ -357,8 +365,9 @@ def labelme() -> None:
                 shape(c, [(x0, y0), (x1, y1)], "mask", mask=m[y0:y1 + 1, x0:x1 + 1])
         flags = {t: True for i, t in TAGS if i == n}
         LabelFile().save(str(d / (Path(n).stem + ".json")), shapes, n, h, w, flags=flags)
-    note(d, "labelme", "labelme", ["boxes", "polygons", "rotated", "polylines", "points", "masks", "attributes",
-                                   "tags"], 1e-6)
+    note(d, "labelme", "labelme", ["boxes", "confidence", "polygons", "rotated", "polylines", "points", "keypoints",
+                                   "masks", "attributes", "tags"], 1e-6)
+    _amend(d, visibility=[None] * len(SKELETON))  # (LabelMe has no visibility)
 
 
 # -- ultralytics ----------------------------------------------------------------------------------------------------

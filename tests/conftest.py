@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 
 #: every problem code emitted in this test session (in this process; worker reports are merged into it)

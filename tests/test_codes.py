@@ -28,8 +28,8 @@ def test_codes_are_complete_right_after_import() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     listed, _ = run.stdout.splitlines()
     assert listed == str(["coco.box_as_polygon", "coco.crowd_area", "coco.geometry_unfit", "coco.image_unresolved",
-                          "coco.keypoint_scores", "coco.no_scores", "coco.traced", "upload.kind_mismatch",
-                          "upload.unit_ambiguous", "upload.unit_missing"])
+                          "coco.keypoint_scores", "coco.no_scores", "coco.not_carried", "coco.traced",
+                          "upload.kind_mismatch", "upload.unit_ambiguous", "upload.unit_missing"])
 
 
 def test_a_reader_may_not_redefine_a_code(tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ class Builder:
                 self.ctx.report(self.lost, f"a {kind} has no Encord shape: not converted", where, "info",
                                 group=label, entities=1)
                 return None
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, OverflowError) as e:
             self.ctx.report(self.bad, f"a {kind} without valid coordinates ({e})", where, group=label)
             return None
         g, note = shapes.fit(g, target.shape, w, h)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from itertools import chain, compress
 from operator import itemgetter
@@ -23,15 +25,16 @@ import predport
 
 if TYPE_CHECKING:
     import numpy as np
-from predport.core import jsonio
+from predport.core import answers, jsonio
 from predport.core.model import DataUnit
-from predport.core.ontology import Ontology, OntologyObject
+from predport.core.ontology import OBJECT_SHAPES, Ontology, OntologyObject
 from predport.core.problems import Location, PredportError
 
 
 class CocoReader(predport.BaseReader):
     name = "coco"
     description = "COCO annotation files and COCO results files (bbox, polygon / RLE segmentation, keypoints)"
+    capabilities = predport.Capabilities(OBJECT_SHAPES, confidence=True, attributes=True, tracks=True)
     codes: ClassVar[Mapping[str, str]] = {
         "coco.image_unresolved": "an annotation's image_id is not among the images",
         "coco.geometry_unfit": "the annotation has no geometry that fits the target class's shape",
@@ -40,6 +43,7 @@ class CocoReader(predport.BaseReader):
         "coco.traced": "an RLE mask was traced to a polygon; the message gives the measured IoU",
         "coco.box_as_polygon": "an annotation without segmentation became the 4-corner polygon of its bbox",
         "coco.crowd_area": "a ground-truth annotation's iscrowd or area is not valid: not carried for evaluation",
+        "coco.not_carried": "annotation attributes with no attribute of the class to answer (or no fitting option)",
     }
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
@@ -50,7 +54,13 @@ class CocoReader(predport.BaseReader):
                                 "(--image-map may key on it or on the COCO image id)")
 
     def detect(self, path: Path) -> predport.Detection:
-        if path.is_dir() or path.suffix.lower() != ".json":
+        if path.is_dir():
+            files = _dataset_files(path)
+            if not files:
+                return predport.Detection(0, "a directory without a COCO file (annotations/*.json, or one .json)")
+            found = self.detect(files[0])
+            return predport.Detection(found.score * 0.95, f"a COCO dataset directory: {found.reason}")
+        if path.suffix.lower() != ".json":
             return predport.Detection(0, "not a .json file")
         try:
             head = path.open("rb").read(65536)
@@ -68,6 +78,14 @@ class CocoReader(predport.BaseReader):
         return predport.Detection(0, "neither a COCO annotation file nor a COCO results list")
 
     def read(self, path: Path, ctx: predport.ReadContext) -> Iterator[DataUnit]:
+        if path.is_dir():
+            files = _dataset_files(path)
+            if not files:
+                ctx.report("source.invalid", "no COCO file in the directory (annotations/*.json, or one .json)",
+                           Location(str(path)))
+            for f in files:
+                yield from self.read(f, ctx)
+            return
         opts = ctx.options
         name = str(path)
         ok, data = ctx.load_json(path)
@@ -90,6 +108,17 @@ class CocoReader(predport.BaseReader):
             return
         conv = _Converter(ctx, name, prefix, meta_file, meta, opts)
         yield from conv.run(anns)
+
+
+def _dataset_files(path: Path) -> list[Path]:
+    """The COCO files of a dataset directory as tools export it: ``annotations/*.json`` (beside ``images/``), or
+    the directory's one .json file. Files whose annotations carry no category (captions) are not detection
+    files and are left to the user."""
+    base = path / "annotations" if (path / "annotations").is_dir() else path
+    found = sorted(base.glob("*.json"))
+    if base == path and len(found) != 1:
+        return []
+    return [f for f in found if not f.name.startswith(("captions_", "image_info_"))]
 
 
 def _records(ctx: predport.ReadContext, doc: dict[str, Any], key: str, file: str) -> list[Any]:
@@ -129,39 +158,71 @@ class _Converter:
         self.units: dict[str, dict[str, Any]] = {}
         self.unit_images: dict[str, tuple[str, dict[str, Any]]] = {}
         self._classes: dict[Any, OntologyObject | tuple[str, str]] = {}
+        self._by_kind: dict[tuple[Any, str], OntologyObject | tuple[str, str]] = {}
         self._groups: dict[Any, str] = {}
         self._fast: dict[int, int] = {}  # box category -> its index in box_classes
         self.box_classes: list[dict[str, Any]] = []  # box table class entries (shared by the units' tables)
         self.keypoint_scores = 0
+        self.frames: dict[str, int] = {}  # image id -> its frame, for the frames of an exported video
+        self.unsupported: dict[str, str] = {}  # image id -> the medium predport does not convert (DICOM, NIfTI)
+        self.not_carried: Counter[str] = Counter()
         self._index_images(_records(ctx, meta, "images", meta_file))
 
     # -- images and categories ----------------------------------------------------------------------------
     def _index_images(self, images: list[Any]) -> None:
+        named = Counter(im.get("image_title") for im in images if isinstance(im, dict))
         for k, im in enumerate(images):
             where = Location(self.meta_file, f"/images/{k}")
             if not isinstance(im, dict) or "id" not in im:
                 self.ctx.report("source.invalid", "image entry without id", where)
                 continue
             file_name = str(im.get("file_name") or im["id"])
-            if self.key == "basename":
+            encord = _ENCORD.fullmatch(file_name) if ("image_title" in im or "video_title" in im
+                                                      or file_name.startswith(("dicom/", "nifti/"))) else None
+            kind = "image"
+            if encord is not None:  # the encord SDK's export: its data hashes, titles and video frames
+                if encord["media"] in ("dicom", "nifti"):
+                    self.unsupported[str(im["id"])] = encord["media"]
+                    continue
+                kind = "video" if encord["media"] == "videos" else "image"
+                title = str(im.get("video_title") or im.get("image_title") or file_name)
+                if kind == "image" and named[title] > 1:  # (members of image groups repeat titles)
+                    title = file_name
+                self.frames[str(im["id"])] = int(encord["frame"]) if kind == "video" else 0
+            elif self.key == "basename":
                 title = PurePosixPath(file_name.replace("\\", "/")).name
             elif self.key == "stem":
                 title = PurePosixPath(file_name.replace("\\", "/")).stem
             else:
                 title = file_name
-            self.images[str(im["id"])] = self.unit_images[title] = (title, im)
+            self.images[str(im["id"])] = (title, im)
+            self.unit_images.setdefault(title, (title, im))
             if type(im["id"]) is int:
                 self.images[im["id"]] = (title, im)  # the usual key type first; "2299" finds it too
             if title not in self.units:
                 # source.record: the COCO image id, which --image-map may key on
                 src = {"file": self.meta_file, "pointer": f"/images/{k}", "record": _record(im["id"])}
-                unit: dict[str, Any] = {"title": title, "kind": "image", "width": _int(im.get("width")),
+                unit: dict[str, Any] = {"title": title, "kind": kind, "width": _int(im.get("width")),
                                         "height": _int(im.get("height")), "objects": [], "classifications": [],
                                         "source": src}
+                if encord is not None:
+                    unit["data_hash"] = encord["hash"]
                 self.units[title] = unit
 
-    def _class(self, category_id: Any) -> OntologyObject | tuple[str, str]:
-        """The ontology object for a COCO category (the core's --class-map applied), or (code, why not)."""
+    def _class(self, category_id: Any, kind: str = "") -> OntologyObject | tuple[str, str]:
+        """The ontology object for a COCO category (the core's --class-map applied), or (code, why not); where
+        several ontology objects have the name, the one of the shape the annotation's geometry (``kind``) fits."""
+        if kind:
+            first = self._class(category_id)
+            if isinstance(first, OntologyObject) or first[0] != "class.ambiguous" or type(category_id) not in (
+                    int, str):
+                return first
+            key = (category_id, kind)
+            if key not in self._by_kind:
+                cat = self.categories.get(str(category_id))
+                self._by_kind[key] = self.ctx.resolve_class(str(cat.get("name")) if cat else None, category_id,
+                                                            shapes=_SHAPES[kind])
+            return self._by_kind[key]
         found = self._classes.get(category_id) if type(category_id) in (int, str) else None
         if found is not None:
             return found
@@ -217,15 +278,18 @@ class _Converter:
                 continue  # another worker process converts this one
             unit = {**template, "objects": []}
             tracks: dict[str, dict[str, Any]] = {}
-            im = self.unit_images[title][1]  # a unit is one image: looked up once
+            im = self.unit_images[title][1]  # a unit is one image (or the frames of one video): looked up once
             objects = unit["objects"]
             rest = routes[title]
             w, h = im.get("width"), im.get("height")
-            if type(w) is int and type(h) is int and w > 0 and h > 0 and rest:
+            if type(w) is int and type(h) is int and w > 0 and h > 0 and rest and unit["kind"] == "image":
                 rest = self._box_table(unit, rest, anns, w, h)
             for i in rest:
                 self._annotation(i, anns[i], im, objects, tracks)
             yield unit  # type: ignore[misc]
+        if self.not_carried:
+            self.ctx.report("coco.not_carried", "not carried: " + ", ".join(
+                f"{k} x{n}" for k, n in sorted(self.not_carried.items())), Location(self.file), "info")
         if self.keypoint_scores:
             self.ctx.report("coco.keypoint_scores",
                             f"in {self.keypoint_scores} annotation(s) the keypoints' third values are scores, not "
@@ -239,6 +303,11 @@ class _Converter:
                             Location(self.file, f"{self.prefix}/{i}"))
             return False
         image = _lookup(self.images, ann["image_id"])
+        if image is None and str(ann["image_id"]) in self.unsupported:
+            self.ctx.report("source.unsupported", f"image_id {ann['image_id']!r} is a frame of a "
+                            f"{self.unsupported[str(ann['image_id'])]} series, which predport does not convert",
+                            Location(self.file, f"{self.prefix}/{i}/image_id"), group=self.group(ann["category_id"]))
+            return False
         if image is None:
             self.ctx.report("coco.image_unresolved", f"image_id {ann['image_id']!r} is not among the images",
                             Location(self.file, f"{self.prefix}/{i}/image_id"), group=self.group(ann["category_id"]))
@@ -299,7 +368,7 @@ class _Converter:
                     tracks: dict[str, dict[str, Any]]) -> None:
         ptr = f"{self.prefix}/{i}"
         cid = ann["category_id"]
-        obj = self._class(cid)
+        obj = self._class(cid, _kind(ann))
         group = self.group(cid)
         if not isinstance(obj, OntologyObject):  # (the code and) the reason it does not resolve
             self.ctx.report(obj[0], obj[1], Location(self.file, ptr + "/category_id"), group=group)
@@ -310,25 +379,68 @@ class _Converter:
             return
         ident = str(ann.get("id", i))
         attrs = ann.get("attributes")
-        track = attrs.get("track_id") if type(attrs) is dict else None
+        attrs = attrs if type(attrs) is dict else {}
+        # an instance over frames: the encord export's object hash, else a track id (CVAT's export)
+        uuid, track = attrs.get("encord_track_uuid"), attrs.get("track_id")
+        track = str(uuid) if type(uuid) is str else (f"track-{track}" if track is not None else None)
+        frame = self.frames.get(str(ann["image_id"]), 0)
         file = self.file
         coco = self._carried(ann, obj, ptr, group)
+        given = self._answers(attrs, obj, frame) if attrs else []
         for n, (key, geometry) in enumerate(made):
-            rec = {"frame": 0, "geometry": geometry, "confidence": score,
+            rec = {"frame": frame, "geometry": geometry, "confidence": score,
                    "source": {"file": file, "pointer": f"{ptr}/{key}", "group": group}}
             if coco:
                 rec["coco"] = coco
             oid = ident if len(made) == 1 else f"{ident}.{n}"
             if track is not None:
-                oid = f"track-{track}"
+                oid = track if len(made) == 1 else f"{track}.{n}"
                 prev = tracks.get(oid)
                 if prev is not None:
                     prev["frames"].append(rec)
+                    for a in given:
+                        _merge_answer(prev, a)
                     continue
-            o = {"id": oid, "class": {"hash": obj.hash}, "frames": [rec]}  # the frame's source says where
+            o: dict[str, Any] = {"id": oid, "class": {"hash": obj.hash}, "frames": [rec]}  # (its source: where)
+            if given:
+                o["answers"] = [dict(a) for a in given]
             if track is not None:
                 tracks[oid] = o
             objects.append(o)
+
+    def _answers(self, attrs: dict[str, Any], obj: OntologyObject, frame: int) -> list[dict[str, Any]]:
+        """Answers from an annotation's attributes: CVAT's export (name: value), and the encord export's
+        ``classifications`` (an attribute's name: its option label or text; a checklist as each option's
+        label: true / false). Dynamic attributes are answered for the annotation's frame."""
+        out: list[dict[str, Any]] = []
+        pairs = [(k, v) for k, v in attrs.items() if k not in _RESERVED]
+        nested = attrs.get("classifications")
+        checked: dict[str, list[str]] = {}
+        if isinstance(nested, dict):
+            for k, v in nested.items():
+                found = answers.attribute(obj, k)
+                if found is None:  # an option label of a checklist: true selects it
+                    owner = [a for a in obj.attributes.values() if a.type == "checklist" and answers.option(a, k)]
+                    if len(owner) == 1:
+                        if v is True:
+                            checked.setdefault(owner[0].name, []).append(k)
+                        continue
+                if v is not None and v is not False:
+                    pairs.append((k, v))
+        pairs += list(checked.items())
+        for k, v in pairs:
+            if k == "occluded" and answers.attribute(obj, k) is None:
+                if v:
+                    self.not_carried["occluded"] += 1
+                continue
+            a = answers.answer(obj, k, v)
+            if isinstance(a, str):
+                self.not_carried[a] += 1
+                continue
+            if obj.attributes[a["attribute"]["hash"]].dynamic and self.frames:
+                a["frames"] = [[frame, frame]]
+            out.append(a)
+        return out
 
     def _carried(self, ann: dict[str, Any], obj: OntologyObject, ptr: str, group: str) -> dict[str, Any] | None:
         """COCO ground truth's area, iscrowd (and, for keypoints, bbox), for predport evaluate; a value that
@@ -405,6 +517,15 @@ class _Converter:
                 return [("bbox", {"shape": "polygon", "polygons": [[ring]]})]
             self._unfit(ptr, group, obj, "no segmentation and no bbox")
             return None
+        if shape == "polyline":
+            line = seg[0] if isinstance(seg, list) and len(seg) == 1 and type(seg[0]) is list else None
+            if line is None or len(line) < 4 or len(line) % 2 or not _NUM.issuperset(map(type, line)):
+                self._unfit(ptr, group, obj, "no segmentation ring to read a line from")
+                return None
+            if _walks_back(line):  # (the encord export writes a line as a ring that walks there and back)
+                line = line[:len(line) // 2]
+            return [("segmentation", {"shape": "polyline",
+                                      "points": [v / (w if k % 2 == 0 else h) for k, v in enumerate(line)]})]
         if shape == "bitmask":
             if isinstance(seg, dict) or (isinstance(seg, list) and seg):
                 mask = self._decode(seg, w, h, ptr, group)
@@ -536,6 +657,55 @@ class _Converter:
                                     group=group)
                 return False
         return True
+
+
+#: the encord SDK's COCO export names images <media>/<data hash>[/<frame>].<ext>
+_ENCORD = re.compile(r"(?P<media>images|videos|dicom|nifti)/(?P<hash>[^/]+?)(?:\.\w+|/(?P<frame>\d+)\.\w+|/.*)?")
+#: annotation attributes that are not answers: instance ids, the rotation, the encord export's own fields
+_RESERVED = {"track_id", "encord_track_uuid", "rotation", "classifications", "manual_annotation", "keyframe",
+             "score", "confidence"}
+#: the ontology shapes an annotation's geometry can become, preferred first (to choose among objects of one name)
+_SHAPES = {"keypoints": ("skeleton", "point"), "point": ("point", "skeleton"), "rle": ("bitmask", "polygon"),
+           "line": ("polyline", "polygon"), "polygon": ("polygon", "bitmask", "bounding_box"),
+           "rotated": ("rotatable_bounding_box", "bounding_box"), "box": ("bounding_box", "rotatable_bounding_box",
+                                                                          "polygon")}
+
+
+def _kind(ann: dict[str, Any]) -> str:
+    """What an annotation's geometry is, for choosing among ontology objects of one name."""
+    seg, attrs = ann.get("segmentation"), ann.get("attributes")
+    if isinstance(ann.get("keypoints"), list) and ann["keypoints"]:
+        return "point" if len(ann["keypoints"]) == 3 else "keypoints"
+    if isinstance(seg, dict):
+        return "rle"
+    if isinstance(seg, list) and seg:
+        return "line" if len(seg) == 1 and type(seg[0]) is list and _walks_back(seg[0]) else "polygon"
+    if isinstance(attrs, dict) and attrs.get("rotation"):
+        return "rotated"
+    return "box"
+
+
+def _walks_back(ring: list[Any]) -> bool:
+    """A ring that goes along points and back along the same points (a line, as the encord export writes it)."""
+    pts = [tuple(ring[k:k + 2]) for k in range(0, len(ring) - 1, 2)]
+    half = len(pts) // 2
+    return len(ring) % 4 == 0 and half >= 2 and pts[half:] == pts[:half][::-1]
+
+
+def _merge_answer(obj: dict[str, Any], a: dict[str, Any]) -> None:
+    """A track's answer from one more frame: a dynamic one extends or adds a range; a static one is kept once."""
+    given = obj.setdefault("answers", [])
+    if "frames" not in a:
+        if not any(x["attribute"] == a["attribute"] for x in given):
+            given.append(dict(a))
+        return
+    for x in reversed(given):
+        if x["attribute"] == a["attribute"]:
+            if {**x, "frames": None} == {**a, "frames": None} and x["frames"][-1][1] == a["frames"][0][0] - 1:
+                x["frames"][-1][1] = a["frames"][0][1]
+                return
+            break
+    given.append({**a, "frames": [list(r) for r in a["frames"]]})
 
 
 _CATEGORY, _BBOX, _SCORE = itemgetter("category_id"), itemgetter("bbox"), itemgetter("score")

@@ -18,15 +18,14 @@ from xml.etree.ElementTree import Element
 import predport
 from predport.converters import _cvat
 from predport.core.model import DataUnit
+from predport.core.ontology import OBJECT_SHAPES
 from predport.core.problems import Location
 
 
 class CvatImagesReader(predport.BaseReader):
     name = "cvat_images"
     description = "CVAT for images 1.1 XML: boxes (rotated), polygons, polylines, points, masks, skeletons, tags"
-    capabilities = predport.Capabilities(frozenset({"bounding_box", "rotatable_bounding_box", "polygon", "polyline",
-                                                    "point", "bitmask", "skeleton"}),
-                                         confidence=True, attributes=True, classifications=True)
+    capabilities = predport.Capabilities(OBJECT_SHAPES, confidence=True, attributes=True, classifications=True)
     codes: ClassVar[Mapping[str, str]] = _cvat.codes("cvat_images")
 
     def detect(self, path: Path) -> predport.Detection:

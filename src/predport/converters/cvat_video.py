@@ -22,15 +22,15 @@ from xml.etree.ElementTree import Element
 import predport
 from predport.converters import _cvat
 from predport.core.model import DataUnit
+from predport.core.ontology import OBJECT_SHAPES
 from predport.core.problems import Location
 
 
 class CvatVideoReader(predport.BaseReader):
     name = "cvat_video"
     description = "CVAT for video 1.1 XML: tracks (outside ends them, interpolated frames kept), skeletons, tags"
-    capabilities = predport.Capabilities(frozenset({"bounding_box", "rotatable_bounding_box", "polygon", "polyline",
-                                                    "point", "bitmask", "skeleton"}),
-                                         confidence=True, attributes=True, tracks=True, classifications=True)
+    capabilities = predport.Capabilities(OBJECT_SHAPES, confidence=True, attributes=True, tracks=True,
+                                         classifications=True)
     codes: ClassVar[Mapping[str, str]] = _cvat.codes("cvat_video")
 
     def detect(self, path: Path) -> predport.Detection:

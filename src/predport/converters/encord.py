@@ -15,6 +15,7 @@ from typing import Any
 
 import predport
 from predport.core.model import DataUnit
+from predport.core.ontology import OBJECT_SHAPES
 from predport.core.problems import Location, escape_token
 from predport.core.validate import to_ranges
 
@@ -28,6 +29,8 @@ SHAPE_KEY = {"bounding_box": "boundingBox", "rotatable_bounding_box": "rotatable
 class EncordReader(predport.BaseReader):
     name = "encord"
     description = "Encord label rows (to_encord_dict / export JSON): one row, a list, or a directory"
+    capabilities = predport.Capabilities(OBJECT_SHAPES, confidence=True, attributes=True, tracks=True,
+                                         classifications=True)
 
     def detect(self, path: Path) -> predport.Detection:
         files = sorted(path.rglob("*.json"))[:5] if path.is_dir() else [path]
@@ -91,8 +94,10 @@ class _Row:
         dus = row.get("data_units") or {}
         if kind is None or (not dus and row.get("spaces")):
             what = row["data_type"] if kind is None else "data group with 'spaces'"
-            self.ctx.report("source.unsupported", f"label rows of type {what!r} are not converted",
-                            Location(self.file, self.base + "/data_type"))
+            held = _entities(row)  # (what the row holds is said not converted, in the per-group counts)
+            self.ctx.report("source.unsupported", f"label rows of type {what!r} are not converted ({held} "
+                            "object and classification entries)", Location(self.file, self.base + "/data_type"),
+                            group=f"({what} rows)", entities=held)
             return None
         ordered = sorted(dus.items(), key=lambda kv: int(kv[1].get("data_sequence", 0) or 0))
         title = row.get("data_title") or (ordered[0][1].get("data_title") if kind != "image_group" and ordered
@@ -149,19 +154,22 @@ class _Row:
                 where: tuple[str | int, ...]) -> None:
         src = self.src(*where)
         oh, fh = e.get("objectHash"), e.get("featureHash")
+        group = str(e.get("name") or fh or "?")  # (the row's class name: per-class counts)
+        src["group"] = group
         if not oh or not fh:
             self.ctx.report("source.invalid", "object entry without objectHash or featureHash",
-                            Location.from_source(src))
+                            Location.from_source(src), group=group)
             return
         key = SHAPE_KEY.get(e.get("shape", ""))
         if key is None or (key not in e and not (key == "polygons" and "polygon" in e)):
             key = next((k for k in GEOMETRY_KEYS if k in e), None)
         if key is None:
-            self.ctx.report("source.invalid", "object entry without geometry", Location.from_source(src))
+            self.ctx.report("source.invalid", "object entry without geometry", Location.from_source(src), group=group)
             return
         geometry = _geometry(key, e)
         if geometry is None:
-            self.ctx.report("source.invalid", f"cannot read the {key} geometry", Location.from_source(src, key))
+            self.ctx.report("source.invalid", f"cannot read the {key} geometry", Location.from_source(src, key),
+                            group=group)
             return
         fr: dict[str, Any] = {"frame": frame, "geometry": geometry, "source": src}
         if "confidence" in e:
@@ -237,17 +245,19 @@ class _Row:
         answers = self.row.get("classification_answers") or {}
         for ch, c in answers.items():
             src = self.src("classification_answers", ch)
+            first = (c.get("classifications") or [{}])[0]
+            src["group"] = str(first.get("name") or c.get("featureHash") or "?") if isinstance(first, dict) else "?"
             frames = c.get("range")
             if not frames and ch in listed:
                 frames = [list(r) for r in to_ranges(listed[ch])]  # older rows list the frames instead
             if not frames:
                 self.ctx.report("source.invalid", "classification without range and not listed on any frame",
-                                Location.from_source(src))
+                                Location.from_source(src), group=src["group"])
                 continue
             items = self._merged(c.get("classifications") or [], ("classification_answers", ch, "classifications"))
             if not items:
                 self.ctx.report("classification.no_answer", "classification instance without answers; skipped",
-                                Location.from_source(src), "warning")
+                                Location.from_source(src), "warning", group=src["group"], entities=1)
                 continue
             feature = c.get("featureHash") or self.listed_features.get(ch) or self._owner(items[0][0])
             rec: dict[str, Any] = {"id": ch, "class": {"hash": feature},
@@ -319,6 +329,18 @@ def _vertex(p: dict[str, Any]) -> dict[str, Any]:
     if vis is not None:
         out["visibility"] = vis
     return out
+
+
+def _entities(row: dict[str, Any]) -> int:
+    """Object entries (one per frame) and classification instances of a label row, whatever its type."""
+    count = len(row.get("classification_answers") or {})
+    for du in (row.get("data_units") or {}).values():
+        labels = du.get("labels") if isinstance(du, dict) else None
+        if not isinstance(labels, dict):
+            continue
+        frames = [labels] if "objects" in labels or "classifications" in labels else labels.values()
+        count += sum(len(f.get("objects") or []) for f in frames if isinstance(f, dict))
+    return count
 
 
 @predport.hookimpl

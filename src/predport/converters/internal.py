@@ -13,12 +13,15 @@ from typing import Any
 import predport
 from predport.core import jsonio
 from predport.core.model import DataUnit
+from predport.core.ontology import OBJECT_SHAPES
 from predport.core.problems import Location
 
 
 class InternalReader(predport.BaseReader):
     name = "predport"
     description = "predport's internal schema: a JSON list of data units, or one data unit per line (.jsonl)"
+    capabilities = predport.Capabilities(OBJECT_SHAPES, confidence=True, attributes=True, tracks=True,
+                                         classifications=True)
 
     def detect(self, path: Path) -> predport.Detection:
         if path.is_dir():

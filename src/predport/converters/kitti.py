@@ -25,6 +25,9 @@ from predport.core.model import DataUnit
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
 
+#: the shapes a box can become, preferred first (to choose among ontology objects of one name)
+BOXES = ("bounding_box", "rotatable_bounding_box", "polygon")
+
 #: where labels and their images are: KITTI's own layout, and FiftyOne's (data/ + labels/)
 LABELS, IMAGES = ("label_2", "labels"), ("image_2", "data")
 UNSET_3D = {"-1", "-1.0", "-1000", "-1000.0", "-10", "-10.0", "0", "0.0", "0.00"}
@@ -156,12 +159,12 @@ def _unit(f: Path, image: Path | None, title: str, ctx: predport.ReadContext) ->
         if len(tokens) not in (15, 16) or len(numbers) != len(tokens) - 1:
             ctx.report("kitti.bad_line", f"not a KITTI object line: {line[:60]!r}", where, group=kind)
             continue
-        target = ctx.resolve_class(kind)
+        target = ctx.resolve_class(kind, shapes=BOXES)
         if kind == "DontCare" and not isinstance(target, OntologyObject):  # (unless mapped to a class)
             dont_care += 1
             continue
         if not isinstance(target, OntologyObject) and "_" in kind:
-            spaced = ctx.resolve_class(kind.replace("_", " "))
+            spaced = ctx.resolve_class(kind.replace("_", " "), shapes=BOXES)
             target = spaced if isinstance(spaced, OntologyObject) else target
         if not isinstance(target, OntologyObject):
             ctx.report(target[0], target[1], where, group=kind)

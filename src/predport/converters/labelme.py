@@ -34,7 +34,7 @@ import predport
 from predport.core import answers, shapes, xmlio
 from predport.core import images as imagemod
 from predport.core.model import DataUnit
-from predport.core.ontology import OntologyObject
+from predport.core.ontology import OBJECT_SHAPES, OntologyObject
 from predport.core.problems import Location
 
 #: the ontology shapes a LabelMe shape can become, preferred first (to choose among objects of one name)
@@ -48,9 +48,7 @@ KINDS = ("rectangle", "polygon", "point", "line", "linestrip", "circle", "orient
 class LabelMeReader(predport.BaseReader):
     name = "labelme"
     description = "LabelMe: wkentaro JSON (one .json per image) and MIT LabelMe XML (Annotations/, Masks/)"
-    capabilities = predport.Capabilities(frozenset({"bounding_box", "rotatable_bounding_box", "polygon", "polyline",
-                                                    "point", "bitmask", "skeleton"}),
-                                         confidence=True, attributes=True, classifications=True)
+    capabilities = predport.Capabilities(OBJECT_SHAPES, confidence=True, attributes=True, classifications=True)
     codes: ClassVar[Mapping[str, str]] = {
         "labelme.bad_shape": "a shape whose points do not make its shape_type (or of an unknown shape_type)",
         "labelme.not_carried": "LabelMe fields with no place in the ontology or in a label row (flags, "

@@ -27,6 +27,9 @@ from predport.core.model import DataUnit
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
 
+#: the shapes a box can become, preferred first (to choose among ontology objects of one name)
+BOXES = ("bounding_box", "rotatable_bounding_box", "polygon")
+
 CLASSES = ["pedestrian", "person on vehicle", "car", "bicycle", "motorbike", "non motorized vehicle",
            "static person", "distractor", "occluder", "occluder on the ground", "occluder full", "reflection",
            "crowd"]
@@ -130,7 +133,8 @@ def _unit(seq: Path, rows: Path, gt: bool, ctx: predport.ReadContext) -> DataUni
                 width, height = size
             length = length or len(images)
     labels_file = rows.parent / "labels.txt"
-    names = [line.strip() for line in labels_file.read_text("utf-8").splitlines()] if labels_file.is_file() else CLASSES
+    names = [line.strip() for line in labels_file.read_text("utf-8", "replace").splitlines()] \
+        if labels_file.is_file() else CLASSES
     unit: dict[str, Any] = {"title": title, "kind": "video", "width": width, "height": height,
                             "frame_count": length, "fps": fps, "objects": [], "classifications": [],
                             "source": {"file": str(rows)}}
@@ -156,14 +160,14 @@ def _unit(seq: Path, rows: Path, gt: bool, ctx: predport.ReadContext) -> DataUni
             c7 = float(cells[6]) if len(cells) > 6 else 1.0
             cls = int(float(cells[7])) if gt and len(cells) > 7 else -1
             visibility = float(cells[8]) if gt and len(cells) > 8 else None
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):
             ctx.report("mot.bad_row", f"not frame, id and a box in numbers: {line[:60]!r}", where)
             continue
         label = names[cls - 1] if 0 < cls <= len(names) else (str(cls) if cls > 0 else "pedestrian")
         if gt and c7 == 0:
             flagged[label] += 1
             continue
-        target = ctx.resolve_class(label, cls if cls > 0 else None)
+        target = ctx.resolve_class(label, cls if cls > 0 else None, shapes=BOXES)
         if not isinstance(target, OntologyObject):
             ctx.report(target[0], target[1], where, group=label)
             continue

@@ -16,6 +16,7 @@ without resolving entities (defusedxml).
 from __future__ import annotations
 
 import argparse
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,6 +29,9 @@ from predport.core import images as imagemod
 from predport.core.model import DataUnit
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
+
+#: the shapes a box can become, preferred first (to choose among ontology objects of one name)
+BOXES = ("bounding_box", "rotatable_bounding_box", "polygon")
 
 FLAGS = ("pose", "truncated", "difficult", "occluded")
 
@@ -100,9 +104,10 @@ def _text(node: Element | None, tag: str) -> str | None:
 def _number(node: Element | None, tag: str) -> float | None:
     text = _text(node, tag)
     try:
-        return float(text) if text is not None else None
+        v = float(text) if text is not None else None
     except ValueError:
         return None
+    return v if v is None or math.isfinite(v) else None
 
 
 def _file(f: Path, ctx: predport.ReadContext, origin: int) -> DataUnit | None:
@@ -138,7 +143,7 @@ def _object(obj: Element, path: str, unit: dict[str, Any], ctx: predport.ReadCon
             not_carried: Counter[str], part_of: str | None) -> None:
     label = _text(obj, "name") or ""
     where = Location(file, record=path)
-    target = ctx.resolve_class(label)
+    target = ctx.resolve_class(label, shapes=BOXES)
     if part_of is not None and not isinstance(target, OntologyObject):  # (said, not blocking: parts are optional)
         ctx.report("voc.not_carried", f"part {label!r} of a {part_of!r}: {target[1]}", where, "info", group=label,
                    entities=1)

@@ -335,15 +335,36 @@ class _Lines:
         self.ctx, self.dataset = ctx, dataset
         self.names = dataset.names
         self._classes: dict[int, Any] = {}
+        self._by_count: dict[tuple[int, int], Any] = {}
 
-    def target(self, k: int) -> tuple[str, Any]:
-        """The class label of index k and what it resolves to (an ontology object, or (code, why))."""
+    def target(self, k: int, count: int = 0) -> tuple[str, Any]:
+        """The class label of index k and what it resolves to (an ontology object, or (code, why)); where
+        several ontology objects have its name, the one of the shape a line of ``count`` numbers can be."""
         found = self._classes.get(k)
         if found is None:
             names = self.names
             label = names[k] if names is not None and 0 <= k < len(names) else str(k)
             found = self._classes[k] = (label, self.ctx.resolve_class(label, k))
+        if not isinstance(found[1], OntologyObject) and found[1][0] == "class.ambiguous" and count:
+            key = (k, count)
+            if key not in self._by_count:
+                self._by_count[key] = (found[0], self.ctx.resolve_class(found[0], k, shapes=self._shapes(count)))
+            return self._by_count[key]  # type: ignore[no-any-return]
         return found  # type: ignore[no-any-return]
+
+    def _shapes(self, count: int) -> tuple[str, ...]:
+        """The shapes a line of ``count`` numbers (after the class) can be, likeliest first."""
+        task = self.dataset.task
+        if task != "auto":
+            return {"detect": ("bounding_box",), "segment": ("polygon", "bitmask"), "obb": ("rotatable_bounding_box",),
+                    "pose": ("skeleton",)}[task]
+        if count in (4, 5):
+            return ("bounding_box",)
+        if count in (8, 9):
+            return ("rotatable_bounding_box", "polygon")
+        if self.dataset.kpt_shape is not None:
+            return ("skeleton", "polygon")
+        return ("polygon", "skeleton")
 
     def unit(self, label: Path, image: Path | None, title: str) -> DataUnit:
         size = imagemod.size(image) if image is not None else None
@@ -381,7 +402,7 @@ class _Lines:
         except ValueError:
             self.ctx.report("yolo.bad_line", f"not a class index and numbers: {' '.join(tokens)[:60]!r}", where)
             return
-        label, target = self.target(k)
+        label, target = self.target(k, len(values))
         if not isinstance(target, OntologyObject):
             self.ctx.report(target[0], target[1], where, group=label)
             return

@@ -30,8 +30,11 @@ class UnitContext:
 
     def problem(self, code: str, msg: str, source: Any, fld: str | None = None,
                 severity: Severity = "error") -> Problem:
-        """A problem located at ``source`` (a record's source; the unit's when the record has none)."""
-        return Problem(code, severity, msg, Location.from_source(source or self.unit_source, fld))
+        """A problem located at ``source`` (a record's source; the unit's when the record has none, or names no
+        file)."""
+        if not (isinstance(source, dict) and isinstance(source.get("file"), str)):
+            source = self.unit_source
+        return Problem(code, severity, msg, Location.from_source(source, fld))
 
     def size(self, frame: int) -> tuple[int | None, int | None]:
         if self.kind == "image_group":

@@ -51,6 +51,7 @@ def _innermost_source(unit: Any, path: tuple[str | int, ...]) -> Any:
             node = node[key]
         except (KeyError, IndexError, TypeError):
             break
-        if isinstance(node, dict) and isinstance(node.get("source"), dict):
-            source = node["source"]
+        if isinstance(node, dict) and isinstance(node.get("source"), dict) and isinstance(node["source"].get("file"),
+                                                                                          str):
+            source = node["source"]  # (a source that does not name its file locates nothing: the outer one does)
     return source

@@ -1,0 +1,1 @@
+"""The built-in readers' conformance samples (see predport.testing)."""
