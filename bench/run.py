@@ -1,6 +1,7 @@
 """predport's benchmark: one command, seeded synthetic COCO results, ratios against the baselines of issue 5.
 
-    .venv/bin/python bench/run.py            # full size: 500k boxes / 5,000 images; 40k masks / 2,000 images
+    .venv/bin/python bench/run.py            # full size: 500k boxes / 5,000 images; 40k masks / 2,000 images;
+                                             # the 500k boxes again as 5,000 YOLO label files (ratio to COCO)
     .venv/bin/python bench/run.py --quick    # a tenth of it
 
 Times, in the same run, on the same files:
@@ -55,9 +56,9 @@ def predport_cmd(paths: dict[str, Path], out: Path, workers: int, src: Path | No
     # another source tree: its src/ goes first on sys.path (before this venv's editable install)
     run = [PY, "-c", f"import sys; sys.path.insert(0, {str(src / 'src')!r}); from predport.cli import main; "
            "sys.exit(main())"] if src is not None else [PY, "-m", "predport.cli"]
-    return [*run, "convert", str(paths["results"]), "--images", str(paths["images"]),
-            "--ontology", str(paths["ontology"]), "--branch", "bench", "--out", str(out), "--workers", str(workers),
-            "--quiet"]
+    given = [str(paths["yolo"])] if "yolo" in paths else [str(paths["results"]), "--images", str(paths["images"])]
+    return [*run, "convert", *given, "--ontology", str(paths["ontology"]), "--branch", "bench", "--out", str(out),
+            "--workers", str(workers), "--quiet"]
 
 
 def sdk_boxes(paths: dict[str, Path], n_images: int) -> tuple[float, int]:
@@ -208,7 +209,7 @@ def main() -> None:
                    help="where predport writes its label rows (default: a RAM-backed /dev/shm when there is one: "
                         "the SDK contender writes nothing, and a virtual disk's page-cache cost varies from run to "
                         "run, so by default the disk is not what is timed)")
-    p.add_argument("--only", choices=("boxes", "masks", "eval"), help="run one of the workloads")
+    p.add_argument("--only", nargs="+", choices=("boxes", "masks", "yolo", "eval"), help="run these workloads only")
     p.add_argument("--baseline", type=Path, metavar="SRC",
                    help="a predport source tree (a git worktree of an earlier commit) timed in the same rounds")
     args = p.parse_args()
@@ -225,15 +226,19 @@ def main() -> None:
     t = time.perf_counter()
     boxes = workload.write(args.work, "boxes", n_boxes, n_box_images, "bounding_box", args.seed)
     masks = workload.write(args.work, "masks", n_masks, n_mask_images, "bitmask", args.seed)
+    yolo = {**boxes, "yolo": workload.yolo(args.work, boxes)}  # (the same boxes, as YOLO label files)
     print(f"workloads ready in {time.perf_counter() - t:.1f} s (seed {args.seed}, in {args.work})")
 
     for name, paths, n, n_images, sdk in (("boxes", boxes, n_boxes, n_box_images, "images"),
-                                          ("masks", masks, n_masks, n_mask_images, "masks")):
-        if args.only and name != args.only:
+                                          ("masks", masks, n_masks, n_mask_images, "masks"),
+                                          ("yolo", yolo, n_boxes, n_box_images, "images")):
+        if args.only and name not in args.only:
             continue
         size = paths["results"].stat().st_size / 1e6
-        print(f"\n== {n:,} {'boxes' if name == 'boxes' else 'RLE masks'} over {n_images:,} images of "
-              f"{workload.W}x{workload.H} ({size:.1f} MB of JSON)")
+        what = {"boxes": "boxes", "masks": "RLE masks", "yolo": "boxes in YOLO label files"}[name]
+        print(f"\n== {n:,} {what} over {n_images:,} images of {workload.W}x{workload.H} "
+              + (f"({size:.1f} MB of JSON)" if name != "yolo" else f"(the boxes workload; {n_images:,} label files "
+                 f"and {n_images:,} PNG images in {paths['yolo']})"))
         # every round times each contender once, in turn, and the best round of each counts: this machine's
         # speed drifts over minutes, and interleaving keeps a slow patch from landing on one contender only
         loads: list[tuple[float, float]] = []
@@ -273,11 +278,16 @@ def main() -> None:
         best_s = min(s for s, _ in runs.values())
         results[name] = {"json_load_s": load_s, "json_load_mb": load_mb, "sdk_s": full,
                          "predport": {w: {"s": s, "mb": mb} for w, (s, mb) in runs.items()}}
-        target = 10 if name == "boxes" else 40
+        target = 10 if name in ("boxes", "yolo") else 40
         print(f"ratios: SDK / predport {full / best_s:6.1f}x (target >= {target}x)   "
               f"predport / json.load {best_s / load_s:4.2f}x" + ("  (target <= 2.5x)" if name == "boxes" else "")
               + f"   memory predport (1 worker) / json.load {runs[1][1] / load_mb:4.2f}x (target <= ~2x)")
-    if args.only in (None, "eval"):
+        if name == "yolo" and "boxes" in results:
+            coco = results["boxes"]["predport"]
+            print("ratios: YOLO / COCO path " + "   ".join(
+                f"{w} worker{'s' if w > 1 else ''} {runs[w][0] / coco[w]['s']:4.2f}x time, "
+                f"{runs[w][1] / coco[w]['mb']:4.2f}x memory" for w in (1, 2)))
+    if not args.only or "eval" in args.only:
         results["eval"] = evaluation(args, scale)
     (args.work / "results.json").write_text(json.dumps(results, indent=2))
     shutil.rmtree(out.parent, ignore_errors=True)

@@ -108,3 +108,35 @@ def evaluation(n_preds: int, n_images: int, seed: int, work: Path) -> dict[str, 
     paths["results"].write_text(json.dumps(preds))
     paths["ontology"].write_text(json.dumps(ontology("bounding_box")))
     return paths
+
+
+def yolo(work: Path, boxes_paths: dict[str, Path]) -> Path:
+    """(Once) the boxes workload as a YOLO dataset in the Ultralytics layout: data.yaml, images/ (blank PNGs of
+    the images' size, whose headers predport reads), labels/ with one ``c cx cy w h score`` line per box, the
+    numbers as ultralytics' Results.save_txt prints them ("%g")."""
+    root = work / (boxes_paths["results"].stem + "-yolo")
+    if (root / "done").exists():
+        return root
+    from PIL import Image
+
+    meta = json.loads(boxes_paths["images"].read_text())
+    names = [c["name"] for c in meta["categories"]]
+    index = {c["id"]: k for k, c in enumerate(meta["categories"])}
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    (root / "data.yaml").write_text(f"path: .\ntrain: images\nnames: {json.dumps(names)}\n")
+    blank = root / "blank.png"
+    Image.new("1", (W, H)).save(blank)
+    data = blank.read_bytes()
+    lines: dict[int, list[str]] = {im["id"]: [] for im in meta["images"]}
+    for a in json.loads(boxes_paths["results"].read_text()):
+        x, y, w, h = a["bbox"]
+        row = (index[a["category_id"]], (x + w / 2) / W, (y + h / 2) / H, w / W, h / H, a["score"])
+        lines[a["image_id"]].append(("%g " * len(row)).rstrip() % row)
+    for im in meta["images"]:
+        stem = Path(im["file_name"]).stem
+        (root / "images" / f"{stem}.png").write_bytes(data)
+        (root / "labels" / f"{stem}.txt").write_text("\n".join(lines[im["id"]]) + "\n")
+    blank.unlink()
+    (root / "done").write_text("")
+    return root

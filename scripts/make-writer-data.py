@@ -412,6 +412,7 @@ def ultralytics() -> None:
         note(d, "ultralytics", "yolo", [*carries, "confidence"], 5e-3)
         if task == "pose":  # (ultralytics writes keypoint scores, not flags: visible when above 0.5)
             _amend(d, visibility=["visible", "visible", "invisible"])
+    ultralytics_track()
 
 
 def _fill(points: list[tuple[float, float]], w: int, h: int) -> np.ndarray:
@@ -420,6 +421,29 @@ def _fill(points: list[tuple[float, float]], w: int, h: int) -> np.ndarray:
     im = Image.new("1", (w, h))
     ImageDraw.Draw(im).polygon([tuple(p) for p in points], fill=1)
     return np.asarray(im, dtype=np.uint8)
+
+
+def ultralytics_track() -> None:
+    """A tracker's results (``track(save_txt=True, save_conf=True)``): per frame image, ``c cx cy w h conf id``;
+    the frames are made one video by an --image-map."""
+    import torch
+    from ultralytics.engine.results import Results
+
+    name, w, h, count, _ = VIDEO
+    ids = {c: k for k, c in enumerate(CLASSES)}
+    d = out_dir("ultralytics", "track")
+    frames = [(f"{name}_{f:06d}.png", w, h) for f in range(count)]
+    blank_images(d / "images", frames)
+    (d / "data.yaml").write_text(f"names: {json.dumps(CLASSES)}\n")
+    for f, (n, _, _) in enumerate(frames):
+        rows = [[*b[f], t, s, ids[c]] for t, c, b, s in TRACKS if f in b]
+        r = Results(orig_img=rgb(w, h), path=n, names=dict(enumerate(CLASSES)),
+                    boxes=torch.tensor(rows or np.zeros((0, 7)), dtype=torch.float64))
+        r.save_txt(d / "labels" / (Path(n).stem + ".txt"), save_conf=True)
+    # (the map from the frame images to the video: a configuration file, not the writer's output)
+    (d.parent / "image-map.json").write_text(json.dumps({n: {"title": name, "frame": f}
+                                                         for f, (n, _, _) in enumerate(frames)}, indent=1) + "\n")
+    note(d, "ultralytics", "yolo", ["tracks", "confidence"], 5e-3, image_map="image-map.json")
 
 
 # -- fiftyone -------------------------------------------------------------------------------------------------------

@@ -471,3 +471,46 @@ def test_readers_are_plugins_like_any_other() -> None:
     assert {"yolo", "voc", "kitti", "mot", "labelme", "cvat_images", "cvat_video"} <= set(listed)
     assert all(v.startswith("predport.converters.") for v in listed.values())
     assert isinstance(predport.Capabilities(frozenset({"point"})), predport.Capabilities)
+
+
+def test_mot_detections_carry_their_confidence(tmp_path: Path) -> None:
+    d = copy(MOT / "mot_seq_with_seqinfo", tmp_path)
+    (d / "det").mkdir()
+    row = (d / "gt" / "gt.txt").read_text().strip()  # 1,-1,0,4,4,8,1,3,1.0: column 7 as a detector's score
+    (d / "det" / "det.txt").write_text(row.replace(",1,3,", ",0.8125,3,") + "\n")
+    (d / "gt" / "gt.txt").unlink()
+    report, rows, ont = convert(tmp_path / "o", d, {"pedestrian": "bounding_box"})
+    assert report.ok and view(rows["Test"], ont) == [("pedestrian", 0, "BoundingBox", (0.0, 4.0, 4.0, 8.0), 0.8125)]
+
+
+def test_yolo_files_of_many_boxes_convert_as_line_by_line(tmp_path: Path) -> None:
+    """Files of 16 lines or more take a column-at-a-time path: the same boxes, confidences and reported lines as
+    the same lines one file each (line by line), boxes off the frame's edge by the printed precision included."""
+    src = DATA / "written" / "ultralytics" / "detect" / "files"
+    clean = [x for f in sorted((src / "labels").glob("*.txt")) for x in f.read_text().splitlines()] * 6
+    clean.append("0 0.05 0.5 0.1000004 0.2 0.5")  # (0.05 - 0.0500002 < 0: on the edge, by 6 decimals)
+    objects = {n: "bounding_box" for n in ("car", "person", "dog", "traffic_light", "road")}
+
+    def both(lines: list[str], name: str) -> tuple[Any, Any, Any, Any, Any]:
+        many, one = tmp_path / name / "many", tmp_path / name / "one"
+        for d in (many, one):
+            (d / "images").mkdir(parents=True)
+            (d / "labels").mkdir()
+            (d / "data.yaml").write_text((src / "data.yaml").read_text())
+        (many / "labels" / "a.txt").write_text("\n".join(lines) + "\n")
+        shutil.copy(src / "images" / "a.png", many / "images" / "a.png")
+        for k, line in enumerate(lines):
+            (one / "labels" / f"a{k:02d}.txt").write_text(line + "\n")
+            shutil.copy(src / "images" / "a.png", one / "images" / f"a{k:02d}.png")
+        r1, rows1, ont = convert(tmp_path / name / "o1", many, objects)
+        r2, rows2, _ = convert(tmp_path / name / "o2", one, objects)
+        return r1, rows1, r2, rows2, ont
+
+    r1, rows1, r2, rows2, ont = both(clean, "clean")
+    assert r1.ok and r2.ok and len(rows2) == len(clean) == 31
+    assert sorted(v[1:] for v in view(rows1["a.png"], ont)) == sorted(
+        v[1:] for row in rows2.values() for v in view(row, ont))
+    r1, _, r2, _, _ = both([*clean, "1 0.2 0.3 0.1 0.1 nan", "2 1.2 0.5 0.2 0.2 0.3", "x 1 2 3 4 5"], "broken")
+    assert sorted(p.code for p in r1.problems) == sorted(p.code for p in r2.problems) == [
+        "confidence.out_of_range", "geometry.out_of_frame", "yolo.bad_line"]
+    assert r1.per_group() == r2.per_group()

@@ -126,7 +126,8 @@ def test_written_files_convert_exactly(case: Path, tmp_path: Path) -> None:
     if not info.get("classes", True):
         objects = {"pedestrian": ["bounding_box"]}
     attrs = {c: [{"name": "occluded", "type": "radio", "options": ["yes", "no"]}] for c in ("car", "person")}
-    options = {k: str(case / v) if k in ("sequences", "images") else v for k, v in info["options"].items()}
+    options = {k: str(case / v) if k in ("sequences", "images", "image_map") else v
+               for k, v in info["options"].items()}
     tags = {"Time of day": {"type": "radio", "options": ["daytime", "night"]}} if "tags" in carries else None
     if "traced" in carries:
         objects["person"].append("polygon")

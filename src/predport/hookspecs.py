@@ -21,6 +21,7 @@ A minimal reader plugin::
         name = "myformat"
         description = "My model's JSON lines"
         codes = {"myformat.bad_line": "a line that is not a detection"}
+        capabilities = predport.Capabilities(frozenset({"bounding_box"}), confidence=True)
 
         def add_arguments(self, group):
             group.add_argument("--images", metavar="DIR", help="where the images are")
@@ -37,6 +38,11 @@ A minimal reader plugin::
     @predport.hookimpl
     def predport_readers():
         return [MyReader()]
+
+and its conformance test, one line in the plugin's test suite (see :mod:`predport.testing`)::
+
+    TestMyReader = predport.testing.conformance("myformat", [predport.testing.Sample(
+        "tests/data/sample.myjsonl", "tests/data/ontology.json", entities=12)])
 """
 
 from __future__ import annotations
@@ -77,6 +83,11 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       prefixed with the reader's name (``"coco.traced"``). They join :data:`predport.CODES` when the plugin is
       loaded; a code is never renamed once released. Emitting an undeclared code is a bug the test suite
       catches for built-ins;
+    * ``capabilities`` (:class:`predport.Capabilities`): what the reader's output can hold -- the shapes it
+      yields, and whether it carries confidences, attribute answers, tracks (one instance over several
+      frames) and classifications. ``predport formats`` shows it; before converting, predport warns
+      (``reader.cannot_carry``) when the ontology requires what the reader cannot carry; the conformance kit
+      (:mod:`predport.testing`) checks it both ways on the reader's samples;
     * ``add_arguments(group)``: add the reader's own command-line options to an argparse argument group.
       Each reader has its own parser: two readers may both offer an option of the same name (each gets its
       own value, with its own type and choices), as long as they take the same number of values; options of
@@ -86,16 +97,21 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
 
     While reading:
 
-    * Report input problems through ``ctx.report(code, message, location, severity, group=...)`` and keep
-      going; every input entity must end up either in a yielded unit or in a reported problem (``group``,
-      e.g. the input's category, makes it count as reported in the run's per-category counts; give records
-      the same ``group`` in their ``source`` so that converted ones count too). Raise only for "cannot
-      proceed" (:class:`predport.PredportError`); any other exception ends the run with the reader's name,
-      the exception and its last frames, and nothing is written.
+    * Report input problems through ``ctx.report(code, message, location, severity, group=..., entities=...)``
+      and keep going; every input entity (an object on one frame, a classification) must end up either in a
+      yielded unit or in a reported problem. ``group`` (the input's class) makes a problem count as that
+      many entities reported in the run's per-class counts (an error: 1; a note that N entities were left out
+      on purpose, such as MOT rows flagged 0: ``entities=N``); give records the same ``group`` in their
+      ``source`` so that converted ones count too. The conformance kit checks that the counts add up to the
+      entities of the reader's samples. Raise only for "cannot proceed" (:class:`predport.PredportError`);
+      any other exception ends the run with the reader's name, the exception and its last frames, and nothing
+      is written.
     * Class references: write the input's class name (``{"name": "car"}``); the core applies ``--class-map``
       to every reader's output. A reader whose input has class ids (COCO category ids, YOLO indices), or
-      that needs the target class's shape to build a geometry, uses ``ctx.resolve_class(name, id)`` or
-      ``ctx.class_ref(name, id)`` instead, which apply the class map by id, then by name.
+      that needs the target class's shape to build a geometry, uses ``ctx.resolve_class(name, id, shapes)``
+      or ``ctx.class_ref(name, id)`` instead, which apply the class map by id, then by name; ``shapes`` (the
+      shapes the input's geometry can become, preferred first) chooses among ontology objects of one name
+      that differ by shape. Records that name their class get the same choice by their geometry.
     * Titles: the core applies ``--image-map`` to every unit, by its title or by the input's own id of it,
       which a reader puts in the unit's ``source.record`` (COCO: the image id). Images it sends to frames of
       one video are merged; records with the same instance id on different frames are one track, so give

@@ -19,15 +19,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
-
-import numpy as np
 
 import predport
 from predport.core import answers, shapes, xmlio
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
+
+if TYPE_CHECKING:  # (numpy loads when a mask appears: not at every start)
+    pass
 
 SHAPES = ("box", "polygon", "polyline", "points", "mask", "ellipse", "skeleton", "cuboid")
 UNDEFINED = "__undefined__"
@@ -196,6 +197,8 @@ class Builder:
             raise ValueError(f"the RLE covers {sum(counts)} pixels, the mask's box {mw}x{mh}")
         if left < 0 or top < 0 or left + mw > w or top + mh > h:
             raise ValueError(f"the mask's box ({left}, {top}, {mw}x{mh}) reaches outside the {w}x{h} frame")
+        import numpy as np
+
         runs = np.repeat(np.arange(len(counts)) % 2 == 1, counts).reshape(mh, mw)
         full = np.zeros((h, w), dtype=bool)
         full[top:top + mh, left:left + mw] = runs

@@ -25,10 +25,8 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from xml.etree.ElementTree import Element
-
-import numpy as np
 
 import predport
 from predport.core import answers, shapes, xmlio
@@ -36,6 +34,9 @@ from predport.core import images as imagemod
 from predport.core.model import DataUnit
 from predport.core.ontology import OBJECT_SHAPES, OntologyObject
 from predport.core.problems import Location
+
+if TYPE_CHECKING:  # (numpy loads when a mask appears: not at every start)
+    import numpy as np
 
 #: the ontology shapes a LabelMe shape can become, preferred first (to choose among objects of one name)
 PREFERRED = {"rectangle": ("bounding_box", "rotatable_bounding_box", "polygon"), "polygon": ("polygon", "bounding_box"),
@@ -274,6 +275,8 @@ class _Json(_Unit):
                             group=label)
             return None
         x0, y0 = int(pts[0][0]), int(pts[0][1])
+        import numpy as np
+
         full = np.zeros((h, w), dtype=bool)
         ch, cw = crop.shape
         if x0 < 0 or y0 < 0 or x0 + cw > w or y0 + ch > h:
@@ -395,6 +398,8 @@ class _Xml(_Unit):
 
 def _binary(im: Any) -> np.ndarray[Any, Any]:
     """A mask image's foreground: alpha above 0 where there is alpha, else any value above 0."""
+    import numpy as np
+
     if im.mode in ("RGBA", "LA", "PA"):
         return np.asarray(im.getchannel("A")) > 0
     a = np.asarray(im.convert("L") if im.mode not in ("1", "L", "I", "I;16") else im)

@@ -7,7 +7,8 @@ One line per object, coordinates normalised to the image: detect ``c cx cy w h``
 (an open ring); OBB ``c x1 y1 x2 y2 x3 y3 x4 y4`` (four corners -> a rotatable box with the exact angle, measured
 in pixels; a quad that is not a rectangle is reported); pose ``c cx cy w h`` + keypoints ``x y [v]`` per
 ``kpt_shape`` (-> a skeleton in the class's template order). Any task may end with a confidence column
-(``--confidence-column first``: it follows the class, as in globox's Darknet detections). Which
+(``--confidence-column first``: it follows the class, as in globox's Darknet detections), and after it a track
+id (ultralytics' tracker): the instance, a track once ``--image-map`` makes the images frames of a video. Which
 task a line is: ``--task``, else the target class's shape (a 4-corner polygon and an OBB have the same
 columns), else its column count. An empty label file is an image without predictions; an image of a split
 without a label file too. Image sizes come from the image files' headers (needed for OBB angles only).
@@ -381,17 +382,65 @@ class _Lines:
             return unit  # type: ignore[return-value]
         rows: dict[str, list[Any]] = {k: [] for k in ("class", "id", "x", "y", "w", "h", "confidence", "line")}
         classes: dict[str, int] = {}
-        for n, line in enumerate(text.splitlines(), start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            self._line(tokens, n, file, size, unit, rows, classes)
+        split = [line.split() for line in text.splitlines()]
+        done = self._boxes(split, rows, classes) if len(split) >= 16 else set()
+        for n, tokens in enumerate(split, start=1):
+            if tokens and n not in done:
+                self._line(tokens, n, file, size, unit, rows, classes)
         if rows["class"]:
             unit["boxes"] = {"classes": [{"class": {"hash": h}, "group": g}
                                          for (h, g), _ in sorted(((tuple(k.split("\0")), j)
                                                                   for k, j in classes.items()), key=lambda c: c[1])],
                              **rows, "source": {"file": file}}
         return unit  # type: ignore[return-value]
+
+    def _boxes(self, split: list[list[str]], rows: dict[str, list[Any]], classes: dict[str, int]) -> set[int]:
+        """A file of detect lines (``c cx cy w h [conf]``) of box classes, a column at a time (numpy): the lines
+        it took (their boxes inside the frame); the others, and any file of other lines, go line by line. The
+        same numbers as :meth:`_line`, which only differs for coordinates off [0, 1] (snapped to the edge by the
+        file's printed precision). 500k boxes in 5,000 files, 1 worker: 11.0 s -> 5.6 s (bench/run.py --only yolo)."""
+        import numpy as np
+
+        widths = {len(t) for t in split if t}
+        if len(widths) != 1 or self.dataset.task not in ("auto", "detect"):
+            return set()
+        m = widths.pop()
+        if m not in (5, 6):
+            return set()
+        lines = [n for n, t in enumerate(split, start=1) if t]
+        try:
+            arr = np.array([t for t in split if t], dtype=np.float64)
+        except ValueError:  # (a token that is not a number: line by line, each reported where it is)
+            return set()
+        cls = arr[:, 0]
+        if not (np.isfinite(cls).all() and (cls == np.floor(cls)).all() and (cls >= 0).all()):
+            return set()
+        found = {}
+        for c in np.unique(cls).astype(np.int64).tolist():
+            label, target = self.target(c, m - 1)
+            if not isinstance(target, OntologyObject) or target.shape != "bounding_box" or (
+                    self.dataset.task == "auto" and self.dataset.kpt_shape is not None):
+                return set()
+            found[c] = classes.setdefault(f"{target.hash}\0{label}", len(classes))
+        first = self.dataset.confidence_first and m == 6
+        cx, cy, w, h = (arr[:, 2:6] if first else arr[:, 1:5]).T
+        x, y = cx - w / 2, cy - h / 2
+        with np.errstate(invalid="ignore"):
+            inside = (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1)
+        take = np.flatnonzero(inside)
+        conf = (arr[:, 1] if first else arr[:, 5]).tolist() if m == 6 else [1.0] * len(arr)
+        ks = cls.astype(np.int64).tolist()
+        xs, ys, ws, hs = x.tolist(), y.tolist(), w.tolist(), h.tolist()
+        for i in take.tolist():
+            rows["class"].append(found[ks[i]])
+            rows["id"].append(f"l{lines[i]}")
+            rows["x"].append(xs[i])
+            rows["y"].append(ys[i])
+            rows["w"].append(ws[i])
+            rows["h"].append(hs[i])
+            rows["confidence"].append(conf[i])
+            rows["line"].append(lines[i])
+        return {lines[i] for i in take.tolist()}
 
     def _line(self, tokens: list[str], n: int, file: str, size: tuple[int, int] | None, unit: dict[str, Any],
               rows: dict[str, list[Any]], classes: dict[str, int]) -> None:
@@ -407,6 +456,12 @@ class _Lines:
             self.ctx.report(target[0], target[1], where, group=label)
             return
         found = self._task(target, values)
+        track = None
+        if found is None and not self.dataset.confidence_first and len(values) > 2 and values[-1] == int(values[-1]) \
+                and values[-1] >= 0:  # (ultralytics' tracker writes a track id after the confidence)
+            found = self._task(target, values[:-1])
+            track = f"track-{int(values[-1])}" if found is not None and found[2] is not None else None
+            found = found if track is not None else None
         if found is None:
             self.ctx.report("yolo.bad_line", f"{len(values)} numbers after the class do not make a YOLO line for class "
                             f"{target.name!r} (a {target.shape})", where, group=label)
@@ -421,7 +476,7 @@ class _Lines:
         if geometry["shape"] == "bounding_box":  # the common case: a row of the unit's box table
             key = f"{target.hash}\0{label}"
             rows["class"].append(classes.setdefault(key, len(classes)))
-            rows["id"].append(f"l{n}")
+            rows["id"].append(track or f"l{n}")
             for c in ("x", "y", "w", "h"):
                 rows[c].append(geometry[c])
             rows["confidence"].append(conf if conf is not None else 1.0)
@@ -430,7 +485,7 @@ class _Lines:
         frame: dict[str, Any] = {"frame": 0, "geometry": geometry, "source": {"file": file, "line": n, "group": label}}
         if conf is not None:
             frame["confidence"] = conf
-        unit["objects"].append({"id": f"l{n}", "class": {"hash": target.hash}, "frames": [frame]})
+        unit["objects"].append({"id": track or f"l{n}", "class": {"hash": target.hash}, "frames": [frame]})
 
     def _task(self, target: OntologyObject, values: list[float]) -> tuple[str, list[float], float | None] | None:
         """(task, its numbers, the trailing confidence or None) of a line's numbers for class ``target``."""

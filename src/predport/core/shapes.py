@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from predport.core import rle
+if TYPE_CHECKING:  # (numpy loads when a mask appears: not at every start)
+    import numpy as np
 
 Geometry = dict[str, Any]
 
@@ -64,6 +63,8 @@ def point(x: float, y: float, w: int, h: int) -> Geometry:
 
 def bitmask(mask: np.ndarray[Any, Any]) -> Geometry:
     """A full-frame mask (H x W, anything truthy is foreground)."""
+    from predport.core import rle
+
     height, width = mask.shape[:2]
     return {"shape": "bitmask", "width": int(width), "height": int(height), "rle": rle.from_mask(mask)}
 
@@ -107,7 +108,7 @@ def fit(g: Geometry, target: str, w: int | None, h: int | None) -> tuple[Geometr
         found = _axis_box(g, w, h)
         return (found, None) if found else (g, None)
     if shape == "bitmask" and target == "polygon":
-        from predport.core import trace
+        from predport.core import rle, trace
 
         mask = rle.runs_to_mask(rle.counts(g["rle"]), g["height"], g["width"])  # type: ignore[arg-type]
         parts = trace.mask_to_polygons(mask)
