@@ -181,13 +181,8 @@ def _unit(f: Path, image: Path | None, title: str, ctx: predport.ReadContext) ->
         if len(numbers) == 15:
             frame["confidence"] = numbers[14]
         record: dict[str, Any] = {"id": f"l{n}", "class": {"hash": target.hash}, "frames": [frame]}
-        found = []
-        for flag, value in (("truncated", tokens[1]), ("occluded", tokens[2])):
-            a = answers.answer(target, flag, value)
-            if isinstance(a, dict):
-                found.append(a)
-            elif value not in ("-1", "-1.0"):
-                not_carried[flag] += 1
+        flags = [(f, v) for f, v in (("truncated", tokens[1]), ("occluded", tokens[2])) if v not in ("-1", "-1.0")]
+        found = answers.answer_all(target, flags, not_carried)  # (-1: unset, nothing to carry)
         if found:
             record["answers"] = found
         if tokens[3] not in UNSET_3D:

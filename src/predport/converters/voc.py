@@ -172,22 +172,8 @@ def _object(obj: Element, path: str, unit: dict[str, Any], ctx: predport.ReadCon
     if score is not None:
         frame["confidence"] = score
     record: dict[str, Any] = {"id": f"{path}", "class": {"hash": target.hash}, "frames": [frame]}
-    found = []
-    for attr, given in extra.items():
-        a = answers.answer(target, attr, given)
-        if isinstance(a, dict):
-            found.append(a)
-        else:
-            not_carried[f"attribute {attr}"] += 1
-    for flag in FLAGS:
-        value = _text(obj, flag)
-        if value is None:
-            continue
-        a = answers.answer(target, flag, value)
-        if isinstance(a, dict):
-            found.append(a)
-        else:
-            not_carried[flag] += 1
+    found = answers.answer_all(target, extra.items(), not_carried, "attribute ")
+    found += answers.answer_all(target, ((f, v) for f in FLAGS if (v := _text(obj, f)) is not None), not_carried)
     actions = obj.find("actions")
     if actions is not None:
         found += _actions(actions, target, not_carried)
@@ -224,14 +210,7 @@ def _actions(actions: Element, target: OntologyObject, not_carried: Counter[str]
             return [a]
         not_carried["actions"] += 1
         return []
-    out = []
-    for tag, value in flags.items():
-        a = answers.answer(target, tag, value)
-        if isinstance(a, dict):
-            out.append(a)
-        else:
-            not_carried[f"action {tag}"] += 1
-    return out
+    return answers.answer_all(target, flags.items(), not_carried, "action ")
 
 
 @predport.hookimpl

@@ -10,7 +10,7 @@ attribute the string, a numeric one the number.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from predport.core.ontology import Attribute, Feature, Ontology, OntologyClassification, Option
@@ -49,6 +49,20 @@ def answer(feature: Feature, name: str, value: Any) -> dict[str, Any] | str:
     if any(o is None for o in opts):
         return f"{value!r} are not options of {attr.name!r} ({', '.join(o.label for o in attr.options.values())})"
     return {"attribute": ref, "checklist": [{"hash": o.hash} for o in opts if o is not None]}
+
+
+def answer_all(feature: Feature, given: Iterable[tuple[str, Any]], lost: Counter[str], prefix: str = "") -> list[
+        dict[str, Any]]:
+    """The answers of ``feature``'s attributes to (name, value) pairs; each pair that answers none is counted in
+    ``lost`` under its name (after ``prefix``)."""
+    out = []
+    for name, value in given:
+        a = answer(feature, name, value)
+        if isinstance(a, dict):
+            out.append(a)
+        else:
+            lost[prefix + name] += 1
+    return out
 
 
 def option(attr: Attribute, value: Any) -> Option | None:
