@@ -56,3 +56,35 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if files != {p.name for p in Path(__file__).parent.glob("test_*.py")}:
         config.full_run = False  # type: ignore[attr-defined]
     items.sort(key=lambda item: item.get_closest_marker("audit") is not None)  # (stable: the rest keep their order)
+
+
+# -- the output tests' inputs (tests/test_output.py, tests/test_onefile.py) ------------------------------------
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("inputs")
+    gt = json.loads((DATA / "coco" / "instances_val2014_100.json").read_text())
+    ont = base / "ont.json"
+    ont.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
+                                            "shape": "bounding_box", "featureNodeHash": f"c{c['id']:07d}"}
+                                           for c in gt["categories"]], "classifications": []}))
+    old = base / "old.json"  # the earlier output's input: the first 20 images only
+    ids = {im["id"] for im in gt["images"][:20]}
+    old.write_text(json.dumps({**gt, "images": gt["images"][:20],
+                               "annotations": [a for a in gt["annotations"] if a["image_id"] in ids]}))
+    return {"ontology": ont, "old": old, "new": DATA / "coco" / "instances_val2014_fakebbox100_results.json",
+            "images": DATA / "coco" / "instances_val2014_100.json"}
+
+
+@pytest.fixture(scope="module")
+def expected(inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str] | None]:
+    """The complete outputs of the old and the new input, from undisturbed runs."""
+    import output_kit
+    from predport.cli import main
+
+    base = tmp_path_factory.mktemp("expected")
+    out = {}
+    for which in ("old", "new"):
+        assert main(output_kit.convert_args(inputs, which, base / which)) == 0
+        out[which] = output_kit.snapshot(base / which)
+    return out

@@ -15,59 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
+from output_kit import convert_args, leftovers, run_cli, snapshot
 from predport.cli import main
 
-COCO = DATA / "coco"
 REF = DATA / "encord" / "reference"
-TS = re.compile(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} [\d:]+ UTC")
-
-
-def snapshot(out: Path) -> dict[str, str] | None:
-    """Every file of an output directory, the run's timestamps blanked (None: there is no directory)."""
-    if not out.exists():
-        return None
-    return {p.name: TS.sub("T", p.read_text()) for p in sorted(out.iterdir())}
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("inputs")
-    gt = json.loads((COCO / "instances_val2014_100.json").read_text())
-    ont = base / "ont.json"
-    ont.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
-                                            "shape": "bounding_box", "featureNodeHash": f"c{c['id']:07d}"}
-                                           for c in gt["categories"]], "classifications": []}))
-    old = base / "old.json"  # the earlier output's input: the first 20 images only
-    ids = {im["id"] for im in gt["images"][:20]}
-    old.write_text(json.dumps({**gt, "images": gt["images"][:20],
-                               "annotations": [a for a in gt["annotations"] if a["image_id"] in ids]}))
-    return {"ontology": ont, "old": old, "new": COCO / "instances_val2014_fakebbox100_results.json",
-            "images": COCO / "instances_val2014_100.json"}
-
-
-def convert_args(inputs: dict[str, Path], which: str, out: Path) -> list[str]:
-    src = [str(inputs["old"])] if which == "old" else [str(inputs["new"]), "--images", str(inputs["images"])]
-    return ["convert", *src, "--ontology", str(inputs["ontology"]), "--branch", "b", "--out", str(out), "--quiet"]
-
-
-def leftovers(directory: Path, out: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name != out.name)
-
-
-def run_cli(args: list[str], env: dict[str, str], prelude: str = "") -> subprocess.CompletedProcess[str]:
-    code = f"import sys\n{prelude}\nfrom predport.cli import main\nsys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def expected(inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str] | None]:
-    """The complete outputs of the old and the new input, from undisturbed runs."""
-    base = tmp_path_factory.mktemp("expected")
-    out = {}
-    for which in ("old", "new"):
-        assert main(convert_args(inputs, which, base / which)) == 0
-        out[which] = snapshot(base / which)
-    return out
 
 
 # (fault point, extra arguments): killed after a label row, after the workers started, before the swap, after it

@@ -311,3 +311,18 @@ def test_ambiguous_title_and_kind_mismatch(server: Server, tmp_path: Path) -> No
     assert sorted((p.code, Path(p.location.file).name) for p in report.problems if p.severity == "error") == [
         ("upload.kind_mismatch", "img1.jpg.json"), ("upload.unit_ambiguous", "img2.jpg.json")]
     assert server.state.writes() == []
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz"])
+def test_a_one_file_output_uploads_as_the_directory_does(server: Server, converted: Path, tmp_path: Path,
+                                                        name: str, capsys: Any) -> None:
+    src = tmp_path / "preds.json"
+    one = tmp_path / name
+    assert predport.convert([src], ONT, "model-v1", one, fmt="predport").ok
+    assert main(["branches", str(one)]) == 0  # (what it holds, read through its manifest)
+    assert capsys.readouterr().out.splitlines()[0] == "model-v1: 3 data unit(s)"
+    report = upload(one, conn(server, tmp_path))
+    assert report.ok, [str(p) for p in report.problems]
+    assert [(e.action, e.file) for e in report.plan] == [("create", f"line {k}") for k in (1, 2, 3)]
+    assert_branch_holds(server, converted)  # (the same rows as the directory form's)
+    assert [e.action for e in upload(one, conn(server, tmp_path)).plan] == ["unchanged"] * 3

@@ -84,8 +84,9 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
                        help="spread the work over N processes (default 1)")
         c.add_argument("--quiet", action="store_true", help="no progress line (it is shown only on a terminal)")
         if name == "convert":
-            c.add_argument("--out", help="output directory (replaced as a whole on success); required unless "
-                           "--project is given")
+            c.add_argument("--out", help="output directory (replaced as a whole on success), or one file "
+                           "FILE.jsonl / FILE.jsonl.gz (a label row per line; FILE.manifest.json beside it); required "
+                           "unless --project is given")
             c.add_argument("--keep-going", action="store_true",
                            help="write every valid data unit and report the rest (default: any error, nothing written)")
             _remote(c, required=False)
@@ -121,13 +122,14 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
     _remote(e, required=False, writes=False)
     if command == "evaluate":
         _reader_options(e, registry)
-    u = sub.add_parser("upload", help="send a directory written by convert to its branch of a project",
-                       allow_abbrev=False)
-    u.add_argument("directory", help="a directory written by predport convert")
+    u = sub.add_parser("upload", help="send what convert wrote (a directory or FILE.jsonl[.gz]) to its branch of a "
+                       "project", allow_abbrev=False)
+    u.add_argument("directory", metavar="OUTPUT", help="a directory or FILE.jsonl[.gz] written by predport convert")
     _remote(u, required=True)
     b = sub.add_parser("branches", help="every branch and, per data unit, its objects and classifications",
                        allow_abbrev=False)
-    b.add_argument("directory", nargs="?", help="a directory written by predport convert (instead of --project)")
+    b.add_argument("directory", nargs="?", metavar="OUTPUT",
+                   help="a directory or FILE.jsonl[.gz] written by predport convert (instead of --project)")
     _remote(b, required=False, writes=False)
     d = sub.add_parser("delete-branch", help="empty a prediction branch on every data unit of a project",
                        allow_abbrev=False)

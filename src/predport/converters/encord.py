@@ -9,6 +9,8 @@ instance); dynamic answers from ``object_actions``. Other data types (DICOM, NIf
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import predport
 from predport.core.model import DataUnit
 from predport.core.ontology import OBJECT_SHAPES
-from predport.core.problems import Location, escape_token
+from predport.core.problems import Location, PredportError, escape_token
 from predport.core.validate import to_ranges
 
 KINDS = {"image": "image", "img_group": "image_group", "image_group": "image_group", "video": "video"}
@@ -36,8 +38,9 @@ class EncordReader(predport.BaseReader):
         files = sorted(path.rglob("*.json"))[:5] if path.is_dir() else [path]
         for f in files:
             try:
-                head = f.open("rb").read(65536)
-            except OSError as e:
+                with (gzip.open(f, "rb") if f.name.endswith(".gz") else f.open("rb")) as stream:
+                    head = stream.read(65536)
+            except (OSError, EOFError) as e:
                 return predport.Detection(0, f"cannot read {f}: {e}")
             if b'"data_units"' in head and (b'"label_hash"' in head or b'"object_answers"' in head):
                 return predport.Detection(1.0, f"{f.name} has label-row keys (data_units, label_hash)")
@@ -49,6 +52,9 @@ class EncordReader(predport.BaseReader):
         files = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             name = str(f)
+            if f.name.endswith((".jsonl", ".jsonl.gz")):  # one row per line (predport's one-file output too)
+                yield from units_from_rows(_lines(f, ctx), ctx, attrs=attrs)
+                continue
             ok, data = ctx.load_json(f)
             if not ok:
                 continue
@@ -57,6 +63,37 @@ class EncordReader(predport.BaseReader):
             rows = data if isinstance(data, list) else [data]
             yield from units_from_rows(((name, f"/{i}" if isinstance(data, list) else "", row)
                                         for i, row in enumerate(rows)), ctx, strict=not path.is_dir(), attrs=attrs)
+
+
+def _lines(f: Path, ctx: predport.ReadContext) -> Iterator[tuple[str, str, Any]]:
+    """(file:line, "", row) for each line of a JSON-lines file of label rows; predport's one-file output is
+    read through its manifest (which says whether it is complete)."""
+    from predport.core import output
+
+    name = str(f)
+    try:
+        if output.is_output(f):
+            out = output.open_output(f)
+            for unit, data in out.rows():
+                yield from _parsed(f"{name}:{unit['line']}", data, ctx)
+            return
+        with gzip.open(f, "rb") if f.name.endswith(".gz") else f.open("rb") as stream:
+            for n, data in enumerate(stream, start=1):
+                if data.strip():
+                    yield from _parsed(f"{name}:{n}", data, ctx)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
+        ctx.report("source.unreadable", f"cannot read: {e}", Location(name))
+    except PredportError as e:  # (an incomplete output: said where it is)
+        ctx.report("source.invalid", str(e), Location(name))
+
+
+def _parsed(where: str, data: bytes, ctx: predport.ReadContext) -> Iterator[tuple[str, str, Any]]:
+    import orjson
+
+    try:
+        yield where, "", orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        ctx.report("source.unreadable", f"not JSON: {e}", Location(where))
 
 
 def units_from_rows(rows: Iterable[tuple[str, str, Any]], ctx: predport.ReadContext, strict: bool = True,

@@ -3,8 +3,9 @@
 ``PREDPORT_FAULT=<point>`` (or ``<point>:<n>``, the n-th time the point is reached) makes the process kill
 itself there: ``unit`` (after a label row is written), ``forked`` (after the worker processes start),
 ``commit`` (before the output is swapped in), ``swapped`` (after the swap, before the old content is
-removed), ``moved-old`` (between the two renames of a commit without the atomic swap). Unset, a point costs
-one comparison.
+removed), ``moved-old`` (between the two renames of a commit without the atomic swap), ``assembled`` (a one-file
+output's rows in one file, in the staging directory), ``file-renamed`` (between renaming a one-file output and
+its manifest into place). Unset, a point costs one comparison.
 """
 
 from __future__ import annotations

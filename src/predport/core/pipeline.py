@@ -453,6 +453,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                     progress(shard.pool.tally(own()))
                 else:
                     shard.pool.post(shard.index, report)
+        if writer is not None:
+            writer.flush()  # (a worker process ends without flushing its files)
         return writer.units if writer is not None else []
 
     def own() -> Tally:

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problems
-from predport.core.staging import MANIFEST
 from predport.core.validate import check_branch
 from predport.core.writer import ZERO
 
@@ -142,10 +141,10 @@ class UploadReport:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    try:
-        return json.loads((directory / MANIFEST).read_text("utf-8"))  # type: ignore[no-any-return]
-    except (OSError, ValueError) as e:
-        raise PredportError(f"{directory} is not a predport output directory (no readable {MANIFEST}): {e}") from e
+    """The manifest of a predport output (a directory, or a one-file ``FILE.jsonl[.gz]``)."""
+    from predport.core.output import open_output
+
+    return open_output(directory).manifest
 
 
 def _content(d: dict[str, Any]) -> str:
@@ -182,10 +181,12 @@ def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
 def upload(directory: str | Path, conn: Connection, dry_run: bool = False, bundle_size: int = 100,
            project: Any = None) -> UploadReport:
     """Send a directory written by ``convert`` to its branch of ``conn.project`` (see the module doc)."""
+    from predport.core.output import open_output
     from predport.core.pipeline import validate
 
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    out = open_output(directory)
+    manifest = out.manifest
     branch = manifest["branch"]
     report = UploadReport(branch=branch, dry_run=dry_run)
     report.problems.extend(check_branch(branch))
@@ -205,7 +206,7 @@ def upload(directory: str | Path, conn: Connection, dry_run: bool = False, bundl
         by_title.setdefault(r.data_title, []).append(r)
     targets: list[tuple[dict[str, Any], Any]] = []
     for unit in manifest["units"]:
-        where = Location(str(directory / unit["file"]))
+        where = Location(out.where(unit))
         row = by_hash.get(unit.get("data_hash") or ZERO)
         if row is None:
             found = by_title.get(unit["title"], [])
@@ -231,9 +232,10 @@ def upload(directory: str | Path, conn: Connection, dry_run: bool = False, bundl
     changed = []
     for unit, row in targets:
         after = (unit["objects"], unit["classifications"])
-        written = json.loads((directory / unit["file"]).read_text("utf-8"))
+        written = out.row(unit)
+        name = unit.get("file") or f"line {unit['line']}"
         if id(row) in new:
-            report.plan.append(PlanEntry(unit["title"], unit["file"], "create", (0, 0), after))
+            report.plan.append(PlanEntry(unit["title"], name, "create", (0, 0), after))
             if not dry_run:
                 row.from_labels_dict(_retarget(written, row.to_encord_dict()))
                 changed.append(row)
@@ -242,7 +244,7 @@ def upload(directory: str | Path, conn: Connection, dry_run: bool = False, bundl
         before = _counts(row)
         row.from_labels_dict(_retarget(written, before_dict))  # local only until saved
         same = _content(row.to_encord_dict()) == _content(before_dict)
-        report.plan.append(PlanEntry(unit["title"], unit["file"], "unchanged" if same else "replace", before, after))
+        report.plan.append(PlanEntry(unit["title"], name, "unchanged" if same else "replace", before, after))
         if not same:
             changed.append(row)
     if not dry_run:

@@ -5,9 +5,14 @@ It emits the JSON that ``LabelRowV2.to_encord_dict()`` produces (both ``polygon`
 ``data_title`` set) directly, without building one SDK object per prediction: the SDK is the oracle in the
 tests and the transport for uploads, not the serialiser.
 
-Output: a directory with one ``<title>.json`` per data unit and ``manifest.json``. The run writes into a
-staging directory beside the target (:mod:`predport.core.staging`) that replaces the target atomically only on
-:meth:`BranchWriter.commit`, so a failed or killed run leaves the old output as it was.
+Output: a directory with one ``<title>.json`` per data unit and ``manifest.json``; or one file, ``FILE.jsonl``
+(one label row per line, ordered by title) or ``FILE.jsonl.gz`` (each line its own gzip member: the file is one
+gzip stream, and each row can be read alone), with ``FILE.manifest.json`` beside it. The run writes into a
+staging directory beside the target (:mod:`predport.core.staging`); only :meth:`BranchWriter.commit` puts the
+result in place, so a failed or killed run leaves the old output as it was. A directory is swapped in
+atomically. A file is renamed into place, then its manifest: the manifest gives every row's offset, length and
+CRC-32, so a reader tells a file whose run was killed between the two renames from a complete one
+(:func:`predport.core.output.open_output`).
 """
 
 from __future__ import annotations
@@ -289,8 +294,36 @@ def unit_counts(ru: ResolvedUnit) -> dict[str, int]:
             "classifications": len(ru.classifications)}
 
 
+FILE_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def is_file_output(out: Path) -> bool:
+    """Whether ``--out`` names one-file output (``.jsonl`` or ``.jsonl.gz``) rather than a directory."""
+    return out.name.endswith(FILE_SUFFIXES)
+
+
+def file_manifest(out: Path) -> Path:
+    """Where a one-file output's manifest is: ``FILE.manifest.json`` beside ``FILE.jsonl[.gz]``."""
+    stem = out.name[:-len(".jsonl.gz")] if out.name.endswith(".jsonl.gz") else out.name[:-len(".jsonl")]
+    return out.with_name(stem + ".manifest.json")
+
+
 def check_target(out: Path) -> None:
-    """Refuse, before any work, to replace a directory that predport did not write."""
+    """Refuse, before any work, to replace a directory or file that predport did not write."""
+    if is_file_output(out):
+        manifest = file_manifest(out)
+        if out.exists() and (not out.is_file() or not manifest.is_file()):
+            raise PredportError(f"{out} exists and is not a predport output file (no {manifest.name} beside it); "
+                                "choose another --out")
+        if manifest.is_file():
+            try:
+                other = orjson.loads(manifest.read_bytes()).get("file")
+            except (OSError, orjson.JSONDecodeError, AttributeError):
+                other = None
+            if other != out.name and (out.parent / str(other)).exists():
+                raise PredportError(f"{manifest.name} is the manifest of {other}, which --out {out.name} would "
+                                    "orphan; choose another --out")
+        return
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise PredportError(f"{out} exists and is not a predport output directory; choose another --out")
 
@@ -304,15 +337,20 @@ class BranchWriter:
     """
 
     def __init__(self, out: str | Path, branch: str, ontology: Ontology, sources: list[str],
-                 when: datetime | None = None) -> None:
+                 when: datetime | None = None, provenance: dict[str, Any] | None = None) -> None:
         self.out = Path(out)
         self.branch = branch
         self.ontology = ontology
         self.sources = sources
+        self.provenance = provenance or {}
         self.ts = timestamp(when)
         self.units: list[dict[str, Any]] = []
         self._names: set[str] = set()
         check_target(self.out)
+        self.one_file = is_file_output(self.out)
+        self.gz = self.out.name.endswith(".gz")
+        self._part: Any = None  # (one file: this process's part file, and the process it belongs to)
+        self._part_pid = 0
         self._staging = Staging(self.out)
         self.staging = self._staging.path
         self.removed: list[Removed] = self._staging.removed
@@ -325,36 +363,139 @@ class BranchWriter:
         self.abort()
 
     def write(self, ru: ResolvedUnit) -> dict[str, Any]:
+        """Write one unit's label row."""
         try:
-            name = safe_file_name(ru.unit["title"], self._names)
             data = orjson.dumps(build_row(ru, self.branch, self.ts))
         except (UnicodeError, TypeError, orjson.JSONEncodeError) as e:  # (a reader's value no JSON can hold)
             raise PredportError(f"cannot write the label row of {ru.unit['title']!r}: {e}") from e
-        (self.staging / name).write_bytes(data)
-        entry = {"title": ru.unit["title"], "file": name, "kind": ru.unit["kind"],
-                 "data_hash": ru.unit.get("data_hash"), **unit_counts(ru)}
+        entry: dict[str, Any] = {"title": ru.unit["title"], "kind": ru.unit["kind"],
+                                 "data_hash": ru.unit.get("data_hash"), **unit_counts(ru)}
+        if self.one_file:
+            entry.update(self._append(data + b"\n"))
+        else:
+            name = safe_file_name(ru.unit["title"], self._names)
+            (self.staging / name).write_bytes(data)
+            entry["file"] = name
         self.units.append(entry)
         faults.point("unit")
         return entry
 
-    def seal(self) -> Path:
-        """Write the manifest into the staging directory and return it (the rows are complete there)."""
+    def _append(self, line: bytes) -> dict[str, Any]:
+        """A row at the end of this process's part file (each worker process has its own)."""
+        import os
+
+        if self._part_pid != os.getpid():  # (opened in the process that writes: after a fork, a new part)
+            self._part_pid = os.getpid()
+            self._part = open(self.staging / f"part-{self._part_pid}", "ab")  # noqa: SIM115 (closed in flush)
+        if self.gz:
+            import gzip
+
+            line = gzip.compress(line, compresslevel=6, mtime=0)  # (mtime 0: the same rows, the same bytes)
+        offset = self._part.tell()
+        self._part.write(line)
+        return {"part": self._part.name.rsplit("/", 1)[-1], "offset": offset, "bytes": len(line),
+                "crc32": crc32(line)}
+
+    def flush(self) -> None:
+        """Close this process's part file (its rows are on disk)."""
+        if self._part is not None:
+            self._part.close()
+            self._part = None
+
+    def manifest(self) -> dict[str, Any]:
         from predport import __version__
 
-        manifest = {
+        units = sorted(self.units, key=lambda u: u["title"]) if not self.one_file else self.units
+        return {
             "predport_version": __version__, "branch": self.branch, "created_at": self.ts,
             "ontology": {"source": self.ontology.origin,
                          "sha256": hashlib.sha256(orjson.dumps(self.ontology.data)).hexdigest()},
-            "sources": self.sources, "units": sorted(self.units, key=lambda u: u["title"]),
+            "sources": self.sources, **({"provenance": self.provenance} if self.provenance else {}),
+            **({"file": self.out.name} if self.one_file else {}),
+            "units": units,
             "totals": {k: sum(u[k] for u in self.units) for k in ("objects", "object_frames", "classifications")},
         }
-        (self.staging / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+
+    def seal(self) -> Path:
+        """Write the manifest into the staging directory and return it (the rows are complete there). A
+        one-file output is assembled there first (``data``), its rows ordered by title."""
+        if self.one_file:
+            self._assemble()
+        (self.staging / MANIFEST).write_bytes(orjson.dumps(self.manifest(), option=orjson.OPT_INDENT_2))
         return self.staging
 
+    def _assemble(self) -> None:
+        """The parts of every process, as one file ordered by title: the one part renamed when it already is
+        (one process, input in title order), else the rows copied in order (in the kernel where it can)."""
+        import os
+
+        self.flush()
+        # (by title, as the directory form's manifest: the same file whatever the workers, and a reader's
+        # order is not every process's -- readers skip the units other processes convert)
+        self.units.sort(key=lambda u: u["title"])
+        data = self.staging / "data"
+        parts = {u["part"] for u in self.units}
+        ordered = len(parts) == 1 and all(a["offset"] + a["bytes"] == b["offset"]
+                                          for a, b in zip(self.units, self.units[1:], strict=False))
+        if not self.units:
+            data.write_bytes(b"")
+        elif ordered and self.units[0]["offset"] == 0:
+            os.rename(self.staging / self.units[0]["part"], data)
+        else:
+            handles = {p: os.open(self.staging / p, os.O_RDONLY) for p in parts}
+            out = os.open(data, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                for u in self.units:
+                    _copy(handles[u["part"]], out, u["offset"], u["bytes"])
+            finally:
+                os.close(out)
+                for fd in handles.values():
+                    os.close(fd)
+        offset = 0
+        for line, u in enumerate(self.units, start=1):
+            del u["part"]
+            u["line"], u["offset"] = line, offset
+            offset += u["bytes"]
+        faults.point("assembled")
+
     def commit(self) -> Path:
-        """Seal and put the staging directory in place of ``out`` (atomically where the platform can)."""
+        """Seal and put the staging directory in place of ``out`` (atomically where the platform can); for
+        one-file output, the file, then its manifest (which says which bytes make the file complete)."""
         self.seal()
-        return self._staging.commit()
+        if not self.one_file:
+            return self._staging.commit()
+        import os
+
+        faults.point("commit")
+        os.replace(self.staging / "data", self.out)
+        faults.point("file-renamed")
+        os.replace(self.staging / MANIFEST, file_manifest(self.out))
+        self._staging.discard()
+        return self.out
 
     def abort(self) -> None:
+        if self._part is not None:
+            self._part.close()
+            self._part = None
         self._staging.discard()
+
+
+def _copy(src: int, dst: int, offset: int, count: int) -> None:
+    """``count`` bytes of ``src`` from ``offset`` to the end of ``dst`` (copy_file_range where there is one)."""
+    import os
+
+    copy = getattr(os, "copy_file_range", None)
+    while count > 0:
+        n = 0
+        if copy is not None:
+            try:
+                n = copy(src, dst, count, offset_src=offset)
+            except OSError:
+                copy = None
+        if not n:
+            chunk = os.pread(src, min(count, 1 << 20), offset)
+            if not chunk:
+                raise PredportError("a part file ended early while assembling the output")
+            n = os.write(dst, chunk)
+        offset += n
+        count -= n

@@ -1,0 +1,96 @@
+"""One-file output (--out FILE.jsonl / FILE.jsonl.gz): the rows of the directory form, one per line ordered by
+title whatever the workers, a manifest beside it that says which bytes make it complete, all or nothing under
+SIGKILL, and read back by upload, branches, evaluate and the encord reader."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import zlib
+from pathlib import Path
+
+import pytest
+
+import predport
+from output_kit import TS, convert_args, leftovers, run_cli
+from predport.cli import main
+from predport.core.output import open_output
+
+
+def lines(path: Path) -> list[str]:
+    data = path.read_bytes()
+    text = gzip.decompress(data) if path.name.endswith(".gz") else data
+    return [TS.sub("T", line) for line in text.decode().splitlines()]
+
+
+def test_one_file_holds_the_directory_forms_rows_ordered_by_title(inputs: dict[str, Path], tmp_path: Path) -> None:
+    assert main(convert_args(inputs, "new", tmp_path / "dir")) == 0
+    manifest = json.loads((tmp_path / "dir" / "manifest.json").read_text())
+    rows = {u["title"]: TS.sub("T", (tmp_path / "dir" / u["file"]).read_text()) for u in manifest["units"]}
+    order = sorted(im["file_name"] for im in json.loads(inputs["images"].read_text())["images"])
+    for name, workers in (("one.jsonl", "1"), ("two.jsonl", "2"), ("gz.jsonl.gz", "2")):
+        out = tmp_path / name
+        assert main([*convert_args(inputs, "new", out), "--workers", workers]) == 0
+        got = lines(out)
+        assert got == [rows[t] for t in order], name  # (every row, byte for byte; by title)
+        m = json.loads(out.with_name(name.split(".")[0] + ".manifest.json").read_text())
+        assert [u["title"] for u in m["units"]] == order and m["totals"] == manifest["totals"]
+        data = out.read_bytes()
+        for u in m["units"]:  # each row: where the manifest says, with its CRC-32, readable alone
+            piece = data[u["offset"]:u["offset"] + u["bytes"]]
+            assert zlib.crc32(piece) == u["crc32"]
+            alone = gzip.decompress(piece) if name.endswith(".gz") else piece
+            assert TS.sub("T", alone.decode().rstrip("\n")) == rows[u["title"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dir", "gz.jsonl.gz", "gz.manifest.json", "one.jsonl", "one.manifest.json", "two.jsonl", "two.manifest.json"]
+    assert main(convert_args(inputs, "new", tmp_path / "two.jsonl.gz")) == 2  # (its manifest would be two.jsonl's)
+
+
+def test_the_encord_reader_and_evaluate_read_it(inputs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "preds.jsonl.gz"
+    assert main(convert_args(inputs, "new", out)) == 0
+    problems = predport.Problems()
+    units = list(predport.read([out], inputs["ontology"], problems=problems))  # (detected: encord label rows)
+    assert problems.ok and len(units) == 100 and units[0]["source"]["file"].startswith(f"{out}:1")
+    ev = predport.evaluate([out], [inputs["images"]], inputs["ontology"], protocol="coco")
+    direct = predport.evaluate([inputs["new"]], [inputs["images"]], inputs["ontology"], protocol="coco",
+                               options={"images": str(inputs["images"])})
+    a, b = ev.as_dict(), direct.as_dict()  # type: ignore[attr-defined]
+    for d in (a, b):
+        d["summary"].pop("seconds")
+    assert a["objects"] == b["objects"] and a["summary"] == b["summary"] and a["coco"] == b["coco"]
+
+
+@pytest.mark.parametrize("fault", ["assembled", "file-renamed"])
+def test_killed_while_committing_a_file_is_old_new_or_said_incomplete(
+        inputs: dict[str, Path], expected: dict[str, dict[str, str] | None], tmp_path: Path, fault: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "work" / "preds.jsonl"
+    assert main(convert_args(inputs, "old", out)) == 0
+    old = lines(out)
+    run = run_cli([*convert_args(inputs, "new", out), "--workers", "2"], {**os.environ, "PREDPORT_FAULT": fault})
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    if fault == "assembled":  # (before anything was renamed: the old output, whole)
+        assert lines(out) == old and open_output(out).units
+    else:  # the new file is in place, its manifest is not: never taken for complete
+        with pytest.raises(predport.PredportError, match="incomplete"):
+            open_output(out)
+        problems = predport.Problems()
+        assert list(predport.read([out], inputs["ontology"], fmt="encord", problems=problems)) == []
+        assert [p.code for p in problems] == ["source.invalid"]
+    assert [n for n in leftovers(out.parent, out) if n.startswith(".")]  # the killed run's staging
+    capsys.readouterr()
+    assert main([*convert_args(inputs, "new", out), "--format", "json"]) == 0  # the next run: complete, swept
+    said = [p["code"] for p in json.loads(capsys.readouterr().out)["problems"]]
+    assert "output.stale" in said and leftovers(out.parent, out) == ["preds.manifest.json"]
+    assert len(open_output(out).units) == 100
+
+
+def test_a_file_predport_did_not_write_is_never_replaced(inputs: dict[str, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mine.jsonl"
+    out.write_text("my own notes\n")
+    assert main(convert_args(inputs, "new", out)) == 2
+    assert "is not a predport output file" in capsys.readouterr().err and out.read_text() == "my own notes\n"
