@@ -95,6 +95,16 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
                           "name or feature hash (without it, names must match exactly; near misses are suggested)")
         maps.add_argument("--image-map", metavar="FILE", help="YAML/JSON: data unit title or input image id -> "
                           "title, or -> {title: clip.mp4, frame: 12} to make images frames of a video")
+        filt = c.add_argument_group("filters (counted per input class as filtered, never silently gone)")
+        filt.add_argument("--min-confidence", type=float, metavar="C",
+                          help="keep predictions whose confidence is at least C (a missing one counts as 1.0)")
+        filt.add_argument("--top-k", type=int, metavar="K", help="keep the K most confident of each frame and class")
+        if name == "convert":
+            prov = c.add_argument_group("provenance (recorded in the manifest, with the filters and the sources' "
+                                        "SHA-256)")
+            prov.add_argument("--model", metavar="NAME", help="the model that made the predictions")
+            prov.add_argument("--model-version", metavar="V", help="its version")
+            prov.add_argument("--note", metavar="TEXT", help="anything else worth keeping with the branch")
         if command == name:  # (built only for the command run: a broken reader option cannot stop the others)
             _reader_options(c, registry)
     e = sub.add_parser("evaluate", allow_abbrev=False,
@@ -256,7 +266,8 @@ def _print(report: Report, output: str) -> None:
     if s["per_group"]:
         print("per category (input):", file=err)
         for group, counts in s["per_group"].items():
-            print(f"  {group}: {counts['converted']} converted, {counts['reported']} reported", file=err)
+            filtered = f", {counts['filtered']} filtered" if counts.get("filtered") else ""
+            print(f"  {group}: {counts['converted']} converted, {counts['reported']} reported{filtered}", file=err)
     if s["objects"] or s["classifications"]:
         print("per class (written):", file=err)
         for name, n in sorted((s["objects"] | s["classifications"]).items()):
@@ -377,7 +388,8 @@ def _evaluate_command(args: argparse.Namespace, registry: Any) -> int:
 
 
 def _local_command(args: argparse.Namespace, registry: Any) -> int:
-    options = {"class_map": args.class_map, "image_map": args.image_map}
+    options = {"class_map": args.class_map, "image_map": args.image_map, "min_confidence": args.min_confidence,
+               "top_k": args.top_k, **{k: getattr(args, k, None) for k in ("model", "model_version", "note")}}
     run = {"registry": registry, "reader_args": getattr(args, "reader_args", [])}
     progress = None if args.quiet or not sys.stderr.isatty() else Progress()
     if args.command == "validate":

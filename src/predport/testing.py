@@ -354,7 +354,7 @@ def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
             report = run(sample, Path(sample.path), tmp_path, write=True)
             located(report, str(sample))
             groups = report.per_group()
-            seen = sum(g["converted"] + g["reported"] for g in groups.values())
+            seen = sum(g["converted"] + g["reported"] + g.get("filtered", 0) for g in groups.values())
             assert seen == sample.entities, (
                 f"{sample}: {sample.entities} entities, the run accounts for {seen} (converted and reported per "
                 f"group: {groups}). Records carry source.group; problems about an entity pass group=")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
+import hashlib
 import os
 import signal
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 from predport.core import boxes as boxmod
 from predport.core import faults
+from predport.core.filters import Filters
 from predport.core.maps import ClassMap, ImageMap, map_classes, merge_video
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
@@ -56,7 +58,7 @@ class Report:
     object_frames: int = 0
     classifications: Counter[str] = field(default_factory=Counter)
     #: input entities (an object on one frame, a classification) per group (e.g. COCO category) and outcome
-    #: ("converted" / "reported")
+    #: ("converted" / "reported" / "filtered": left out by --min-confidence or --top-k)
     ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: data units not written (--keep-going) and why: title -> problem codes
     left_out: dict[str, list[str]] = field(default_factory=dict)
@@ -84,7 +86,7 @@ class Report:
                 counts[(p.group, "reported")] += p.entities
         out: dict[str, dict[str, int]] = {}
         for (group, outcome), n in sorted(counts.items()):
-            out.setdefault(group, {"converted": 0, "reported": 0})[outcome] = n
+            out.setdefault(group, {"converted": 0, "reported": 0})[outcome] = n  # (and "filtered", when any)
         return out
 
     def merge(self, other: Report) -> None:
@@ -112,8 +114,81 @@ def _registry(plugins: Sequence[str | Path] | None, registry: Any = None) -> Any
     return plugin_loader.load(list(plugins or []))
 
 
-#: options of the core, applied to every reader's output (the Python API's ``options`` keys)
-CORE_OPTIONS = ("class_map", "image_map")
+#: options of the core (the Python API's ``options`` keys): maps and filters applied to every reader's output,
+#: and the provenance a conversion records in its manifest
+CORE_OPTIONS = ("class_map", "image_map", "min_confidence", "top_k", "model", "model_version", "note")
+
+
+def _number(v: Any, name: str, lo: float, hi: float) -> float | None:
+    if v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise PredportError(f"{name} {v!r} is not a number") from None
+    if not lo <= x <= hi:
+        raise PredportError(f"{name} {v!r} is not in [{lo:g}, {hi:g}]")
+    return x
+
+
+def _whole(v: Any, name: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | str) or not str(v).isdigit() or int(v) < 1:
+        raise PredportError(f"{name} {v!r} is not a whole number of at least 1")
+    return int(v)
+
+
+def provenance(paths: Sequence[Path], options: dict[str, Any], filters: Filters,
+               option_files: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the manifest records of how a branch was made: the model, its version, a note, the filters, every
+    source file's size and SHA-256 (a directory: each file in it), the files options named (``--images``,
+    ``--class-map``, ...), and the predport version."""
+    from predport import __version__
+
+    files = sorted({f for p in paths for f in ([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file()))})
+    out: dict[str, Any] = {k: options[k] for k in ("model", "model_version", "note") if options.get(k)}
+    if filters:
+        out["filters"] = filters.as_dict()
+    out["sources"] = [{"path": str(f), "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files]
+    if option_files:
+        out["option_files"] = {k: {"path": v, "bytes": Path(v).stat().st_size, "sha256": _sha256(Path(v))}
+                               for k, v in sorted(option_files.items())}
+    out["predport_version"] = __version__
+    return out
+
+
+class _Background:
+    """A value computed in a thread (hashlib releases the GIL on large chunks, so hashing overlaps the run)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        import threading
+
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.value = make()
+            except BaseException as e:  # (raised where the value is wanted)
+                self.error = e
+
+        self.thread = threading.Thread(target=run, name="predport-provenance", daemon=True)
+        self.thread.start()
+
+    def __call__(self) -> Any:
+        self.thread.join()
+        if self.error is not None:
+            raise PredportError(f"cannot read a source to record its SHA-256: {self.error}") from self.error
+        return self.value
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):  # (the GIL is released while a large chunk is hashed)
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def expand(sources: Sequence[str | Path]) -> list[Path]:
@@ -421,12 +496,18 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     if out is not None:
         check_target(out)
     opts = dict(options or {})
+    filters = Filters(_number(opts.get("min_confidence"), "min_confidence", 0.0, 1.0),
+                      _whole(opts.get("top_k"), "top_k"))
     shard = _Shard()
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
+    option_files = {k: str(v) for k in ("class_map", "image_map") if isinstance(v := opts.get(k), str | Path)
+                    and Path(v).is_file()}
     if given is None:
         chosen = _contexts(paths, fmt, ctx, _registry(plugins, registry), opts, reader_args)
         read: Iterator[tuple[DataUnit, ReadContext]] = chain.from_iterable(_read(*c) for c in chosen)
+        option_files.update({f"{r.name}.{k}": str(v) for _, r, c in chosen for k, v in c.options.items()
+                             if isinstance(v, str | Path) and Path(v).is_file()})
     else:
         read = ((unit, ctx) for unit in given)
     writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
@@ -445,6 +526,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             title = unit.get("title") if isinstance(unit, dict) else None
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
+            if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
+                filters.apply(unit, report.ledger)
             _one(unit, ont, report, titles, writer, keep_going, keep)
             if progress is not None:
                 if shard.pool is None:
@@ -471,6 +554,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         gc.freeze()  # and after a fork, untouched pages of the parsed input stay shared
         if workers > 1 and first is not None and hasattr(os, "fork"):
             pool = _Workers(workers, shard, report, work)
+        if writer is not None:  # (the sources' SHA-256 in a thread of the parent, after any fork, while it converts)
+            writer.provenance = _Background(lambda: provenance(paths, opts, filters, option_files))
         work()
         if pool is not None:
             mine = own()  # (before the merges)

@@ -21,6 +21,7 @@ import hashlib
 import mimetypes
 import re
 from binascii import b2a_base64 as b2a
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -337,7 +338,8 @@ class BranchWriter:
     """
 
     def __init__(self, out: str | Path, branch: str, ontology: Ontology, sources: list[str],
-                 when: datetime | None = None, provenance: dict[str, Any] | None = None) -> None:
+                 when: datetime | None = None,
+                 provenance: dict[str, Any] | Callable[[], dict[str, Any]] | None = None) -> None:
         self.out = Path(out)
         self.branch = branch
         self.ontology = ontology
@@ -410,7 +412,9 @@ class BranchWriter:
             "predport_version": __version__, "branch": self.branch, "created_at": self.ts,
             "ontology": {"source": self.ontology.origin,
                          "sha256": hashlib.sha256(orjson.dumps(self.ontology.data)).hexdigest()},
-            "sources": self.sources, **({"provenance": self.provenance} if self.provenance else {}),
+            "sources": self.sources,
+            **({"provenance": self.provenance() if callable(self.provenance) else self.provenance}
+               if self.provenance else {}),
             **({"file": self.out.name} if self.one_file else {}),
             "units": units,
             "totals": {k: sum(u[k] for u in self.units) for k in ("objects", "object_frames", "classifications")},

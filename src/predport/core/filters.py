@@ -1,0 +1,110 @@
+"""Confidence filters, applied by the core to every reader's output before validation: ``--min-confidence C``
+keeps the object frames (and box table rows) whose confidence is at least C, ``--top-k K`` the K most confident
+of each frame and class. What they leave out is counted per input class as ``filtered`` in the run's counts --
+never silently gone. A frame without a confidence counts as 1.0 (Encord's default); a confidence that is not a
+number is left for validation to report. A track keeps its other frames; an object left with none is gone, its
+answers with it."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from predport.core import boxes as boxmod
+from predport.core.validate.objects import record_group
+
+
+@dataclass(frozen=True)
+class Filters:
+    min_confidence: float | None = None
+    top_k: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.min_confidence is not None or self.top_k is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (("min_confidence", self.min_confidence), ("top_k", self.top_k)) if v is not None}
+
+    def apply(self, unit: Any, ledger: Counter[tuple[str, str]]) -> None:
+        """Filter ``unit`` (a data unit document) in place; count what it leaves out in ``ledger``."""
+        if not isinstance(unit, dict):
+            return
+        # every candidate: (frame, class key, confidence, where it is), in the unit's order
+        found = unit.get("objects")
+        objects: list[Any] = found if isinstance(found, list) else []
+        cands: list[tuple[Any, str, float, tuple[str, int, int]]] = []
+        for i, obj in enumerate(objects):
+            frames = obj.get("frames") if isinstance(obj, dict) else None
+            if not isinstance(frames, list):
+                continue
+            key = repr(obj.get("class"))
+            for j, fr in enumerate(frames):
+                if isinstance(fr, dict):
+                    conf = _confidence(fr.get("confidence", 1.0))
+                    if conf is not None:
+                        cands.append((fr.get("frame"), key, conf, ("objects", i, j)))
+        table = unit.get("boxes")
+        if isinstance(table, dict) and isinstance(table.get("class"), list):
+            classes, col = table.get("classes"), table["class"]
+            confs = table.get("confidence")
+            frames_col = table.get("frame")
+            for r, k in enumerate(col):
+                ref = classes[k] if isinstance(classes, list) and isinstance(k, int) and 0 <= k < len(classes) else k
+                conf = _confidence(confs[r] if isinstance(confs, list) and r < len(confs) else 1.0)
+                if conf is not None:
+                    frame = frames_col[r] if isinstance(frames_col, list) and r < len(frames_col) else 0
+                    cands.append((frame, repr(ref.get("class") if isinstance(ref, dict) else ref), conf,
+                                  ("boxes", r, 0)))
+        drop = {c[3] for c in cands if self.min_confidence is not None and c[2] < self.min_confidence}
+        if self.top_k is not None:
+            groups: dict[tuple[str, str], list[tuple[float, int, tuple[str, int, int]]]] = {}
+            for n, (frame, key, conf, where) in enumerate(cands):
+                if where not in drop:
+                    groups.setdefault((repr(frame), key), []).append((-conf, n, where))
+            for members in groups.values():
+                if len(members) > self.top_k:  # (ties: the earlier in the unit stays)
+                    drop.update(where for _, _, where in sorted(members)[self.top_k:])
+        if drop:
+            _remove(unit, objects, table, drop, ledger)
+
+
+def _confidence(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _remove(unit: dict[str, Any], objects: list[Any], table: Any, drop: set[tuple[str, int, int]],
+            ledger: Counter[tuple[str, str]]) -> None:
+    kept_objects = []
+    for i, obj in enumerate(objects):
+        frames = obj.get("frames") if isinstance(obj, dict) else None
+        if not isinstance(frames, list) or not any(("objects", i, j) in drop for j in range(len(frames))):
+            kept_objects.append(obj)
+            continue
+        group = record_group(obj)
+        kept = []
+        for j, fr in enumerate(frames):
+            if ("objects", i, j) in drop:
+                src = fr.get("source") if isinstance(fr, dict) else None
+                name = src.get("group") if isinstance(src, dict) and isinstance(src.get("group"), str) else group
+                if name is not None:
+                    ledger[(name, "filtered")] += 1
+            else:
+                kept.append(fr)
+        if kept:
+            kept_objects.append({**obj, "frames": kept})
+    unit["objects"] = kept_objects
+    rows = sorted(r for kind, r, _ in drop if kind == "boxes")
+    if rows:
+        for r in rows:
+            src = boxmod.row_source(table, r)
+            if "group" in src:
+                ledger[(src["group"], "filtered")] += 1
+        gone = set(rows)
+        n = len(table["class"])
+        for key, col in list(table.items()):
+            if isinstance(col, list) and len(col) == n and key != "classes":
+                table[key] = [v for r, v in enumerate(col) if r not in gone]

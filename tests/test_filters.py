@@ -1,0 +1,126 @@
+"""--min-confidence and --top-k (the core's, for every reader): what they leave out is counted as filtered per
+input class, the rest is written as it was; and the provenance a conversion records in its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import predport
+from conftest import DATA
+from predport.cli import main
+
+COCO = DATA / "coco"
+RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "instances_val2014_100.json"
+
+
+def ontology(tmp: Path, shape: str = "bounding_box") -> Path:
+    cats = json.loads(IMAGES.read_text())["categories"]
+    path = tmp / "ont.json"
+    path.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
+                                             "shape": shape, "featureNodeHash": f"c{c['id']:07d}"} for c in cats],
+                                "classifications": []}))
+    return path
+
+
+def written(out: Path) -> dict[str, list[float]]:
+    """Per image, the confidences of its written objects, sorted."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    got = {}
+    for u in manifest["units"]:
+        [du] = json.loads((out / u["file"]).read_text())["data_units"].values()
+        got[u["title"]] = sorted(o["confidence"] for o in du["labels"]["objects"])
+    return got
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_min_confidence_and_top_k_leave_out_only_what_they_say_and_count_it(tmp_path: Path, workers: int) -> None:
+    anns = json.loads(RESULTS.read_text())
+    images = {im["id"]: im["file_name"] for im in json.loads(IMAGES.read_text())["images"]}
+    cats = {c["id"]: c["name"] for c in json.loads(IMAGES.read_text())["categories"]}
+    c, k = 0.3, 2
+    # what should stay: score >= c, then the k best of each image and category (ties: the earlier)
+    groups: dict[tuple[Any, Any], list[tuple[float, int]]] = defaultdict(list)
+    for n, a in enumerate(anns):
+        if a["score"] >= c:
+            groups[(a["image_id"], a["category_id"])].append((-a["score"], n))
+    kept = {n for g in groups.values() for _, n in sorted(g)[:k]}
+    want: dict[str, list[float]] = {name: [] for name in images.values()}
+    filtered: Counter[str] = Counter()
+    for n, a in enumerate(anns):
+        if n in kept:
+            want[images[a["image_id"]]].append(a["score"])
+        else:
+            filtered[cats[a["category_id"]]] += 1
+    report = predport.convert([RESULTS], ontology(tmp_path), "b", tmp_path / "out", options={
+        "images": str(IMAGES), "min_confidence": c, "top_k": k}, workers=workers)
+    assert report.ok
+    assert written(tmp_path / "out") == {t: sorted(v) for t, v in want.items()}
+    got = {g: v.get("filtered", 0) for g, v in report.per_group().items()}
+    assert {g: n for g, n in got.items() if n} == dict(filtered) and sum(filtered.values()) > 100
+    assert all(v["converted"] + v["reported"] + v.get("filtered", 0) == Counter(
+        cats[a["category_id"]] for a in anns)[g] for g, v in report.per_group().items())
+
+
+def test_filters_apply_to_object_records_and_tracks(tmp_path: Path) -> None:
+    """Object records (not box tables) and tracks: a frame below the threshold goes, the track keeps the rest."""
+    units = [{"title": "clip.mp4", "kind": "video", "width": 100, "height": 100, "frame_count": 10, "objects": [
+        {"id": "t1", "class": {"name": "person"}, "frames": [
+            {"frame": f, "confidence": conf, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2,
+                                                           "h": 0.2}, "source": {"file": "u.json", "group": "person"}}
+            for f, conf in ((0, 0.9), (1, 0.2), (2, 0.8))]},
+        {"id": "t2", "class": {"name": "person"}, "frames": [
+            {"frame": 1, "confidence": 0.1,
+             "geometry": {"shape": "bounding_box", "x": 0.5, "y": 0.5, "w": 0.2, "h": 0.2},
+             "source": {"file": "u.json", "group": "person"}}]}],
+        "classifications": []}]
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps(units))
+    report = predport.convert([src], ontology(tmp_path), "b", tmp_path / "out", fmt="predport",
+                              options={"min_confidence": 0.5})
+    assert report.ok and report.per_group()["person"] == {"converted": 2, "reported": 0, "filtered": 2}
+    row = json.loads((tmp_path / "out" / "clip.mp4.json").read_text())
+    [du] = row["data_units"].values()
+    assert sorted(du["labels"]) == ["0", "2"]  # (t2 is gone; t1 lost frame 1)
+
+
+def test_a_confidence_that_is_not_a_number_is_reported_not_filtered(tmp_path: Path) -> None:
+    anns = json.loads(RESULTS.read_text())[:50]
+    anns[3]["score"] = float("nan")
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(anns).replace("NaN", "NaN"))
+    report = predport.convert([src], ontology(tmp_path), "b", tmp_path / "out",
+                              options={"images": str(IMAGES), "min_confidence": 0.5})
+    assert [p.code for p in report.problems if p.severity == "error"] == ["confidence.out_of_range"]
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--min-confidence", "2"], "not in [0, 1]"),
+                                               (["--top-k", "0"], "at least 1")])
+def test_bad_filter_values_are_usage_errors(tmp_path: Path, args: list[str], message: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(RESULTS), "--images", str(IMAGES), "--ontology", str(ontology(tmp_path)),
+                 *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_manifest_records_the_model_the_filters_and_every_input_file(tmp_path: Path) -> None:
+    (tmp_path / "classes.yaml").write_text("person: person\n")
+    out = tmp_path / "preds.jsonl"
+    assert main(["convert", str(RESULTS), "--images", str(IMAGES), "--ontology", str(ontology(tmp_path)),
+                 "--branch", "yolo-v8", "--out", str(out), "--class-map", str(tmp_path / "classes.yaml"),
+                 "--min-confidence", "0.25", "--model", "yolov8x", "--model-version", "8.1.0", "--note",
+                 "trained on split A", "--quiet"]) == 0
+    prov = json.loads((tmp_path / "preds.manifest.json").read_text())["provenance"]
+
+    def digest(p: Path) -> dict[str, Any]:
+        return {"path": str(p), "bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+
+    assert prov == {"model": "yolov8x", "model_version": "8.1.0", "note": "trained on split A",
+                    "filters": {"min_confidence": 0.25}, "sources": [digest(RESULTS)],
+                    "option_files": {"class_map": digest(tmp_path / "classes.yaml"), "coco.images": digest(IMAGES)},
+                    "predport_version": predport.__version__}
