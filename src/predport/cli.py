@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -89,6 +90,9 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
                            "unless --project is given")
             c.add_argument("--keep-going", action="store_true",
                            help="write every valid data unit and report the rest (default: any error, nothing written)")
+            c.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address "
+                           "(tcp://host:8786), or 'local' for a LocalCluster on this machine; a task per source, "
+                           "--out one FILE.jsonl[.gz] (a path or an fsspec URL: s3://..., memory://...)")
             _remote(c, required=False)
         maps = c.add_argument_group("input maps (applied to every reader's output)")
         maps.add_argument("--class-map", metavar="FILE", help="YAML/JSON: input class name or id -> ontology object "
@@ -328,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PredportError as e:
         print(f"predport: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # (`predport ... | head`: the reader left; what was done stands, the rest is unread)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_USAGE
 
 
 
@@ -424,12 +431,20 @@ def _local_command(args: argparse.Namespace, registry: Any) -> int:
     # without --out the rows stay in the run's staging directory (under the temporary directory), uploaded
     # from there and removed after
     out = args.out or Path(tempfile.gettempdir()) / "predport-upload"
-    report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins, args.workers,
-                     args.keep_going, progress, then=None if args.out or project is None else send, **run)
+    if args.dask:
+        if not args.out or (project is not None and "://" in args.out):
+            print("predport: error: --dask needs --out FILE.jsonl (a local one to upload with --project)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        report = convert(args.sources, ontology, args.branch, args.out, args.fmt, options, args.plugins,
+                         args.workers, args.keep_going, dask=args.dask, reader_args=run["reader_args"])
+    else:
+        report = convert(args.sources, ontology, args.branch, out, args.fmt, options, args.plugins, args.workers,
+                         args.keep_going, progress, then=None if args.out or project is None else send, **run)
     if progress:
         progress.done()
     if project is not None and args.out and report.written is not None:
-        send(report.written)
+        send(Path(report.written))
     if not sent:
         _print(report, args.output)
         return EXIT_OK if report.ok else EXIT_DATA

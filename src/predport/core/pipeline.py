@@ -19,9 +19,10 @@ import sys
 import time
 import traceback
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,15 @@ class Report:
     ledger: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: data units not written (--keep-going) and why: title -> problem codes
     left_out: dict[str, list[str]] = field(default_factory=dict)
-    written: Path | None = None
+    written: Path | str | None = None  # (str: a URL the output went to)
     seconds: float = 0.0
     #: object frames written whose COCO evaluation fields (area, iscrowd, bbox) a label row cannot hold
     carried: int = 0
+    #: seconds per stage of the run: "setup" (ontology, plugins, options), "parse" (until the readers yield the
+    #: first unit: reading and parsing the input, and routing its records), "read" (the readers' other units),
+    #: "validate", "write" (label rows built and written), "merge" (the workers' reports), "commit". With
+    #: workers, read / validate / write add up every process's time (CPU-seconds), the others are the parent's.
+    stages: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
     def ok(self) -> bool:
@@ -76,7 +82,8 @@ class Report:
                 "object_frames": self.object_frames, "classifications": dict(self.classifications),
                 "problems": dict(self.problems.by_code), "errors": self.problems.errors,
                 "per_group": self.per_group(), "left_out": self.left_out,
-                "written": str(self.written) if self.written else None, "seconds": round(self.seconds, 3)}
+                "written": str(self.written) if self.written else None, "seconds": round(self.seconds, 3),
+                "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
     def per_group(self) -> dict[str, dict[str, int]]:
         counts = Counter(self.ledger)
@@ -100,6 +107,8 @@ class Report:
         self.ledger.update(other.ledger)
         self.left_out.update(other.left_out)
         self.carried += other.carried
+        for k, v in other.stages.items():
+            self.stages[k] += v
 
 
 def _ontology(ontology: Ontology | str | Path) -> Ontology:
@@ -381,6 +390,7 @@ class _Baseline:
                      classifications=report.classifications, left_out=report.left_out, carried=report.carried)
         out.problems.extend(report.problems.items[self.problems:])
         out.ledger = report.ledger - self.ledger
+        out.stages = defaultdict(float, {k: v for k, v in report.stages.items() if k in ("read", "validate", "write")})
         return out
 
 
@@ -486,7 +496,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
          workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None,
          registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
          then: Callable[[Path], None] | None = None, keep: list[ResolvedUnit] | None = None,
-         given: Iterable[DataUnit] | None = None) -> Report:
+         given: Iterable[DataUnit] | None = None, when: datetime | None = None) -> Report:
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources) if given is None else []
@@ -510,7 +520,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                              if isinstance(v, str | Path) and Path(v).is_file()})
     else:
         read = ((unit, ctx) for unit in given)
-    writer = BranchWriter(out, branch or "", ont, report.sources) if out is not None else None
+    writer = BranchWriter(out, branch or "", ont, report.sources, when=when) if out is not None else None
     if writer is not None:
         for r in writer.removed:
             report.problems.append(Problem("output.stale", "info", (
@@ -522,7 +532,14 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
 
     def work() -> list[dict[str, Any]]:
         """Convert this process's share of the units (after the first, which every process has)."""
-        for unit in _chain(first, units):
+        stages, clock = report.stages, time.perf_counter
+        stream = _chain(first, units)
+        while True:
+            t = clock()
+            unit = next(stream, _END)
+            stages["read"] += clock() - t
+            if unit is _END:
+                break
             title = unit.get("title") if isinstance(unit, dict) else None
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
@@ -550,7 +567,10 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         # reference counting), so the cyclic collector only costs time here: every few hundred allocations
         # it would walk the live objects, the parsed input included. Paused for the run, collected after.
         gc.disable()
+        t = time.perf_counter()
+        report.stages["setup"] += t - t0
         first = next(units, None)
+        report.stages["parse"] += time.perf_counter() - t
         gc.freeze()  # and after a fork, untouched pages of the parsed input stay shared
         if workers > 1 and first is not None and hasattr(os, "fork"):
             pool = _Workers(workers, shard, report, work)
@@ -559,10 +579,13 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         work()
         if pool is not None:
             mine = own()  # (before the merges)
+            t = time.perf_counter()
             for child, entries in pool.collect((lambda: progress(pool.tally(mine))) if progress else None):
                 report.merge(child)
                 if writer is not None:
                     writer.units.extend(entries)
+            report.stages["merge"] += time.perf_counter() - t
+        t = time.perf_counter()
         if writer is not None and (report.ok or keep_going):
             if report.carried:
                 report.problems.append(Problem(
@@ -573,6 +596,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 report.written = writer.commit()
             else:  # the rows are used where they are (an upload), and never put in place of `out`
                 then(writer.seal())
+        report.stages["commit"] += time.perf_counter() - t
     finally:
         if pool is not None:
             pool.stop()
@@ -591,9 +615,15 @@ def _chain(first: DataUnit | None, rest: Iterator[DataUnit]) -> Iterator[DataUni
         yield from rest
 
 
+_END: Any = object()
+
+
 def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], writer: BranchWriter | None,
          keep_going: bool, keep: list[ResolvedUnit] | None = None) -> None:
+    t = time.perf_counter()
     ru, found = _validate(unit, ont, titles, report)
+    t1 = time.perf_counter()
+    report.stages["validate"] += t1 - t
     report.problems.extend(found)
     codes = sorted({p.code for p in found if p.severity == "error"})
     if ru is None or codes:  # this unit has errors: not written
@@ -605,6 +635,7 @@ def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], 
     if writer is not None and (report.problems.ok or keep_going):
         writer.write(ru)
         report.carried += _carried(ru)
+        report.stages["write"] += time.perf_counter() - t1
 
 
 def _carried(ru: ResolvedUnit) -> int:
@@ -723,11 +754,22 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             fmt: str | None = None, options: dict[str, Any] | None = None,
             plugins: Sequence[str | Path] | None = None, workers: int = 1, keep_going: bool = False,
             progress: Callable[[Tally], None] | None = None, *, registry: Any = None,
-            reader_args: Sequence[Sequence[str]] = (), then: Callable[[Path], None] | None = None) -> Report:
+            reader_args: Sequence[Sequence[str]] = (), then: Callable[[Path], None] | None = None,
+            dask: Any = None) -> Report:
     """Read, validate and write label rows for ``branch`` into ``out``: all or nothing, or with
     ``keep_going`` every valid data unit (``report.left_out`` says which were not written, and why).
     ``then``: instead of replacing ``out``, call it with the directory of complete rows (the run's staging
     directory beside ``out``), which is removed after; for uploads that keep no copy.
+    ``dask``: run on a Dask cluster instead (a ``distributed.Client``, ``"local"`` for a LocalCluster, or a
+    scheduler address; see :mod:`predport.core.cluster`): a task per source, ``out`` one ``.jsonl`` file
+    (a path or an fsspec URL).
     The other parameters are :func:`validate`'s."""
+    if dask is not None:
+        if workers > 1 or then is not None:  # (the tasks load the plugins themselves: a registry is not sent)
+            raise PredportError("--dask and --workers do not go together: on a cluster, a task per source")
+        from predport.core import cluster
+
+        return cluster.convert(sources, ontology, branch, str(out), dask, fmt, options, plugins, keep_going,  # type: ignore[no-any-return]
+                               reader_args)
     return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress,
                 registry, reader_args, then)

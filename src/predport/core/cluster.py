@@ -1,0 +1,287 @@
+"""Conversion on a Dask cluster: for prediction sets that outgrow one machine (many shards on shared or object
+storage).
+
+The run is a ``dask.bag`` over the sources (one task per source: a file, or a directory a reader reads whole),
+computed on a ``distributed`` scheduler. Each task runs predport's own one-process pipeline on its source --
+read, validate, write -- into a part file of the one-file output (``FILE.jsonl`` / ``FILE.jsonl.gz``), and
+returns its report (problems, counts, ledger), its rows' manifest entries and its sources' SHA-256. The driver
+merges the reports; titles that two tasks both produced are the same ``unit.duplicate`` error a one-process run
+reports. Then, all or nothing:
+
+* a data error (without ``keep_going``) or a task that raises: the parts are removed, nothing is written;
+* otherwise the driver assembles the parts into the file, rows ordered by title (the bytes a one-process run
+  writes, its timestamp aside: every task is given the driver's), puts the file in place and writes the
+  manifest last: the manifest is the commit marker, and gives each row's offset, length and CRC-32, so a reader
+  (:func:`predport.core.output.open_output`) tells a complete output from one whose run stopped between the two.
+
+Sources and the output may be fsspec URLs: local paths, ``memory://`` (tests), ``s3://`` when s3fs is installed.
+A task reads a remote source through a local copy in its own temporary directory (readers read files); problems
+still name the URL. Parts are written beside the output (``.<name>.predport-parts-<token>/``: in the driver's
+staging directory when the output is local, which then must be on storage every worker sees).
+
+Task granularity is the source: a single 2 GB results file is one task (use ``--workers`` on one machine for
+that); a thousand shards are a thousand tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from predport.core import faults
+from predport.core.ontology import Ontology
+from predport.core.problems import Location, PredportError, Problem
+from predport.core.writer import BranchWriter, file_manifest, is_file_output
+
+
+@dataclass
+class _Task:
+    """What every task is given (pickled to the workers once per task)."""
+
+    ontology: dict[str, Any]
+    origin: str
+    branch: str
+    fmt: str | None
+    options: dict[str, Any]
+    plugins: list[str]
+    keep_going: bool
+    reader_args: list[list[str]]
+    when: datetime
+    gz: bool
+    parts: str  # where parts go: a local directory or an fsspec URL
+
+
+def _is_url(s: str) -> bool:
+    return "://" in s and not s.startswith("file://")
+
+
+def _local(s: str) -> str:
+    return s.removeprefix("file://")
+
+
+def expand(sources: Sequence[str | Path]) -> list[str]:
+    """Sources as given, glob patterns expanded (sorted), for local paths and fsspec URLs alike."""
+    import fsspec
+
+    out: list[str] = []
+    for src in map(str, sources):
+        if not _is_url(src):
+            from predport.core.pipeline import expand as local_expand
+
+            out.extend(str(p) for p in local_expand([_local(src)]))
+            continue
+        fs, path = fsspec.core.url_to_fs(src)
+        protocol = src.split("://", 1)[0]
+        if fs.exists(path):
+            out.append(src)
+            continue
+        matches = sorted(fs.glob(path)) if any(c in path for c in "*?[") else []
+        if not matches:
+            raise PredportError(f"{src}: no such file or directory")
+        out.extend(m if "://" in m else f"{protocol}://{m.lstrip('/')}" if protocol == "memory" else f"{protocol}://{m}"
+                   for m in matches)
+    return out
+
+
+def run_task(k: int, sources: list[str], task: _Task) -> dict[str, Any]:
+    """One task: its sources through the one-process pipeline into part ``k``. Raises only when it cannot
+    proceed (the driver then removes every part)."""
+    from predport.core import pipeline
+
+    with tempfile.TemporaryDirectory(prefix="predport-task-") as tmp:
+        local: list[str] = []
+        renames: dict[str, str] = {}  # local copy -> the URL, for problem locations and provenance
+        for n, src in enumerate(sources):
+            if _is_url(src):
+                import fsspec
+
+                fs, path = fsspec.core.url_to_fs(src)
+                dest = Path(tmp, "in", str(n), Path(path).name or "source")
+                dest.parent.mkdir(parents=True)
+                fs.get(path, str(dest), recursive=fs.isdir(path))
+                local.append(str(dest))
+                renames[str(dest)] = src
+            else:
+                local.append(src)
+        ont = Ontology(task.ontology, task.origin)
+        out = Path(tmp, "part.jsonl.gz" if task.gz else "part.jsonl")
+        done: dict[str, Any] = {}
+
+        def keep(staging: Path) -> None:  # (the rows of the task, sealed: ordered by title, with a manifest)
+            import orjson
+
+            done["manifest"] = orjson.loads((staging / "manifest.json").read_bytes())
+            name = f"part-{k:06d}"
+            _put(staging / "data", task.parts, name)
+            done["part"] = name
+
+        report = pipeline._run(local, ont, task.branch, out, task.fmt, task.options, task.plugins, 1,
+                               task.keep_going, None, None, task.reader_args, keep, when=task.when)
+        report.sources = list(sources)
+        report.problems.items[:] = [_renamed(p, renames) for p in report.problems]
+        manifest = done.get("manifest", {})
+        units = manifest.get("units", [])
+        for u in units:
+            u["part"] = done["part"]
+        prov = manifest.get("provenance", {})
+        for s in prov.get("sources", []):
+            s["path"] = _rename(s["path"], renames)
+        return {"k": k, "report": report, "units": units, "provenance": prov}
+
+
+def _put(path: Path, parts: str, name: str) -> None:
+    if _is_url(parts):
+        import fsspec
+
+        fs, base = fsspec.core.url_to_fs(parts)
+        fs.put_file(str(path), f"{base.rstrip('/')}/{name}")
+    else:
+        shutil.copyfile(path, Path(_local(parts), name))
+
+
+def _rename(path: str, renames: dict[str, str]) -> str:
+    for local, url in renames.items():
+        if path == local or path.startswith(local + "/"):
+            return url + path[len(local):]
+    return path
+
+
+def _renamed(p: Problem, renames: dict[str, str]) -> Problem:
+    if not renames or not p.location.file:
+        return p
+    return replace(p, location=replace(p.location, file=_rename(p.location.file, renames)))
+
+
+def client_for(dask: Any) -> tuple[Any, Any]:
+    """A ``distributed.Client`` for ``dask``: a client as it is, ``"local"`` for a LocalCluster (one worker
+    process per core, a thread each), or a scheduler address. Returns (client, what to close after)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise PredportError("--dask needs dask and distributed: pip install 'predport[dask]'") from None
+    if not isinstance(dask, str):
+        return dask, None
+    if dask == "local":
+        cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+        client = Client(cluster)
+
+        def close() -> None:
+            client.close()
+            cluster.close()
+
+        return client, close
+    try:
+        client = Client(dask, timeout="20s")
+    except OSError as e:
+        raise PredportError(f"cannot reach the Dask scheduler at {dask}: {e}") from e
+    return client, client.close
+
+
+def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,
+            dask: Any, fmt: str | None = None, options: dict[str, Any] | None = None,
+            plugins: Sequence[str | Path] | None = None, keep_going: bool = False,
+            reader_args: Sequence[Sequence[str]] = ()) -> Any:
+    """:func:`predport.convert` on a Dask cluster (``dask``: a ``distributed.Client``, ``"local"`` or a
+    scheduler address); ``out`` a ``.jsonl`` / ``.jsonl.gz`` path or URL. Returns the merged report."""
+    from predport.core import pipeline
+    from predport.core.validate import check_branch
+
+    out = str(out)
+    if not is_file_output(Path(out.rsplit("/", 1)[-1])):
+        raise PredportError(f"--dask writes one file: --out must end in .jsonl or .jsonl.gz, not {out!r}")
+    ont = ontology if isinstance(ontology, Ontology) else _load_ontology(str(ontology))
+    urls = expand(sources)
+    report = pipeline.Report(sources=[str(s) for s in sources])
+    report.problems.extend(check_branch(branch))
+    opts = dict(options or {})
+    remote = _is_url(out)
+    when = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="predport-driver-") as tmp:
+        local_out = Path(tmp, out.rsplit("/", 1)[-1]) if remote else Path(_local(out))
+        writer = BranchWriter(local_out, branch, ont, report.sources, when=when)
+        token = secrets.token_hex(4)
+        parts = (f"{out.rsplit('/', 1)[0]}/.{local_out.name}.predport-parts-{token}" if remote
+                 else str(writer.staging))
+        task = _Task(ont.data, ont.origin, branch, fmt, opts, [str(p) for p in plugins or []], keep_going,
+                     [list(a) for a in reader_args], when, local_out.name.endswith(".gz"), parts)
+        client, closer = client_for(dask)
+        try:
+            if remote:
+                import fsspec
+
+                fs, base = fsspec.core.url_to_fs(parts)
+                fs.makedirs(base, exist_ok=True)
+            results = _compute(client, urls, task)
+            provenance: dict[str, Any] = {}
+            titles: dict[str, str] = {}
+            for r in sorted(results, key=lambda r: r["k"]):
+                report.merge(r["report"])
+                for u in r["units"]:
+                    if u["title"] in titles:
+                        report.problems.append(Problem(
+                            "unit.duplicate", "error", f"data unit {u['title']!r} appears twice (in "
+                            f"{titles[u['title']]} and in {urls[r['k']]})", Location(urls[r["k"]])))
+                    titles[u["title"]] = urls[r["k"]]
+                    writer.units.append(u)
+                prov = r["provenance"]
+                sources_seen = provenance.get("sources", []) + prov.get("sources", [])
+                provenance = {**prov, **provenance, "sources": sources_seen}
+            if not (report.ok or keep_going):
+                return report
+            if provenance:
+                provenance["sources"] = sorted(provenance["sources"], key=lambda s: s["path"])
+                provenance = {k: provenance[k] for k in _ORDER if k in provenance}
+                writer.provenance = provenance
+            if remote:
+                for name in {u["part"] for u in writer.units}:
+                    fs.get_file(f"{base.rstrip('/')}/{name}", str(writer.staging / name))
+                staging = writer.seal()
+                target_fs, target = fsspec.core.url_to_fs(out)
+                target_fs.put_file(str(staging / "data"), target)
+                faults.point("file-renamed")
+                target_fs.pipe_file(str(file_manifest(Path(target))), (staging / "manifest.json").read_bytes())
+                report.written = out  # (a URL: not a local path)
+            else:
+                report.written = writer.commit()
+            return report
+        finally:
+            writer.abort()  # (a local output's parts are in the staging directory: gone with it)
+            if remote:
+                with contextlib.suppress(Exception):
+                    fs.rm(base, recursive=True)
+            if closer is not None:
+                closer()
+
+
+#: the key order of a one-process run's provenance (so that the manifests are the same bytes)
+_ORDER = ("model", "model_version", "note", "filters", "sources", "option_files", "predport_version")
+
+
+def _compute(client: Any, urls: list[str], task: _Task) -> list[dict[str, Any]]:
+    import dask.bag as db
+
+    bag = db.from_sequence(list(enumerate(urls)), npartitions=max(1, len(urls)))
+    try:
+        return bag.map(lambda ku: run_task(ku[0], [ku[1]], task)).compute(scheduler=client)  # type: ignore[no-any-return]
+    except Exception as e:  # (a task's PredportError says what it could not do; anything else is a bug: where)
+        from predport.core.pipeline import describe
+
+        why = str(e) if isinstance(e, PredportError) else describe(e)
+        raise PredportError(f"a Dask task failed: {why}\nnothing was written") from e
+
+
+def _load_ontology(src: str) -> Ontology:
+    if not _is_url(src):
+        return Ontology.load(_local(src))
+    import fsspec
+    import orjson
+
+    with fsspec.open(src, "rb") as f:
+        return Ontology(orjson.loads(f.read()), src)

@@ -1,0 +1,223 @@
+"""Conversion on a Dask cluster (a LocalCluster of 2 worker processes, started once for the module): the same
+bytes as the one-process run, all or nothing across tasks, fsspec URLs for sources and output."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import predport
+from conftest import DATA
+from predport.core.problems import PredportError
+
+distributed = pytest.importorskip("distributed")
+fsspec = pytest.importorskip("fsspec")
+
+COCO = DATA / "coco"
+RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "instances_val2014_100.json"
+TS = re.compile(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d UTC")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def ontology(tmp: Path) -> Path:
+    cats = json.loads(IMAGES.read_text())["categories"]
+    path = tmp / "ont.json"
+    path.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
+                                             "shape": "bounding_box", "featureNodeHash": f"c{c['id']:07d}"}
+                                            for c in cats], "classifications": []}))
+    return path
+
+
+def shards(tmp: Path, n: int = 3, broken: bool = False) -> list[Path]:
+    """The COCO results as ``n`` COCO datasets (images, categories, scored annotations), split by image: the
+    shards a detector run on several machines writes. ``broken``: one annotation of the last shard has a box
+    outside its image (a located error)."""
+    truth = json.loads(IMAGES.read_text())
+    results = json.loads(RESULTS.read_text())
+    images = sorted(truth["images"], key=lambda im: im["id"])
+    out = []
+    for k in range(n):
+        mine = images[k::n]
+        ids = {im["id"] for im in mine}
+        anns = [{**a, "id": i + 1} for i, a in enumerate(results) if a["image_id"] in ids]
+        if broken and k == n - 1:
+            anns[3]["bbox"] = [-50.0, 10.0, 20.0, 20.0]
+        path = tmp / f"shard-{k}.json"
+        path.write_text(json.dumps({"images": mine, "categories": truth["categories"], "annotations": anns}))
+        out.append(path)
+    return out
+
+
+def same_but_time(a: bytes, b: bytes) -> bool:
+    return TS.sub(b"T", a) == TS.sub(b"T", b)
+
+
+def manifest(path: Path) -> dict[str, Any]:
+    m = json.loads(path.with_name(path.name.split(".jsonl")[0] + ".manifest.json").read_text())
+    del m["created_at"]
+    return m
+
+
+def leftovers(directory: Path, keep: set[str]) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name not in keep)
+
+
+def test_same_bytes_as_one_process(tmp_path: Path, client: Any) -> None:
+    """Three shards on two Dask workers: the file and its manifest are the one-process run's, timestamps aside."""
+    src = shards(tmp_path)
+    ont = ontology(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = predport.convert(src, ont, "preds", tmp_path / "a" / "out.jsonl", options={"model": "m", "top_k": 5})
+    many = predport.convert(src, ont, "preds", tmp_path / "b" / "out.jsonl", options={"model": "m", "top_k": 5},
+                            dask=client)
+    assert one.ok and many.ok, list(many.problems)
+    a, b = (tmp_path / d / "out.jsonl" for d in "ab")
+    assert a.read_bytes().count(b"\n") == 100 and same_but_time(a.read_bytes(), b.read_bytes())
+    assert manifest(a) == manifest(b)
+    assert manifest(b)["provenance"]["sources"] == [
+        {"path": str(p), "bytes": p.stat().st_size, "sha256": m["sha256"]}
+        for p, m in zip(src, manifest(a)["provenance"]["sources"], strict=True)]
+    assert one.per_group() == many.per_group() and one.objects == many.objects
+    assert many.per_group()["person"]["filtered"] > 0  # (the filter ran in the tasks, and was counted)
+    # a task's timestamp is the driver's: every row of the run has the same one
+    assert len(set(TS.findall(b.read_bytes()))) == 1
+    assert leftovers(tmp_path / "b", set()) == ["out.jsonl", "out.manifest.json"]
+
+
+def test_gzip_output_reads_back_the_same(tmp_path: Path, client: Any) -> None:
+    src = shards(tmp_path, 2)
+    ont = ontology(tmp_path)
+    one = predport.convert(src, ont, "p", tmp_path / "one.jsonl")
+    many = predport.convert(src, ont, "p", tmp_path / "many.jsonl.gz", dask=client)
+    assert one.ok and many.ok
+    assert same_but_time((tmp_path / "one.jsonl").read_bytes(), gzip.decompress((tmp_path / "many.jsonl.gz")
+                                                                                  .read_bytes()))
+    assert len(list(predport.open_output(tmp_path / "many.jsonl.gz").rows())) == 100
+
+
+def test_data_error_in_one_task_writes_nothing(tmp_path: Path, client: Any) -> None:
+    """A located error in one shard: reported with its file and pointer, exit status 1, nothing written, no
+    part left; with keep_going, the other units are written."""
+    src = shards(tmp_path, broken=True)
+    ont = ontology(tmp_path)
+    out = tmp_path / "out" / "o.jsonl"
+    out.parent.mkdir()
+    report = predport.convert(src, ont, "p", out, dask=client)
+    assert not report.ok
+    [err] = [p for p in report.problems if p.severity == "error"]
+    assert err.location.file == str(src[2]) and err.location.pointer.startswith("/annotations/")
+    assert leftovers(out.parent, set()) == []
+    report = predport.convert(src, ont, "p", out, dask=client, keep_going=True)
+    assert list(report.left_out.values()) == [[err.code]]
+    assert len(list(predport.open_output(out).rows())) == 99
+
+
+def test_duplicate_titles_across_tasks(tmp_path: Path, client: Any) -> None:
+    src = shards(tmp_path, 2)
+    ont = ontology(tmp_path)
+    report = predport.convert([src[0], src[1], src[0]], ont, "p", tmp_path / "o.jsonl", dask=client)
+    assert not report.ok and report.problems.by_code["unit.duplicate"] == 50
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+BOOM = '''
+import predport
+
+class Boom(predport.BaseReader):
+    name = "boom"
+    description = "raises on .boom files (a task that fails)"
+    def detect(self, path):
+        return predport.Detection(1.0 if str(path).endswith(".boom") else 0.0, "a .boom file")
+    def read(self, path, ctx):
+        raise RuntimeError("the reader broke")
+
+@predport.hookimpl
+def predport_readers():
+    return [Boom()]
+'''
+
+
+def test_failed_task_leaves_nothing(tmp_path: Path, client: Any) -> None:
+    """A task that raises: the run raises, saying which reader broke; no output, no part, no staging left, and
+    the old output is still there."""
+    (tmp_path / "boom.py").write_text(BOOM)
+    plugins = tmp_path / "plugins.yaml"
+    plugins.write_text("readers:\n  boom: boom.py\n")
+    src = [*shards(tmp_path, 2), tmp_path / "x.boom"]
+    src[-1].write_text("{}")
+    ont = ontology(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert predport.convert(src[:1], ont, "p", out / "o.jsonl").ok  # (the old output)
+    old = (out / "o.jsonl").read_bytes(), (out / "o.manifest.json").read_bytes()
+    with pytest.raises(PredportError, match=r"a Dask task failed: .*reader 'boom' failed on .*the reader broke"):
+        predport.convert(src, ont, "p", out / "o.jsonl", plugins=[plugins], dask=client)
+    assert leftovers(out, set()) == ["o.jsonl", "o.manifest.json"]
+    assert ((out / "o.jsonl").read_bytes(), (out / "o.manifest.json").read_bytes()) == old
+    mem = fsspec.filesystem("memory")
+    with pytest.raises(PredportError, match="a Dask task failed"):
+        predport.convert(src, ont, "p", "memory://fail/o.jsonl", plugins=[plugins], dask=client)
+    assert not mem.exists("/fail") or mem.ls("/fail") == []
+
+
+def test_fsspec_urls(tmp_path: Path, client: Any) -> None:
+    """Sources and output on an fsspec file system (memory://, here in the driver; the tasks run in this process
+    with a client on its own threads, since memory:// is per process): problems name the URL."""
+    src = shards(tmp_path, 2, broken=True)
+    ont = ontology(tmp_path)
+    mem = fsspec.filesystem("memory")
+    for p in src:
+        mem.pipe_file(f"/in/{p.name}", p.read_bytes())
+    mem.pipe_file("/ont.json", ont.read_bytes())
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as local:
+        report = predport.convert(["memory://in/shard-*.json"], "memory://ont.json", "p", "memory://out/o.jsonl",
+                                  dask=local)
+        assert not report.ok
+        [err] = [p for p in report.problems if p.severity == "error"]
+        assert err.location.file == "memory://in/shard-1.json"
+        assert mem.ls("/out") == [] if mem.exists("/out") else True
+        src[1].write_text(src[1].read_text().replace("[-50.0, 10.0, 20.0, 20.0]", "[1.0, 10.0, 20.0, 20.0]"))
+        mem.pipe_file("/in/shard-1.json", src[1].read_bytes())
+        report = predport.convert(["memory://in/shard-*.json"], "memory://ont.json", "p", "memory://out/o.jsonl",
+                                  dask=local)
+    assert report.ok, list(report.problems)
+    assert sorted(p["name"] for p in mem.ls("/out")) == ["/out/o.jsonl", "/out/o.manifest.json"]
+    local_run = predport.convert(src, ont, "p", tmp_path / "o.jsonl")
+    assert same_but_time(mem.cat_file("/out/o.jsonl"), (tmp_path / "o.jsonl").read_bytes())
+    m = json.loads(mem.cat_file("/out/o.manifest.json"))
+    assert [s["path"] for s in m["provenance"]["sources"]] == ["memory://in/shard-0.json", "memory://in/shard-1.json"]
+    assert m["units"] == manifest(tmp_path / "o.jsonl")["units"] and local_run.ok
+
+
+def test_cli_dask_local(tmp_path: Path) -> None:
+    """``--dask local`` starts a LocalCluster on this machine; the summary is the one-process run's."""
+    src = shards(tmp_path, 2)
+    ont = ontology(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "predport.cli", "convert", *map(str, src), "--ontology", str(ont),
+                          "--branch", "p", "--out", str(tmp_path / "o.jsonl"), "--dask", "local", "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["ok"] and doc["summary"]["data_units"] == 100 and doc["summary"]["written"] == str(tmp_path / "o.jsonl")
+    bad = subprocess.run([sys.executable, "-m", "predport.cli", "convert", *map(str, src), "--ontology", str(ont),
+                          "--branch", "p", "--out", str(tmp_path / "d"), "--dask", "local"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--dask writes one file" in bad.stderr
