@@ -70,8 +70,11 @@ def same_but_time(a: bytes, b: bytes) -> bool:
 
 
 def manifest(path: Path) -> dict[str, Any]:
+    """The manifest, its timestamp aside (and the rows' CRC-32, which covers their timestamps)."""
     m = json.loads(path.with_name(path.name.split(".jsonl")[0] + ".manifest.json").read_text())
     del m["created_at"]
+    for u in m["units"]:
+        del u["crc32"]
     return m
 
 
@@ -134,7 +137,9 @@ def test_duplicate_titles_across_tasks(tmp_path: Path, client: Any) -> None:
     src = shards(tmp_path, 2)
     ont = ontology(tmp_path)
     report = predport.convert([src[0], src[1], src[0]], ont, "p", tmp_path / "o.jsonl", dask=client)
-    assert not report.ok and report.problems.by_code["unit.duplicate"] == 50
+    # (49 of the shard's 50 images have records; the one without is a harmless repeat, as in one process)
+    assert not report.ok and report.problems.by_code["unit.duplicate"] == 49
+    assert report.problems.by_code["unit.repeated"] == 1
     assert not (tmp_path / "o.jsonl").exists()
 
 
@@ -203,6 +208,8 @@ def test_fsspec_urls(tmp_path: Path, client: Any) -> None:
     local_run = predport.convert(src, ont, "p", tmp_path / "o.jsonl")
     assert same_but_time(mem.cat_file("/out/o.jsonl"), (tmp_path / "o.jsonl").read_bytes())
     m = json.loads(mem.cat_file("/out/o.manifest.json"))
+    for u in m["units"]:
+        del u["crc32"]
     assert [s["path"] for s in m["provenance"]["sources"]] == ["memory://in/shard-0.json", "memory://in/shard-1.json"]
     assert m["units"] == manifest(tmp_path / "o.jsonl")["units"] and local_run.ok
 
@@ -221,3 +228,54 @@ def test_cli_dask_local(tmp_path: Path) -> None:
                           "--branch", "p", "--out", str(tmp_path / "d"), "--dask", "local"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--dask writes one file" in bad.stderr
+
+
+def result_shards(tmp: Path, n: int = 3) -> list[Path]:
+    """The COCO results split into ``n`` results files by image, to be read with one shared --images file: every
+    shard yields every image, most of them without records."""
+    results = json.loads(RESULTS.read_text())
+    out = []
+    for k in range(n):
+        path = tmp / f"results-{k}.json"
+        path.write_text(json.dumps([a for a in results if a["image_id"] % n == k]))
+        out.append(path)
+    return out
+
+
+def test_result_shards_sharing_images_one_process(tmp_path: Path) -> None:
+    """Shards of COCO results with one --images file: each image is written once, with the records of the shard
+    that has them; an image no shard has is written once, empty; the repeats are said (unit.repeated), and two
+    yields of one title that disagree on its size are still a duplicate."""
+    src = result_shards(tmp_path)
+    ont = ontology(tmp_path)
+    opts = {"images": str(IMAGES)}
+    whole = predport.convert([RESULTS], ont, "p", tmp_path / "whole.jsonl", options=opts)
+    report = predport.convert(src, ont, "p", tmp_path / "shards.jsonl", options=opts, workers=2)
+    assert whole.ok and report.ok, list(report.problems)
+    assert report.units == whole.units == 100 and report.objects == whole.objects
+    [note] = [p for p in report.problems if p.code == "unit.repeated"]
+    assert note.severity == "info" and note.message.startswith("200 data unit(s)")
+    got = {u["title"]: u["objects"] for u in predport.open_output(tmp_path / "shards.jsonl").units}
+    assert got == {u["title"]: u["objects"] for u in predport.open_output(tmp_path / "whole.jsonl").units}
+    assert sum(1 for n in got.values() if n == 0) == 1  # (the image without results)
+    truth = json.loads(IMAGES.read_text())
+    image = truth["images"][0]
+    for name, width in (("a", image["width"]), ("b", image["width"]), ("c", image["width"] + 1)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"images": [{**image, "width": width}], "annotations": [],
+                                                             "categories": truth["categories"]}))
+    same = predport.convert([tmp_path / "a.json", tmp_path / "b.json"], ont, "p", tmp_path / "x.jsonl")
+    assert same.ok and same.units == 1 and same.repeated == 1
+    # the same title, another size: not the same image
+    clash = predport.convert([tmp_path / "a.json", tmp_path / "c.json"], ont, "p", tmp_path / "y.jsonl")
+    assert clash.problems.by_code.get("unit.duplicate") == 1 and not (tmp_path / "y.jsonl").exists()
+
+
+def test_result_shards_sharing_images_on_dask(tmp_path: Path, client: Any) -> None:
+    src = result_shards(tmp_path)
+    ont = ontology(tmp_path)
+    opts = {"images": str(IMAGES)}
+    one = predport.convert(src, ont, "p", tmp_path / "one.jsonl", options=opts)
+    many = predport.convert(src, ont, "p", tmp_path / "many.jsonl", options=opts, dask=client)
+    assert one.ok and many.ok and many.problems.by_code["unit.repeated"] == 1
+    assert same_but_time((tmp_path / "one.jsonl").read_bytes(), (tmp_path / "many.jsonl").read_bytes())
+    assert manifest(tmp_path / "one.jsonl")["units"] == manifest(tmp_path / "many.jsonl")["units"]

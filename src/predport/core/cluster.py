@@ -37,7 +37,7 @@ from typing import Any
 
 from predport.core import faults
 from predport.core.ontology import Ontology
-from predport.core.problems import Location, PredportError, Problem
+from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.writer import BranchWriter, file_manifest, is_file_output
 
 
@@ -125,7 +125,10 @@ def run_task(k: int, sources: list[str], task: _Task) -> dict[str, Any]:
         report = pipeline._run(local, ont, task.branch, out, task.fmt, task.options, task.plugins, 1,
                                task.keep_going, None, None, task.reader_args, keep, when=task.when)
         report.sources = list(sources)
-        report.problems.items[:] = [_renamed(p, renames) for p in report.problems]
+        # (the driver says unit.repeated once, for the whole run: report.repeated carries the task's count)
+        kept = Problems()
+        kept.extend(_renamed(p, renames) for p in report.problems if p.code != "unit.repeated")
+        report.problems = kept
         manifest = done.get("manifest", {})
         units = manifest.get("units", [])
         for u in units:
@@ -220,17 +223,28 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                 fs.makedirs(base, exist_ok=True)
             results = _compute(client, urls, task)
             provenance: dict[str, Any] = {}
-            titles: dict[str, str] = {}
+            titles: dict[str, tuple[str, dict[str, Any]]] = {}
             for r in sorted(results, key=lambda r: r["k"]):
                 report.merge(r["report"])
                 for u in r["units"]:
-                    if u["title"] in titles:
+                    title, src = u["title"], urls[r["k"]]
+                    if title not in titles:
+                        titles[title] = (src, u)
+                        continue
+                    first = titles[title][1]
+                    if _frame(first) == _frame(u) and not (_records(first) and _records(u)):
+                        report.repeated += 1  # (as in one process: a unit without records another source has, once)
+                        if _records(u):
+                            titles[title] = (src, u)
+                    else:
                         report.problems.append(Problem(
-                            "unit.duplicate", "error", f"data unit {u['title']!r} appears twice (in "
-                            f"{titles[u['title']]} and in {urls[r['k']]})", Location(urls[r["k"]])))
-                    titles[u["title"]] = urls[r["k"]]
-                    writer.units.append(u)
-                prov = r["provenance"]
+                            "unit.duplicate", "error", f"data unit {title!r} appears twice (in "
+                            f"{titles[title][0]} and in {src})", Location(src)))
+            writer.units.extend(u for _, u in titles.values())
+            if report.repeated:
+                report.problems.append(pipeline.repeated_note(report.repeated))
+            for r in results:
+                prov = r["provenance"]  # (every task's sources, in task order)
                 sources_seen = provenance.get("sources", []) + prov.get("sources", [])
                 provenance = {**prov, **provenance, "sources": sources_seen}
             if not (report.ok or keep_going):
@@ -258,6 +272,14 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                     fs.rm(base, recursive=True)
             if closer is not None:
                 closer()
+
+
+def _frame(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return entry["kind"], entry.get("width"), entry.get("height")
+
+
+def _records(entry: dict[str, Any]) -> bool:
+    return bool(entry["objects"] or entry["classifications"])
 
 
 #: the key order of a one-process run's provenance (so that the manifests are the same bytes)

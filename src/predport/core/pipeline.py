@@ -67,6 +67,8 @@ class Report:
     seconds: float = 0.0
     #: object frames written whose COCO evaluation fields (area, iscrowd, bbox) a label row cannot hold
     carried: int = 0
+    #: data units that came again from another source, one of the two without records (written once)
+    repeated: int = 0
     #: seconds per stage of the run: "setup" (ontology, plugins, options), "parse" (until the readers yield the
     #: first unit: reading and parsing the input, and routing its records), "read" (the readers' other units),
     #: "validate", "write" (label rows built and written), "merge" (the workers' reports), "commit". With
@@ -107,6 +109,7 @@ class Report:
         self.ledger.update(other.ledger)
         self.left_out.update(other.left_out)
         self.carried += other.carried
+        self.repeated += other.repeated
         for k, v in other.stages.items():
             self.stages[k] += v
 
@@ -333,6 +336,20 @@ def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, class
             Location(images.origin if images is not None else "")))
 
 
+def repeated_note(n: int) -> Problem:
+    return Problem("unit.repeated", "info", f"{n} data unit(s) came again from another source, one of the two "
+                   "without records (e.g. shards of results sharing one --images file): each is written once",
+                   Location(""))
+
+
+def _frame(unit: dict[str, Any]) -> tuple[Any, ...]:
+    """What two yields of one data unit must agree on: its kind and sizes."""
+    images = unit.get("images")
+    return (unit.get("kind"), unit.get("width"), unit.get("height"), unit.get("frame_count"),
+            tuple((im.get("title"), im.get("width"), im.get("height")) for im in images
+                  if isinstance(im, dict)) if isinstance(images, list) else None)
+
+
 def _has_records(unit: dict[str, Any]) -> bool:
     table = unit.get("boxes")
     return bool(unit.get("objects") or unit.get("classifications")
@@ -387,7 +404,8 @@ class _Baseline:
 
     def since(self, report: Report) -> Report:
         out = Report(units=report.units, objects=report.objects, object_frames=report.object_frames,
-                     classifications=report.classifications, left_out=report.left_out, carried=report.carried)
+                     classifications=report.classifications, left_out=report.left_out, carried=report.carried,
+                     repeated=report.repeated)
         out.problems.extend(report.problems.items[self.problems:])
         out.ledger = report.ledger - self.ledger
         out.stages = defaultdict(float, {k: v for k, v in report.stages.items() if k in ("read", "validate", "write")})
@@ -529,6 +547,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 Location(str(r.path))))
     units = _mapped(read, ont, ctx.classes, ctx.images, report, shard.mine)
     titles: dict[str, Any] = {}
+    empties: dict[str, Any] = {}  # units without records, by title, written when the input ends
+    frames: dict[str, tuple[Any, ...]] = {}  # the frame (kind and sizes) of every other unit, by title
 
     def work() -> list[dict[str, Any]]:
         """Convert this process's share of the units (after the first, which every process has)."""
@@ -545,17 +565,46 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 continue
             if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
                 filters.apply(unit, report.ledger)
+            if type(title) is str and isinstance(unit, dict):
+                # Several sources may yield the same data unit when all but one of them have nothing in it (shards
+                # of COCO results sharing one --images file): one with records wins, and units without any wait
+                # for the end of the input. Two that disagree on the frame are still a duplicate.
+                frame = _frame(unit)  # type: ignore[arg-type]
+                empty = not _has_records(unit)  # type: ignore[arg-type]
+                held = empties.get(title)
+                if empty and (title in empties or title in frames):
+                    if (frames.get(title) or _frame(held)) == frame:  # type: ignore[arg-type]
+                        report.repeated += 1
+                        continue
+                    if held is not None:  # (validated held: the unit here is the duplicate, reported)
+                        _one(empties.pop(title), ont, report, titles, writer, keep_going, keep)
+                elif empty:
+                    empties[title] = unit
+                    continue
+                elif held is not None:
+                    if _frame(held) == frame:  # type: ignore[arg-type]
+                        report.repeated += 1
+                        del empties[title]
+                    else:
+                        _one(empties.pop(title), ont, report, titles, writer, keep_going, keep)
+                frames.setdefault(title, frame)
             _one(unit, ont, report, titles, writer, keep_going, keep)
-            if progress is not None:
-                if shard.pool is None:
-                    progress(own())
-                elif shard.index == 0:
-                    progress(shard.pool.tally(own()))
-                else:
-                    shard.pool.post(shard.index, report)
+            tick()
+        for unit in empties.values():
+            _one(unit, ont, report, titles, writer, keep_going, keep)
+            tick()
         if writer is not None:
             writer.flush()  # (a worker process ends without flushing its files)
         return writer.units if writer is not None else []
+
+    def tick() -> None:
+        if progress is not None:
+            if shard.pool is None:
+                progress(own())
+            elif shard.index == 0:
+                progress(shard.pool.tally(own()))
+            else:
+                shard.pool.post(shard.index, report)
 
     def own() -> Tally:
         return Tally(report.units, sum(report.objects.values()), report.problems.errors)
@@ -585,6 +634,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 if writer is not None:
                     writer.units.extend(entries)
             report.stages["merge"] += time.perf_counter() - t
+        if report.repeated:
+            report.problems.append(repeated_note(report.repeated))
         t = time.perf_counter()
         if writer is not None and (report.ok or keep_going):
             if report.carried:

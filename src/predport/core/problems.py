@@ -76,6 +76,8 @@ CORE_CODES: dict[str, str] = {
     "confidence.out_of_range": "a confidence that is not a finite number in [0, 1]",
     "instance.conflicting_class": "one instance id used with different classes in one data unit",
     "unit.duplicate": "two data units with the same title",
+    "unit.repeated": "data units that several sources yield, all but one without records (e.g. shards of COCO "
+                     "results sharing one --images file): written once",
     "unit.unmapped": "--image-map is given and has no entry for this data unit (its records are not converted)",
     "boxes.invalid": "a box table whose columns differ in length or whose class indices point nowhere",
     "unit.frame_count_unknown": "the video's frame count is unknown: frame numbers are not range-checked",

@@ -371,7 +371,8 @@ class BranchWriter:
         except (UnicodeError, TypeError, orjson.JSONEncodeError) as e:  # (a reader's value no JSON can hold)
             raise PredportError(f"cannot write the label row of {ru.unit['title']!r}: {e}") from e
         entry: dict[str, Any] = {"title": ru.unit["title"], "kind": ru.unit["kind"],
-                                 "data_hash": ru.unit.get("data_hash"), **unit_counts(ru)}
+                                 "data_hash": ru.unit.get("data_hash"), "width": ru.unit.get("width"),
+                                 "height": ru.unit.get("height"), **unit_counts(ru)}
         if self.one_file:
             entry.update(self._append(data + b"\n"))
         else:
