@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+import zlib
 from binascii import b2a_base64 as b2a
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -391,9 +392,9 @@ class BranchWriter:
             self._part_pid = os.getpid()
             self._part = open(self.staging / f"part-{self._part_pid}", "ab")  # noqa: SIM115 (closed in flush)
         if self.gz:
-            import gzip
-
-            line = gzip.compress(line, compresslevel=6, mtime=0)  # (mtime 0: the same rows, the same bytes)
+            # a gzip member per row (mtime 0: the same rows, the same bytes); level 1: a fifth of the size, in half of
+            # level 6's time (1.4 s against 3.0 s for 500k boxes' 200 MB)
+            line = zlib.compress(line, 1, wbits=31)
         offset = self._part.tell()
         self._part.write(line)
         return {"part": self._part.name.rsplit("/", 1)[-1], "offset": offset, "bytes": len(line),
