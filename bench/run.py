@@ -220,6 +220,29 @@ def _filesystem(path: Path) -> str:
     return f"{best[1]} on {best[2]}"
 
 
+def dask_workload(args: argparse.Namespace, boxes: dict[str, Path], n: int, out: Path) -> dict[str, float]:
+    """The boxes as 10 shards of results (one --images file): one process and --workers 2 on one machine against
+    --dask local (a LocalCluster of 2 worker processes, started by the command: its start-up is in the time),
+    each writing one .jsonl; and the one-file input with --workers 2 for reference."""
+    shard_paths = workload.shards(args.work, boxes, 10)
+    print(f"\n== Dask: the {n:,} boxes as 10 shards of results (one --images file), one .jsonl written")
+    base = [PY, "-m", "predport.cli", "convert", "--images", str(boxes["images"]), "--ontology",
+            str(boxes["ontology"]), "--branch", "bench", "--out", str(out), "--quiet", "--format", "json"]
+    cases = {"one file, --workers 2": [*base, str(boxes["results"]), "--workers", "2"],
+             "10 shards, --workers 1": [*base, *map(str, shard_paths)],
+             "10 shards, --workers 2": [*base, *map(str, shard_paths), "--workers", "2"],
+             "10 shards, --dask local (2 workers)": [*base, *map(str, shard_paths), "--dask", "local"]}
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
+    for _ in range(args.repeat):
+        for name, cmd in cases.items():
+            clear(out)
+            runs[name].append(measure_stages(cmd)[:2])
+    best = {k: min(v) for k, v in runs.items()}
+    for name, (s, mb) in best.items():
+        print(f"{name:38} {s:8.2f} s   peak {mb:7.0f} MB (the largest process)")
+    return {k: v[0] for k, v in best.items()}
+
+
 def json_load_cmd(path: Path) -> list[str]:
     return [PY, "-c", f"import json; json.load(open({str(path)!r}))"]
 
@@ -236,7 +259,8 @@ def main() -> None:
                    help="where predport writes its label rows (default: --work, on the ordinary disk)")
     p.add_argument("--directory", action="store_true",
                    help="write the directory form (a file per data unit) instead of one .jsonl file")
-    p.add_argument("--only", nargs="+", choices=("boxes", "masks", "yolo", "eval"), help="run these workloads only")
+    p.add_argument("--only", nargs="+", choices=("boxes", "masks", "yolo", "dask", "eval"),
+                   help="run these workloads only")
     p.add_argument("--baseline", type=Path, metavar="SRC",
                    help="a predport source tree (a git worktree of an earlier commit) timed in the same rounds")
     args = p.parse_args()
@@ -327,6 +351,8 @@ def main() -> None:
             print("ratios: YOLO / COCO path " + "   ".join(
                 f"{w} worker{'s' if w > 1 else ''} {runs[w][0] / coco[w]['s']:4.2f}x time, "
                 f"{runs[w][1] / coco[w]['mb']:4.2f}x memory" for w in (1, 2)))
+    if not args.only or "dask" in args.only:
+        results["dask"] = dask_workload(args, boxes, n_boxes, out)
     if not args.only or "eval" in args.only:
         results["eval"] = evaluation(args, scale)
     (args.work / "results.json").write_text(json.dumps(results, indent=2))

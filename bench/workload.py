@@ -140,3 +140,15 @@ def yolo(work: Path, boxes_paths: dict[str, Path]) -> Path:
     blank.unlink()
     (root / "done").write_text("")
     return root
+
+
+def shards(work: Path, boxes_paths: dict[str, Path], n: int) -> list[Path]:
+    """(Once) the boxes workload's results as ``n`` results files, split by image (as a detector run on ``n``
+    machines writes them), read with the one shared --images file."""
+    out = [work / f"{boxes_paths['results'].stem}-shard{k:02d}-of-{n}.json" for k in range(n)]
+    if all(p.exists() for p in out):
+        return out
+    anns = json.loads(boxes_paths["results"].read_text())
+    for k, path in enumerate(out):
+        path.write_text(json.dumps([a for a in anns if a["image_id"] % n == k]))
+    return out
