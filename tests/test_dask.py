@@ -212,6 +212,10 @@ def test_fsspec_urls(tmp_path: Path, client: Any) -> None:
         del u["crc32"]
     assert [s["path"] for s in m["provenance"]["sources"]] == ["memory://in/shard-0.json", "memory://in/shard-1.json"]
     assert m["units"] == manifest(tmp_path / "o.jsonl")["units"] and local_run.ok
+    mem.pipe_file("/other/o.jsonl", b"someone else's file\n")  # (not a predport output: never replaced)
+    with pytest.raises(PredportError, match="is not a predport output file"):
+        predport.convert(["memory://in/shard-*.json"], "memory://ont.json", "p", "memory://other/o.jsonl", dask=client)
+    assert mem.cat_file("/other/o.jsonl") == b"someone else's file\n"
 
 
 def test_cli_dask_local(tmp_path: Path) -> None:

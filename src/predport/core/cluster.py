@@ -205,6 +205,8 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
     report.problems.extend(check_branch(branch))
     opts = dict(options or {})
     remote = _is_url(out)
+    if remote:
+        _check_remote_target(out)
     when = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="predport-driver-") as tmp:
         local_out = Path(tmp, out.rsplit("/", 1)[-1]) if remote else Path(_local(out))
@@ -272,6 +274,16 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                     fs.rm(base, recursive=True)
             if closer is not None:
                 closer()
+
+
+def _check_remote_target(out: str) -> None:
+    """As for a local --out: replace only an earlier predport output (a file with its manifest), or nothing."""
+    import fsspec
+
+    fs, target = fsspec.core.url_to_fs(out)
+    if fs.exists(target) and not fs.exists(str(file_manifest(Path(target)))):
+        raise PredportError(f"{out} exists and is not a predport output file (no {file_manifest(Path(target)).name} "
+                            "beside it); choose another --out")
 
 
 def _frame(entry: dict[str, Any]) -> tuple[Any, ...]:
