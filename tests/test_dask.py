@@ -102,6 +102,7 @@ def test_same_bytes_as_one_process(tmp_path: Path, client: Any) -> None:
     assert many.per_group()["person"]["filtered"] > 0  # (the filter ran in the tasks, and was counted)
     # a task's timestamp is the driver's: every row of the run has the same one
     assert len(set(TS.findall(b.read_bytes()))) == 1
+    assert many.seconds > 0 and {"tasks", "read", "validate", "write", "commit"} <= set(many.stages)
     assert leftovers(tmp_path / "b", set()) == ["out.jsonl", "out.manifest.json"]
 
 

@@ -29,6 +29,7 @@ import contextlib
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -196,6 +197,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
     from predport.core import pipeline
     from predport.core.validate import check_branch
 
+    t0 = time.perf_counter()
     out = str(out)
     if not is_file_output(Path(out.rsplit("/", 1)[-1])):
         raise PredportError(f"--dask writes one file: --out must end in .jsonl or .jsonl.gz, not {out!r}")
@@ -223,7 +225,11 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
 
                 fs, base = fsspec.core.url_to_fs(parts)
                 fs.makedirs(base, exist_ok=True)
+            t = time.perf_counter()
+            report.stages["setup"] += t - t0
             results = _compute(client, urls, task)
+            report.stages["tasks"] += time.perf_counter() - t  # (the tasks' own read / validate / write: merged)
+            t = time.perf_counter()
             provenance: dict[str, Any] = {}
             titles: dict[str, tuple[str, dict[str, Any]]] = {}
             for r in sorted(results, key=lambda r: r["k"]):
@@ -249,6 +255,8 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                 prov = r["provenance"]  # (every task's sources, in task order)
                 sources_seen = provenance.get("sources", []) + prov.get("sources", [])
                 provenance = {**prov, **provenance, "sources": sources_seen}
+            report.stages["merge"] += time.perf_counter() - t
+            t = time.perf_counter()
             if not (report.ok or keep_going):
                 return report
             if provenance:
@@ -266,8 +274,10 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                 report.written = out  # (a URL: not a local path)
             else:
                 report.written = writer.commit()
+            report.stages["commit"] += time.perf_counter() - t
             return report
         finally:
+            report.seconds = time.perf_counter() - t0
             writer.abort()  # (a local output's parts are in the staging directory: gone with it)
             if remote:
                 with contextlib.suppress(Exception):

@@ -72,7 +72,8 @@ class Report:
     #: seconds per stage of the run: "setup" (ontology, plugins, options), "parse" (until the readers yield the
     #: first unit: reading and parsing the input, and routing its records), "read" (the readers' other units),
     #: "validate", "write" (label rows built and written), "merge" (the workers' reports), "commit". With
-    #: workers, read / validate / write add up every process's time (CPU-seconds), the others are the parent's.
+    #: workers (or Dask tasks), read / validate / write add up every process's time (CPU-seconds), the others are
+    #: the parent's; on Dask, "tasks" is the driver's wait for them.
     stages: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
