@@ -85,9 +85,10 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
                        help="spread the work over N processes (default 1)")
         c.add_argument("--quiet", action="store_true", help="no progress line (it is shown only on a terminal)")
         if name == "convert":
-            c.add_argument("--out", help="output directory (replaced as a whole on success), or one file "
-                           "FILE.jsonl / FILE.jsonl.gz (a label row per line; FILE.manifest.json beside it); required "
-                           "unless --project is given")
+            c.add_argument("--out", metavar="DIR|FILE.jsonl",
+                           help="output directory (replaced as a whole on success), or one file FILE.jsonl / "
+                           "FILE.jsonl.gz (a label row per line; FILE.manifest.json beside it); required unless "
+                           "--project is given")
             c.add_argument("--keep-going", action="store_true",
                            help="write every valid data unit and report the rest (default: any error, nothing written)")
             c.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address "
