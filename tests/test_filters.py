@@ -124,3 +124,41 @@ def test_the_manifest_records_the_model_the_filters_and_every_input_file(tmp_pat
                     "filters": {"min_confidence": 0.25}, "sources": [digest(RESULTS)],
                     "option_files": {"class_map": digest(tmp_path / "classes.yaml"), "coco.images": digest(IMAGES)},
                     "predport_version": predport.__version__}
+
+
+def test_top_k_counts_table_rows_and_object_records_of_one_class_together(tmp_path: Path) -> None:
+    """A box table naming its class by feature hash and object records naming it by name: --top-k ranks them
+    together, per frame and class, as the ontology resolves the class."""
+    ont = ontology(tmp_path)
+    person = next(o for o in json.loads(ont.read_text())["objects"] if o["name"] == "person")
+    src = {"file": "u.json", "group": "person"}
+    units = [{"title": "a.jpg", "kind": "image", "width": 100, "height": 100, "classifications": [],
+              "objects": [{"id": "o1", "class": {"name": "person"}, "frames": [
+                  {"frame": 0, "confidence": 0.9, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2,
+                                                               "h": 0.2}, "source": src}]}],
+              "boxes": {"classes": [{"class": {"hash": person["featureNodeHash"]}, "group": "person"}],
+                        "class": [0, 0], "id": ["b1", "b2"], "x": [0.1, 0.3], "y": [0.1, 0.3], "w": [0.2, 0.2],
+                        "h": [0.2, 0.2], "confidence": [0.5, 0.7], "source": {"file": "u.json"}}}]
+    path = tmp_path / "u.json"
+    path.write_text(json.dumps(units))
+    report = predport.convert([path], ont, "b", tmp_path / "out", fmt="predport", options={"top_k": 1})
+    assert report.ok and report.per_group()["person"] == {"converted": 1, "reported": 0, "filtered": 2}
+    assert written(tmp_path / "out")["a.jpg"] == [0.9]
+
+
+def test_min_confidence_filters_classifications_too(tmp_path: Path) -> None:
+    ont = tmp_path / "ont.json"
+    ont.write_text(json.dumps({"objects": [], "classifications": [
+        {"id": "1", "featureNodeHash": "clsScene", "attributes": [
+            {"id": "1.1", "name": "Scene", "type": "radio", "featureNodeHash": "attScene", "required": False,
+             "options": [{"id": "1.1.1", "label": "day", "value": "day", "featureNodeHash": "optDay00"}]}]}]}))
+    units = [{"title": "a.jpg", "kind": "image", "width": 10, "height": 10, "objects": [], "classifications": [
+        {"id": f"c{n}", "class": {"name": "Scene"}, "frames": [[0, 0]], "confidence": conf,
+         "answers": [{"attribute": {"name": "Scene"}, "radio": {"name": "day"}}],
+         "source": {"file": "u.json", "group": "scene"}} for n, conf in enumerate((0.2, 0.9))]}]
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps(units))
+    report = predport.convert([src], ont, "b", tmp_path / "out", fmt="predport", options={"min_confidence": 0.5})
+    assert report.ok and report.per_group()["scene"] == {"converted": 1, "reported": 0, "filtered": 1}
+    row = json.loads((tmp_path / "out" / "a.jpg.json").read_text())
+    assert [c["confidence"] for c in row["classification_answers"].values()] == [0.9]

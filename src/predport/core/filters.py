@@ -1,9 +1,11 @@
 """Confidence filters, applied by the core to every reader's output before validation: ``--min-confidence C``
-keeps the object frames (and box table rows) whose confidence is at least C, ``--top-k K`` the K most confident
-of each frame and class. What they leave out is counted per input class as ``filtered`` in the run's counts --
-never silently gone. A frame without a confidence counts as 1.0 (Encord's default); a confidence that is not a
-number is left for validation to report. A track keeps its other frames; an object left with none is gone, its
-answers with it."""
+keeps the object frames (and box table rows) and the classifications whose confidence is at least C, ``--top-k
+K`` the K most confident objects of each frame and class (the class as the ontology resolves it: a box table row
+and an object record of one class compete, whatever each names it by). What they leave out is counted per input
+class as ``filtered`` in the run's counts -- never silently gone. A prediction without a confidence counts as
+1.0 (Encord's default); a confidence that is not a number is left for validation to report. A track keeps its
+other frames; an object left with none is gone, its answers with it. ``--top-k`` leaves classifications alone
+(a classification spans frame ranges; there is rarely more than one of a class)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from predport.core import boxes as boxmod
+from predport.core.ontology import Ontology, OntologyObject
 from predport.core.validate.objects import record_group
 
 
@@ -27,10 +30,17 @@ class Filters:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("min_confidence", self.min_confidence), ("top_k", self.top_k)) if v is not None}
 
-    def apply(self, unit: Any, ledger: Counter[tuple[str, str]]) -> None:
+    def apply(self, unit: Any, ledger: Counter[tuple[str, str]], ontology: Ontology | None = None) -> None:
         """Filter ``unit`` (a data unit document) in place; count what it leaves out in ``ledger``."""
         if not isinstance(unit, dict):
             return
+        if self.min_confidence is not None:
+            self._classifications(unit, ledger)
+
+        def class_key(ref: Any) -> str:  # (the ontology's object when the reference resolves to one, else as given)
+            found = ontology.object(ref) if ontology is not None and isinstance(ref, dict) else None
+            return found.hash if isinstance(found, OntologyObject) else repr(ref)
+
         # every candidate: (frame, class key, confidence, where it is), in the unit's order
         found = unit.get("objects")
         objects: list[Any] = found if isinstance(found, list) else []
@@ -39,12 +49,12 @@ class Filters:
             frames = obj.get("frames") if isinstance(obj, dict) else None
             if not isinstance(frames, list):
                 continue
-            key = repr(obj.get("class"))
+            cls = class_key(obj.get("class"))
             for j, fr in enumerate(frames):
                 if isinstance(fr, dict):
                     conf = _confidence(fr.get("confidence", 1.0))
                     if conf is not None:
-                        cands.append((fr.get("frame"), key, conf, ("objects", i, j)))
+                        cands.append((fr.get("frame"), cls, conf, ("objects", i, j)))
         table = unit.get("boxes")
         if isinstance(table, dict) and isinstance(table.get("class"), list):
             classes, col = table.get("classes"), table["class"]
@@ -55,7 +65,7 @@ class Filters:
                 conf = _confidence(confs[r] if isinstance(confs, list) and r < len(confs) else 1.0)
                 if conf is not None:
                     frame = frames_col[r] if isinstance(frames_col, list) and r < len(frames_col) else 0
-                    cands.append((frame, repr(ref.get("class") if isinstance(ref, dict) else ref), conf,
+                    cands.append((frame, class_key(ref.get("class") if isinstance(ref, dict) else ref), conf,
                                   ("boxes", r, 0)))
         drop = {c[3] for c in cands if self.min_confidence is not None and c[2] < self.min_confidence}
         if self.top_k is not None:
@@ -68,6 +78,23 @@ class Filters:
                     drop.update(where for _, _, where in sorted(members)[self.top_k:])
         if drop:
             _remove(unit, objects, table, drop, ledger)
+
+
+    def _classifications(self, unit: dict[str, Any], ledger: Counter[tuple[str, str]]) -> None:
+        found = unit.get("classifications")
+        if not isinstance(found, list) or self.min_confidence is None:
+            return
+        kept = []
+        for c in found:
+            conf = _confidence(c.get("confidence", 1.0)) if isinstance(c, dict) else None
+            if conf is not None and conf < self.min_confidence:
+                group = record_group(c)
+                if group is not None:
+                    ledger[(group, "filtered")] += 1
+            else:
+                kept.append(c)
+        if len(kept) != len(found):
+            unit["classifications"] = kept
 
 
 def _confidence(v: Any) -> float | None:

@@ -565,7 +565,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
             if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
-                filters.apply(unit, report.ledger)
+                filters.apply(unit, report.ledger, ont)
             if type(title) is str and isinstance(unit, dict):
                 # Several sources may yield the same data unit when all but one of them have nothing in it (shards
                 # of COCO results sharing one --images file): one with records wins, and units without any wait
