@@ -162,3 +162,16 @@ def test_min_confidence_filters_classifications_too(tmp_path: Path) -> None:
     assert report.ok and report.per_group()["scene"] == {"converted": 1, "reported": 0, "filtered": 1}
     row = json.loads((tmp_path / "out" / "a.jpg.json").read_text())
     assert [c["confidence"] for c in row["classification_answers"].values()] == [0.9]
+
+
+def test_provenance_of_a_dataset_directory_hashes_its_labels_not_its_images() -> None:
+    """A YOLO dataset directory: data.yaml and the label files are hashed; the images are counted, not hashed
+    (a dataset directory may hold gigabytes of them)."""
+    from predport.core.filters import Filters
+    from predport.core.pipeline import provenance
+
+    root = DATA / "yolo" / "yolov8_detection"
+    prov = provenance([root], {}, Filters())
+    assert [s["path"] for s in prov["sources"]] == [str(root / "data.yaml"), str(root / "labels/train/1.txt")]
+    assert prov["sources"][1]["sha256"] == hashlib.sha256((root / "labels/train/1.txt").read_bytes()).hexdigest()
+    assert prov["media_not_hashed"] == 1

@@ -254,7 +254,10 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             for r in results:
                 prov = r["provenance"]  # (every task's sources, in task order)
                 sources_seen = provenance.get("sources", []) + prov.get("sources", [])
+                media = provenance.get("media_not_hashed", 0) + prov.get("media_not_hashed", 0)
                 provenance = {**prov, **provenance, "sources": sources_seen}
+                if media:
+                    provenance["media_not_hashed"] = media
             report.stages["merge"] += time.perf_counter() - t
             t = time.perf_counter()
             if not (report.ok or keep_going):
@@ -305,7 +308,8 @@ def _records(entry: dict[str, Any]) -> bool:
 
 
 #: the key order of a one-process run's provenance (so that the manifests are the same bytes)
-_ORDER = ("model", "model_version", "note", "filters", "sources", "option_files", "predport_version")
+_ORDER = ("model", "model_version", "note", "filters", "sources", "media_not_hashed", "option_files",
+          "predport_version")
 
 
 def _compute(client: Any, urls: list[str], task: _Task) -> list[dict[str, Any]]:

@@ -155,15 +155,22 @@ def _whole(v: Any, name: str) -> int | None:
 def provenance(paths: Sequence[Path], options: dict[str, Any], filters: Filters,
                option_files: dict[str, str] | None = None) -> dict[str, Any]:
     """What the manifest records of how a branch was made: the model, its version, a note, the filters, every
-    source file's size and SHA-256 (a directory: each file in it), the files options named (``--images``,
-    ``--class-map``, ...), and the predport version."""
+    source file's size and SHA-256 (a directory: each file in it but its images and videos, which are counted:
+    a dataset directory may hold gigabytes of them, and they are not the predictions), the files options named
+    (``--images``, ``--class-map``, ...), and the predport version."""
+    import mimetypes
+
     from predport import __version__
 
-    files = sorted({f for p in paths for f in ([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file()))})
+    inside = {x for p in paths if not p.is_file() for x in p.rglob("*") if x.is_file()}
+    media = {x for x in inside if (mimetypes.guess_type(x.name)[0] or "").split("/")[0] in ("image", "video")}
+    files = sorted({p for p in paths if p.is_file()} | (inside - media))
     out: dict[str, Any] = {k: options[k] for k in ("model", "model_version", "note") if options.get(k)}
     if filters:
         out["filters"] = filters.as_dict()
     out["sources"] = [{"path": str(f), "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files]
+    if media:
+        out["media_not_hashed"] = len(media)
     if option_files:
         out["option_files"] = {k: {"path": v, "bytes": Path(v).stat().st_size, "sha256": _sha256(Path(v))}
                                for k, v in sorted(option_files.items())}
