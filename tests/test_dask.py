@@ -284,3 +284,25 @@ def test_result_shards_sharing_images_on_dask(tmp_path: Path, client: Any) -> No
     assert one.ok and many.ok and many.problems.by_code["unit.repeated"] == 1
     assert same_but_time((tmp_path / "one.jsonl").read_bytes(), (tmp_path / "many.jsonl").read_bytes())
     assert manifest(tmp_path / "one.jsonl")["units"] == manifest(tmp_path / "many.jsonl")["units"]
+
+
+def test_option_files_as_urls(tmp_path: Path) -> None:
+    """Files that options name may be URLs too (a local copy per task): --images on memory://, given as a
+    Python option and as a command-line reader option; the provenance names the URL."""
+    src = result_shards(tmp_path, 2)
+    ont = ontology(tmp_path)
+    mem = fsspec.filesystem("memory")
+    mem.pipe_file("/gt/images.json", IMAGES.read_bytes())
+    for p in src:
+        mem.pipe_file(f"/res/{p.name}", p.read_bytes())
+    one = predport.convert(src, ont, "p", tmp_path / "one.jsonl", options={"images": str(IMAGES)})
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as local:
+        for k, how in enumerate(({"options": {"images": "memory://gt/images.json"}},
+                                 {"reader_args": [["--images", "memory://gt/images.json"]]})):
+            report = predport.convert(["memory://res/*.json"], ont, "p", tmp_path / f"{k}.jsonl", dask=local,
+                                      **how)
+            assert report.ok, list(report.problems)
+            assert same_but_time((tmp_path / f"{k}.jsonl").read_bytes(), (tmp_path / "one.jsonl").read_bytes())
+            prov = manifest(tmp_path / f"{k}.jsonl")["provenance"]
+            assert prov["option_files"]["coco.images"]["path"] == "memory://gt/images.json"
+    assert one.ok

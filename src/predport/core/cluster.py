@@ -101,16 +101,15 @@ def run_task(k: int, sources: list[str], task: _Task) -> dict[str, Any]:
         renames: dict[str, str] = {}  # local copy -> the URL, for problem locations and provenance
         for n, src in enumerate(sources):
             if _is_url(src):
-                import fsspec
-
-                fs, path = fsspec.core.url_to_fs(src)
-                dest = Path(tmp, "in", str(n), Path(path).name or "source")
-                dest.parent.mkdir(parents=True)
-                fs.get(path, str(dest), recursive=fs.isdir(path))
-                local.append(str(dest))
-                renames[str(dest)] = src
+                local.append(_fetch(src, Path(tmp, "in", str(n))))
+                renames[local[-1]] = src
             else:
                 local.append(src)
+        options = dict(task.options)
+        for name, value in task.options.items():  # (files that options name, as URLs: a local copy each)
+            options[name] = _fetched(value, Path(tmp, "options", name), renames)
+        reader_args = [[a[0], *(_fetched(v, Path(tmp, "options", a[0].lstrip("-")), renames) for v in a[1:])]
+                       for a in task.reader_args]
         ont = Ontology(task.ontology, task.origin)
         out = Path(tmp, "part.jsonl.gz" if task.gz else "part.jsonl")
         done: dict[str, Any] = {}
@@ -123,8 +122,8 @@ def run_task(k: int, sources: list[str], task: _Task) -> dict[str, Any]:
             _put(staging / "data", task.parts, name)
             done["part"] = name
 
-        report = pipeline._run(local, ont, task.branch, out, task.fmt, task.options, task.plugins, 1,
-                               task.keep_going, None, None, task.reader_args, keep, when=task.when)
+        report = pipeline._run(local, ont, task.branch, out, task.fmt, options, task.plugins, 1,
+                               task.keep_going, None, None, reader_args, keep, when=task.when)
         report.sources = list(sources)
         # (the driver says unit.repeated once, for the whole run: report.repeated carries the task's count)
         kept = Problems()
@@ -135,9 +134,29 @@ def run_task(k: int, sources: list[str], task: _Task) -> dict[str, Any]:
         for u in units:
             u["part"] = done["part"]
         prov = manifest.get("provenance", {})
-        for s in prov.get("sources", []):
+        for s in [*prov.get("sources", []), *prov.get("option_files", {}).values()]:
             s["path"] = _rename(s["path"], renames)
         return {"k": k, "report": report, "units": units, "provenance": prov}
+
+
+def _fetch(url: str, into: Path) -> str:
+    """A local copy of a file or directory at an fsspec URL, under ``into`` with its own name."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    dest = into / (Path(path).name or "source")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fs.get(path, str(dest), recursive=fs.isdir(path))
+    return str(dest)
+
+
+def _fetched(value: Any, into: Path, renames: dict[str, str]) -> Any:
+    """An option's value, a local copy of it when it is an fsspec URL."""
+    if not (isinstance(value, str) and _is_url(value)):
+        return value
+    local = _fetch(value, into)
+    renames[local] = value
+    return local
 
 
 def _put(path: Path, parts: str, name: str) -> None:
