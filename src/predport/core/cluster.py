@@ -146,7 +146,12 @@ def _fetch(url: str, into: Path) -> str:
     fs, path = fsspec.core.url_to_fs(url)
     dest = into / (Path(path).name or "source")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fs.get(path, str(dest), recursive=fs.isdir(path))
+    if fs.isdir(path):
+        fs.get(path, str(dest), recursive=True)
+    elif "memory" in fs.protocol:  # (in one read: memory://'s open files share their position between threads)
+        dest.write_bytes(fs.cat_file(path))
+    else:  # (streamed: a shard may be larger than the memory a task has)
+        fs.get_file(path, str(dest))
     return str(dest)
 
 
