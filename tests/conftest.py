@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,25 @@ EMITTED: Counter[str] = Counter()
 
 def load(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def coco_ontology(path: Path, categories: list[dict[str, Any]], shape: str | Callable[[int], str] = "bounding_box",
+                  keypoints: list[str] | None = None) -> Path:
+    """An ontology with one object per COCO category (feature hash ``c`` + the category id), of one shape or of
+    ``shape(category id)``; with ``keypoints``, a skeleton template of them for each skeleton object."""
+    objects = [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
+                "shape": shape(c["id"]) if callable(shape) else shape, "featureNodeHash": f"c{c['id']:07d}"}
+               for c in categories]
+    data: dict[str, Any] = {"objects": objects, "classifications": []}
+    if keypoints:
+        data["skeleton_templates"] = [{"template": {
+            "name": f"{o['name']} pose", "shape": "skeleton", "width": 100.0, "height": 100.0,
+            "feature_node_hash": o["featureNodeHash"], "skeletonEdges": {},
+            "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000", "value": n,
+                                  "featureHash": f"kp{k:02d}"} for k, n in enumerate(keypoints)}}}
+            for o in objects if o["shape"] == "skeleton"]
+    path.write_text(json.dumps(data))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +84,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("inputs")
     gt = json.loads((DATA / "coco" / "instances_val2014_100.json").read_text())
-    ont = base / "ont.json"
-    ont.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
-                                            "shape": "bounding_box", "featureNodeHash": f"c{c['id']:07d}"}
-                                           for c in gt["categories"]], "classifications": []}))
+    ont = coco_ontology(base / "ont.json", gt["categories"])
     old = base / "old.json"  # the earlier output's input: the first 20 images only
     ids = {im["id"] for im in gt["images"][:20]}
     old.write_text(json.dumps({**gt, "images": gt["images"][:20],

@@ -12,7 +12,7 @@ import pytest
 from pycocotools import mask as cocomask
 
 import predport
-from conftest import DATA, load
+from conftest import DATA, coco_ontology, load
 from predport.cli import main
 from predport.core import rle, trace
 from sdk_oracle import parse, sdk_ontology
@@ -25,21 +25,6 @@ KP = COCO / "person_keypoints_val2014_fakekeypoints100_results.json"
 COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
                   "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
                   "right_knee", "left_ankle", "right_ankle"]
-
-
-def ontology_for(categories: list[dict[str, Any]], shape: str, path: Path, skeleton: list[str] | None = None) -> Path:
-    """An ontology with one object per COCO category, all of one shape."""
-    objects = [{"id": str(i + 1), "name": c["name"], "color": "#000000", "shape": shape,
-                "featureNodeHash": f"cat{c['id']:05d}"} for i, c in enumerate(categories)]
-    data: dict[str, Any] = {"objects": objects, "classifications": []}
-    if skeleton:
-        data["skeleton_templates"] = [{"template": {
-            "name": f"{o['name']} pose", "shape": "skeleton", "width": 100.0, "height": 100.0,
-            "feature_node_hash": o["featureNodeHash"], "skeletonEdges": {},
-            "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000", "value": n,
-                                  "featureHash": f"kp{k:02d}"} for k, n in enumerate(skeleton)}}} for o in objects]
-    path.write_text(json.dumps(data))
-    return path
 
 
 def gt_categories() -> list[dict[str, Any]]:
@@ -70,7 +55,7 @@ def by_image(anns: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
 
 
 def test_bbox_results_every_box_exact_and_accounted_for(tmp_path: Path) -> None:
-    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bounding_box")
     report, out = convert(tmp_path, BBOX, ont, images=str(GT))
     assert report.ok, [str(p) for p in report.problems][:5]
     anns = load(BBOX)
@@ -99,7 +84,7 @@ def test_bbox_results_every_box_exact_and_accounted_for(tmp_path: Path) -> None:
 
 
 def test_bbox_results_read_back_as_the_same_coco_detections(tmp_path: Path) -> None:
-    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bounding_box")
     report, out = convert(tmp_path, BBOX, ont, images=str(GT))
     assert report.ok
     images = {im["file_name"]: im for im in load(GT)["images"]}
@@ -122,7 +107,7 @@ def test_bbox_results_read_back_as_the_same_coco_detections(tmp_path: Path) -> N
 
 
 def test_segm_results_as_bitmasks_decode_to_the_same_pixels(tmp_path: Path) -> None:
-    ont = ontology_for(gt_categories(), "bitmask", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bitmask")
     report, out = convert(tmp_path, SEGM, ont, images=str(GT))
     assert report.ok, [str(p) for p in report.problems][:5]
     images = {im["id"]: im for im in load(GT)["images"]}
@@ -141,7 +126,7 @@ def test_segm_results_as_bitmasks_decode_to_the_same_pixels(tmp_path: Path) -> N
 
 
 def test_segm_results_as_polygons_keep_holes_and_report_iou(tmp_path: Path) -> None:
-    ont = ontology_for(gt_categories(), "polygon", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "polygon")
     report, out = convert(tmp_path, SEGM, ont, images=str(GT))
     assert report.ok
     traced = [p for p in report.problems if p.code == "coco.traced"]
@@ -162,7 +147,7 @@ def test_segm_results_as_polygons_keep_holes_and_report_iou(tmp_path: Path) -> N
 
 def test_gt_polygons_vertex_for_vertex_and_crowd_rle(tmp_path: Path) -> None:
     gt = load(GT)
-    ont = ontology_for(gt["categories"], "polygon", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "polygon")
     report, out = convert(tmp_path, GT, ont)
     assert report.ok, [str(p) for p in report.problems][:5]
     assert report.problems.by_code["coco.traced"] == 9  # the iscrowd RLE annotations
@@ -183,7 +168,7 @@ def test_gt_polygons_vertex_for_vertex_and_crowd_rle(tmp_path: Path) -> None:
 
 def test_keypoints_to_skeleton_with_visibility(tmp_path: Path) -> None:
     person = [c for c in gt_categories() if c["name"] == "person"]
-    ont = ontology_for(person, "skeleton", tmp_path / "ont.json", skeleton=COCO_KEYPOINTS)
+    ont = coco_ontology(tmp_path / "ont.json", person, "skeleton", COCO_KEYPOINTS)
     gt = load(GT)
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"images": gt["images"], "categories": [{**person[0], "keypoints": COCO_KEYPOINTS}]}))
@@ -209,7 +194,7 @@ def test_keypoints_to_skeleton_with_visibility(tmp_path: Path) -> None:
 
 def test_keypoint_scores_instead_of_flags(tmp_path: Path) -> None:
     gt = load(COCO / "fce_kp_gt_dataset.json")
-    ont = ontology_for(gt["categories"], "skeleton", tmp_path / "ont.json", skeleton=gt["categories"][0]["keypoints"])
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "skeleton", gt["categories"][0]["keypoints"])
     report, out = convert(tmp_path, COCO / "fce_kp_dt_dataset.json", ont, images=str(COCO / "fce_kp_gt_dataset.json"))
     assert report.ok
     [p] = [p for p in report.problems if p.code == "coco.keypoint_scores"]
@@ -220,7 +205,7 @@ def test_keypoint_scores_instead_of_flags(tmp_path: Path) -> None:
 
 def test_keypoints_as_points(tmp_path: Path) -> None:
     person = [c for c in gt_categories() if c["name"] == "person"]
-    ont = ontology_for(person, "point", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", person, "point")
     report, out = convert(tmp_path, KP, ont, images=str(GT))
     assert report.ok
     labelled = sum(1 for a in load(KP) for v in a["keypoints"][2::3] if v > 0)
@@ -230,17 +215,17 @@ def test_keypoints_as_points(tmp_path: Path) -> None:
 def test_loose_real_world_input(tmp_path: Path) -> None:
     # image_id "2299" (string) in images and int 2299 in the predictions
     gt = load(COCO / "fce_gt_ignore_test.json")
-    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "bounding_box")
     report, out = convert(tmp_path, COCO / "fce_dt_ignore_test.json", ont, images=str(COCO / "fce_gt_ignore_test.json"))
     assert report.ok and sum(len(objects_of(r)) for r in rows(out).values()) == 63
     # "iscrowd": "false" strings, 0-based image ids
     ls = load(COCO / "label_studio_coco_import_input.json")
-    ont = ontology_for(ls["categories"], "polygon", tmp_path / "ont2.json")
+    ont = coco_ontology(tmp_path / "ont2.json", ls["categories"], "polygon")
     report = predport.convert([COCO / "label_studio_coco_import_input.json"], ont, "b", tmp_path / "o2")
     assert report.ok and [len(o["polygons"]) for r in rows(tmp_path / "o2").values() for o in objects_of(r)] == [1, 2]
     # sparse category ids and an uncompressed-RLE crowd annotation, as a bitmask
     dm = load(COCO / "datumaro_instances_val.json")
-    ont = ontology_for(dm["categories"], "bitmask", tmp_path / "ont3.json")
+    ont = coco_ontology(tmp_path / "ont3.json", dm["categories"], "bitmask")
     report = predport.convert([COCO / "datumaro_instances_val.json"], ont, "b", tmp_path / "o3")
     assert report.ok
     [row] = rows(tmp_path / "o3").values()
@@ -252,7 +237,7 @@ def test_loose_real_world_input(tmp_path: Path) -> None:
 
 def test_segmentation_empty_list_and_no_names(tmp_path: Path) -> None:
     dm = load(COCO / "datumaro_person_keypoints_train.json")  # segmentation [], keypoints names []
-    ont = ontology_for(dm["categories"], "skeleton", tmp_path / "ont.json", skeleton=["p1", "p2", "p3"])
+    ont = coco_ontology(tmp_path / "ont.json", dm["categories"], "skeleton", ["p1", "p2", "p3"])
     report = predport.convert([COCO / "datumaro_person_keypoints_train.json"], ont, "b", tmp_path / "o")
     assert report.ok, [str(p) for p in report.problems]
     [row] = rows(tmp_path / "o").values()
@@ -269,7 +254,7 @@ def test_unresolved_images_and_categories_are_located(tmp_path: Path) -> None:
     src = tmp_path / "results.json"
     src.write_text(json.dumps(anns))
     cats = gt_categories()
-    ont = ontology_for(cats, "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", cats, "bounding_box")
     report, out = convert(tmp_path, src, ont, images=str(GT))
     got = sorted((p.code, p.location.pointer) for p in report.problems if p.severity == "error")
     assert got == [("class.unknown", "/7/category_id"), ("coco.image_unresolved", "/5/image_id"),
@@ -282,7 +267,7 @@ def test_unresolved_images_and_categories_are_located(tmp_path: Path) -> None:
 
 def test_near_miss_category_name(tmp_path: Path) -> None:
     cats = [{**c, "name": c["name"].title() + " "} if c["name"] == "person" else c for c in gt_categories()]
-    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bounding_box")
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"images": load(GT)["images"], "categories": cats}))
     report, _ = convert(tmp_path, BBOX, ont, images=str(meta))
@@ -315,7 +300,7 @@ def test_video_frames_through_an_image_map(tmp_path: Path) -> None:
     gt = load(COCO / "fce_gt_dataset.json")
     imap = tmp_path / "map.yaml"
     imap.write_text("".join(f"{im['id']}: {{title: clip.mp4, frame: {k * 5}}}\n" for k, im in enumerate(gt["images"])))
-    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "bounding_box")
     report, out = convert(tmp_path, COCO / "fce_dt_dataset.json", ont, images=str(COCO / "fce_gt_dataset.json"),
                           image_map=str(imap))
     assert report.ok
@@ -327,13 +312,13 @@ def test_video_frames_through_an_image_map(tmp_path: Path) -> None:
 
 
 def test_results_file_needs_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bounding_box")
     assert main(["validate", str(BBOX), "--ontology", str(ont)]) == 2
     assert "give --images FILE" in capsys.readouterr().err
 
 
 def test_cli_detects_coco_and_prints_per_category_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ont = ontology_for(gt_categories(), "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bounding_box")
     code = main(["convert", str(BBOX), "--images", str(GT), "--ontology", str(ont), "--branch", "b",
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
@@ -347,7 +332,7 @@ def test_rle_size_mismatch(tmp_path: Path) -> None:
     anns[1]["segmentation"]["size"] = anns[1]["segmentation"]["size"][::-1]
     src = tmp_path / "r.json"
     src.write_text(json.dumps(anns))
-    ont = ontology_for(gt_categories(), "bitmask", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt_categories(), "bitmask")
     report, _ = convert(tmp_path, src, ont, images=str(GT))
     assert [(p.code, p.location.pointer) for p in report.problems if p.severity == "error"] == [
         ("bitmask.size_mismatch", "/1/segmentation/size")]
@@ -355,7 +340,7 @@ def test_rle_size_mismatch(tmp_path: Path) -> None:
 
 def test_unfit_geometry_missing_scores_and_boxes_as_polygons(tmp_path: Path) -> None:
     gt = load(COCO / "fce_gt_ignore_test.json")  # bbox only, no scores, no segmentation
-    ont = ontology_for(gt["categories"], "polygon", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "polygon")
     report, out = convert(tmp_path, COCO / "fce_gt_ignore_test.json", ont)
     assert report.ok
     assert report.problems.by_code["coco.box_as_polygon"] == len(gt["annotations"])
@@ -363,7 +348,7 @@ def test_unfit_geometry_missing_scores_and_boxes_as_polygons(tmp_path: Path) -> 
     assert note.severity == "info" and note.location.file.endswith("fce_gt_ignore_test.json")
     [row] = rows(out).values()
     assert all(o["confidence"] == 1.0 and len(o["polygons"][0][0]) == 8 for o in objects_of(row))
-    ont = ontology_for(gt["categories"], "bitmask", tmp_path / "ont2.json")
+    ont = coco_ontology(tmp_path / "ont2.json", gt["categories"], "bitmask")
     report = predport.convert([COCO / "fce_gt_ignore_test.json"], ont, "b", tmp_path / "o2")
     unfit = [p for p in report.problems if p.code == "coco.geometry_unfit"]
     assert sorted(p.location.pointer for p in unfit) == sorted(f"/annotations/{i}" for i in range(len(unfit)))
@@ -377,7 +362,7 @@ def test_images_without_a_usable_size_are_reported_not_crashed_on(tmp_path: Path
     gt["images"][1]["height"] = 0
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"images": gt["images"], "categories": gt["categories"]}))
-    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "bounding_box")
     report, _ = convert(tmp_path, COCO / "fce_dt_dataset.json", ont, images=str(meta))
     bad = {gt["images"][0]["id"], gt["images"][1]["id"]}
     n_bad = sum(1 for a in load(COCO / "fce_dt_dataset.json") if a["image_id"] in bad)
@@ -435,7 +420,7 @@ def test_ground_truth_area_and_crowd_are_carried_for_evaluation_not_written(tmp_
     gt["annotations"][0]["area"] = "big"  # not carried: said
     src = tmp_path / "gt.json"
     src.write_text(json.dumps(gt))
-    ont = ontology_for(gt["categories"], "bounding_box", tmp_path / "ont.json")
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "bounding_box")
     units = list(predport.read([src], ont))
     tables = [u["boxes"] for u in units if "boxes" in u]
     assert sum(sum(t["iscrowd"]) for t in tables) == sum(a["iscrowd"] for a in gt["annotations"]) == 9

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import predport
-from conftest import DATA
+from conftest import DATA, coco_ontology
 from predport.core.problems import PredportError
 
 distributed = pytest.importorskip("distributed")
@@ -37,12 +37,7 @@ def client() -> Iterator[Any]:
 
 
 def ontology(tmp: Path) -> Path:
-    cats = json.loads(IMAGES.read_text())["categories"]
-    path = tmp / "ont.json"
-    path.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
-                                             "shape": "bounding_box", "featureNodeHash": f"c{c['id']:07d}"}
-                                            for c in cats], "classifications": []}))
-    return path
+    return coco_ontology(tmp / "ont.json", json.loads(IMAGES.read_text())["categories"])
 
 
 def shards(tmp: Path, n: int = 3, broken: bool = False) -> list[Path]:

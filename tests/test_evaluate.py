@@ -19,7 +19,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import predport
-from conftest import DATA
+from conftest import DATA, coco_ontology
 from predport.cli import main
 from predport.core.evaluate import Evaluation, evaluate
 
@@ -29,20 +29,6 @@ SCHEMA = json.loads((Path(predport.__file__).parent / "schemas" / "evaluation.sc
 PERSON = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
           "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
           "right_ankle"]
-
-
-def coco_ontology(path: Path, categories: list[dict[str, Any]], shape: str, keypoints: list[str] | None = None) -> Path:
-    objects = [{"id": str(c["id"]), "name": c["name"], "color": "#000000", "shape": shape,
-                "featureNodeHash": f"c{c['id']:07d}"} for c in categories]
-    data: dict[str, Any] = {"objects": objects, "classifications": []}
-    if keypoints:
-        data["skeleton_templates"] = [{"template": {
-            "name": f"{o['name']} pose", "shape": "skeleton", "width": 100.0, "height": 100.0,
-            "feature_node_hash": o["featureNodeHash"], "skeletonEdges": {},
-            "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000", "value": n,
-                                  "featureHash": f"kp{k:02d}"} for k, n in enumerate(keypoints)}}} for o in objects]
-    path.write_text(json.dumps(data))
-    return path
 
 
 def pycocotools(gt: Path, res: Path, iou_type: str, encord: bool = False) -> COCOeval:

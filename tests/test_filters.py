@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import predport
-from conftest import DATA
+from conftest import DATA, coco_ontology
 from predport.cli import main
 
 COCO = DATA / "coco"
@@ -20,12 +20,7 @@ RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "i
 
 
 def ontology(tmp: Path, shape: str = "bounding_box") -> Path:
-    cats = json.loads(IMAGES.read_text())["categories"]
-    path = tmp / "ont.json"
-    path.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
-                                             "shape": shape, "featureNodeHash": f"c{c['id']:07d}"} for c in cats],
-                                "classifications": []}))
-    return path
+    return coco_ontology(tmp / "ont.json", json.loads(IMAGES.read_text())["categories"], shape)
 
 
 def written(out: Path) -> dict[str, list[float]]:

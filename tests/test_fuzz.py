@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA
+from conftest import DATA, coco_ontology
 from predport.cli import main
 from test_validation_codes import boxes_unit, image_unit, video_unit
 
@@ -82,15 +82,7 @@ def mutated(draw: st.DrawFn, document: Any) -> Any:
 
 
 def _ontology(path: Path, categories: list[dict[str, Any]], keypoints: list[str]) -> Path:
-    objects = [{"id": str(c["id"]), "name": c["name"], "color": "#000000", "shape": SHAPES[c["id"] % len(SHAPES)],
-                "featureNodeHash": f"c{c['id']:07d}"} for c in categories]
-    templates = [{"template": {"name": f"{o['name']} pose", "shape": "skeleton", "width": 100.0, "height": 100.0,
-                               "feature_node_hash": o["featureNodeHash"], "skeletonEdges": {},
-                               "skeleton": {str(k): {"x": 0.0, "y": 0.0, "name": n, "color": "#000000", "value": n,
-                                                     "featureHash": f"kp{k:02d}"} for k, n in enumerate(keypoints)}}}
-                 for o in objects if o["shape"] == "skeleton"]
-    path.write_text(json.dumps({"objects": objects, "classifications": [], "skeleton_templates": templates}))
-    return path
+    return coco_ontology(path, categories, lambda i: SHAPES[i % len(SHAPES)], keypoints)
 
 
 def _run_both(tmp_path: Path, src: Path, args: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import predport
-from conftest import DATA
+from conftest import DATA, coco_ontology
 from predport import plugins
 from predport.cli import main
 from predport.core.problems import PredportError
@@ -203,10 +203,7 @@ def test_image_map_on_coco_keys_on_image_ids_and_reports_unmapped_images(tmp_pat
     first, second = gt["images"][0], gt["images"][1]
     imap = tmp_path / "m.yaml"
     imap.write_text(f"{first['id']}: one.jpg\n{second['file_name']}: two.jpg\n")
-    ont = tmp_path / "o.json"
-    ont.write_text(json.dumps({"objects": [{"id": str(c["id"]), "name": c["name"], "color": "#000000",
-                                            "shape": "bounding_box", "featureNodeHash": f"c{c['id']:07d}"}
-                                           for c in gt["categories"]], "classifications": []}))
+    ont = coco_ontology(tmp_path / "o.json", gt["categories"])
     report = predport.validate([DATA / "coco" / "fce_dt_dataset.json"], ont, options={
         "images": str(DATA / "coco" / "fce_gt_dataset.json"), "image_map": str(imap)})
     unmapped = [p for p in report.problems if p.code == "unit.unmapped" and p.severity == "error"]

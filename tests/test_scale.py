@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import predport
-from conftest import DATA, load
+from conftest import DATA, coco_ontology, load
 from predport.cli import main
 from predport.core.pipeline import Tally
 
@@ -26,13 +26,8 @@ def outputs(out: Path) -> dict[str, str]:
     return {p.name: TS.sub("T", p.read_text()) for p in sorted(out.iterdir())}
 
 
-def coco_ontology(tmp_path: Path) -> Path:
-    cats = load(COCO / "instances_val2014_100.json")["categories"]
-    path = tmp_path / "ont.json"
-    path.write_text(json.dumps({"objects": [{"id": str(i), "name": c["name"], "color": "#000000", "shape": "bitmask",
-                                             "featureNodeHash": f"c{c['id']}"} for i, c in enumerate(cats)],
-                                "classifications": []}))
-    return path
+def bitmask_ontology(tmp_path: Path) -> Path:
+    return coco_ontology(tmp_path / "ont.json", load(COCO / "instances_val2014_100.json")["categories"], "bitmask")
 
 
 @pytest.mark.parametrize("workers", [2, 3])
@@ -42,7 +37,7 @@ def test_workers_write_exactly_what_one_process_writes(tmp_path: Path, workers: 
     anns[10] = {**anns[10], "image_id": 1}
     src = tmp_path / "r.json"
     src.write_text(json.dumps(anns))
-    ont = coco_ontology(tmp_path)
+    ont = bitmask_ontology(tmp_path)
     opts = {"images": str(COCO / "instances_val2014_100.json")}
     one = predport.convert([src], ont, "b", tmp_path / "one", options=opts, keep_going=True)
     seen: list[Tally] = []
