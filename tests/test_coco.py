@@ -382,10 +382,7 @@ def test_junk_anywhere_is_reported_never_raised_and_every_annotation_accounted_f
             + load(COCO / "instances_val2014_fakesegm100_results.json")[:8]
             + load(COCO / "person_keypoints_val2014_fakekeypoints100_results.json")[:4])
     shapes = ["bounding_box", "bounding_box", "polygon", "rotatable_bounding_box", "bitmask", "skeleton", "point"]
-    ontology = tmp_path / "ont.json"
-    ontology.write_text(json.dumps({"objects": [
-        {"id": str(c["id"]), "name": c["name"], "color": "#000000", "shape": shapes[c["id"] % 7],
-         "featureNodeHash": f"c{c['id']:07d}"} for c in gt["categories"]], "classifications": []}))
+    ontology = coco_ontology(tmp_path / "ont.json", gt["categories"], lambda i: shapes[i % 7])
     images = tmp_path / "images.json"
     images.write_text(json.dumps({"images": gt["images"], "categories": gt["categories"]}))
     junk: list[Any] = [None, True, 1.5, -3, "x", [], [1, 2], {}, [1, 2, 3, 4], [1, "2", 3, 4], [1, 2, 3, True], 10**6,
