@@ -344,6 +344,43 @@ def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, class
             Location(images.origin if images is not None else "")))
 
 
+class _Repeats:
+    """Several sources may yield the same data unit when all but one of them have nothing in it (shards of COCO
+    results sharing one --images file list every image): the one with records is converted, units without any
+    are held until the input ends (:attr:`held`: converted then, unless records came), and the repeats are
+    counted (``report.repeated``). Two yields that disagree on the frame (kind, sizes) are both converted, and
+    validation reports the later one as a duplicate."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.held: dict[str, Any] = {}  # units without records, by title
+        self.frames: dict[str, tuple[Any, ...]] = {}  # the frame of every unit converted, by title
+
+    def admit(self, unit: Any) -> list[Any]:
+        """The units to convert now, in order (none while ``unit`` is held or is a repeat without records)."""
+        title = unit.get("title") if isinstance(unit, dict) else None
+        if type(title) is not str:
+            return [unit]
+        frame, empty = _frame(unit), not _has_records(unit)
+        held = self.held.get(title)
+        seen = self.frames.get(title) or (_frame(held) if held is not None else None)
+        if seen is None:  # the first
+            if empty:
+                self.held[title] = unit
+                return []
+            self.frames[title] = frame
+            return [unit]
+        if seen == frame and (empty or held is not None):  # a repeat without records, or the records of one held
+            self.report.repeated += 1
+            if empty:
+                return []
+            del self.held[title]
+            self.frames[title] = frame
+            return [unit]
+        self.frames.setdefault(title, frame)
+        return [self.held.pop(title), unit] if held is not None else [unit]
+
+
 def repeated_note(n: int) -> Problem:
     return Problem("unit.repeated", "info", f"{n} data unit(s) came again from another source, one of the two "
                    "without records (e.g. shards of results sharing one --images file): each is written once",
@@ -555,8 +592,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 Location(str(r.path))))
     units = _mapped(read, ont, ctx.classes, ctx.images, report, shard.mine)
     titles: dict[str, Any] = {}
-    empties: dict[str, Any] = {}  # units without records, by title, written when the input ends
-    frames: dict[str, tuple[Any, ...]] = {}  # the frame (kind and sizes) of every other unit, by title
+    repeats = _Repeats(report)
 
     def work() -> list[dict[str, Any]]:
         """Convert this process's share of the units (after the first, which every process has)."""
@@ -573,33 +609,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 continue
             if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
                 filters.apply(unit, report.ledger, ont)
-            if type(title) is str and isinstance(unit, dict):
-                # Several sources may yield the same data unit when all but one of them have nothing in it (shards
-                # of COCO results sharing one --images file): one with records wins, and units without any wait
-                # for the end of the input. Two that disagree on the frame are still a duplicate.
-                frame = _frame(unit)  # type: ignore[arg-type]
-                empty = not _has_records(unit)  # type: ignore[arg-type]
-                held = empties.get(title)
-                if empty and (title in empties or title in frames):
-                    if (frames.get(title) or _frame(held)) == frame:  # type: ignore[arg-type]
-                        report.repeated += 1
-                        continue
-                    if held is not None:  # (validated held: the unit here is the duplicate, reported)
-                        _one(empties.pop(title), ont, report, titles, writer, keep_going, keep)
-                elif empty:
-                    empties[title] = unit
-                    continue
-                elif held is not None:
-                    if _frame(held) == frame:  # type: ignore[arg-type]
-                        report.repeated += 1
-                        del empties[title]
-                    else:
-                        _one(empties.pop(title), ont, report, titles, writer, keep_going, keep)
-                frames.setdefault(title, frame)
-            _one(unit, ont, report, titles, writer, keep_going, keep)
-            tick()
-        for unit in empties.values():
-            _one(unit, ont, report, titles, writer, keep_going, keep)
+            for admitted in repeats.admit(unit):
+                _one(admitted, ont, report, titles, writer, keep_going, keep)
+                tick()
+        for held in repeats.held.values():
+            _one(held, ont, report, titles, writer, keep_going, keep)
             tick()
         if writer is not None:
             writer.flush()  # (a worker process ends without flushing its files)
