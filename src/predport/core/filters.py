@@ -58,15 +58,16 @@ class Filters:
         table = unit.get("boxes")
         if isinstance(table, dict) and isinstance(table.get("class"), list):
             classes, col = table.get("classes"), table["class"]
+            keys = [class_key(c.get("class") if isinstance(c, dict) else c)  # (once per class, not per row)
+                    for c in (classes if isinstance(classes, list) else [])]
             confs = table.get("confidence")
             frames_col = table.get("frame")
             for r, k in enumerate(col):
-                ref = classes[k] if isinstance(classes, list) and isinstance(k, int) and 0 <= k < len(classes) else k
                 conf = _confidence(confs[r] if isinstance(confs, list) and r < len(confs) else 1.0)
                 if conf is not None:
                     frame = frames_col[r] if isinstance(frames_col, list) and r < len(frames_col) else 0
-                    cands.append((frame, class_key(ref.get("class") if isinstance(ref, dict) else ref), conf,
-                                  ("boxes", r, 0)))
+                    key = keys[k] if type(k) is int and 0 <= k < len(keys) else repr(k)
+                    cands.append((frame, key, conf, ("boxes", r, 0)))
         drop = {c[3] for c in cands if self.min_confidence is not None and c[2] < self.min_confidence}
         if self.top_k is not None:
             groups: dict[tuple[str, str], list[tuple[float, int, tuple[str, int, int]]]] = {}
