@@ -255,24 +255,29 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             report.stages["tasks"] += time.perf_counter() - t  # (the tasks' own read / validate / write: merged)
             t = time.perf_counter()
             provenance: dict[str, Any] = {}
-            titles: dict[str, tuple[str, dict[str, Any]]] = {}
+            # the one-process rule for titles that several sources yield (pipeline.Repeats), on the manifest entries;
+            # a title taken twice is a duplicate, as validation reports it in one process
+            repeats = pipeline.Repeats(report, _frame, _records)
+            origin: dict[int, str] = {}  # id(entry) -> its source
+            taken: dict[str, str] = {}  # title -> the source of the entry written
+
+            def take(entry: dict[str, Any]) -> None:
+                title, src = entry["title"], origin[id(entry)]
+                if title in taken:
+                    report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice (in "
+                                                   f"{taken[title]} and in {src})", Location(src)))
+                else:
+                    taken[title] = src
+                    writer.units.append(entry)
+
             for r in sorted(results, key=lambda r: r["k"]):
                 report.merge(r["report"])
                 for u in r["units"]:
-                    title, src = u["title"], urls[r["k"]]
-                    if title not in titles:
-                        titles[title] = (src, u)
-                        continue
-                    first = titles[title][1]
-                    if _frame(first) == _frame(u) and not (_records(first) and _records(u)):
-                        report.repeated += 1  # (as in one process: a unit without records another source has, once)
-                        if _records(u):
-                            titles[title] = (src, u)
-                    else:
-                        report.problems.append(Problem(
-                            "unit.duplicate", "error", f"data unit {title!r} appears twice (in "
-                            f"{titles[title][0]} and in {src})", Location(src)))
-            writer.units.extend(u for _, u in titles.values())
+                    origin[id(u)] = urls[r["k"]]
+                    for admitted in repeats.admit(u):
+                        take(admitted)
+            for held in repeats.held.values():
+                take(held)
             if report.repeated:
                 report.problems.append(pipeline.repeated_note(report.repeated))
             for r in results:

@@ -344,15 +344,19 @@ def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, class
             Location(images.origin if images is not None else "")))
 
 
-class _Repeats:
+class Repeats:
     """Several sources may yield the same data unit when all but one of them have nothing in it (shards of COCO
     results sharing one --images file list every image): the one with records is converted, units without any
     are held until the input ends (:attr:`held`: converted then, unless records came), and the repeats are
     counted (``report.repeated``). Two yields that disagree on the frame (kind, sizes) are both converted, and
     validation reports the later one as a duplicate."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, frame: Callable[[Any], tuple[Any, ...]] | None = None,
+                 records: Callable[[Any], bool] | None = None) -> None:
         self.report = report
+        # (a data unit's frame and whether it has records; the Dask driver gives its manifest entries' instead)
+        self.frame = frame or _frame
+        self.records = records or _has_records
         self.held: dict[str, Any] = {}  # units without records, by title
         self.frames: dict[str, tuple[Any, ...]] = {}  # the frame of every unit converted, by title
 
@@ -361,9 +365,9 @@ class _Repeats:
         title = unit.get("title") if isinstance(unit, dict) else None
         if type(title) is not str:
             return [unit]
-        frame, empty = _frame(unit), not _has_records(unit)
+        frame, empty = self.frame(unit), not self.records(unit)
         held = self.held.get(title)
-        seen = self.frames.get(title) or (_frame(held) if held is not None else None)
+        seen = self.frames.get(title) or (self.frame(held) if held is not None else None)
         if seen is None:  # the first
             if empty:
                 self.held[title] = unit
@@ -592,7 +596,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 Location(str(r.path))))
     units = _mapped(read, ont, ctx.classes, ctx.images, report, shard.mine)
     titles: dict[str, Any] = {}
-    repeats = _Repeats(report)
+    repeats = Repeats(report)
 
     def work() -> list[dict[str, Any]]:
         """Convert this process's share of the units (after the first, which every process has)."""
