@@ -433,7 +433,9 @@ def _local_command(args: argparse.Namespace, registry: Any) -> int:
     # from there and removed after
     out = args.out or Path(tempfile.gettempdir()) / "predport-upload"
     if args.dask:
-        if not args.out or (project is not None and "://" in args.out):
+        from predport.core.cluster import is_url
+
+        if not args.out or (project is not None and is_url(args.out)):
             print("predport: error: --dask needs --out FILE.jsonl (a local one to upload with --project)",
                   file=sys.stderr)
             return EXIT_USAGE

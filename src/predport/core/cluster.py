@@ -59,7 +59,8 @@ class _Task:
     parts: str  # where parts go: a local directory or an fsspec URL
 
 
-def _is_url(s: str) -> bool:
+def is_url(s: str) -> bool:
+    """Whether ``s`` is an fsspec URL other than a local file's."""
     return "://" in s and not s.startswith("file://")
 
 
@@ -73,7 +74,7 @@ def expand(sources: Sequence[str | Path]) -> list[str]:
 
     out: list[str] = []
     for src in map(str, sources):
-        if not _is_url(src):
+        if not is_url(src):
             from predport.core.pipeline import expand as local_expand
 
             out.extend(str(p) for p in local_expand([_local(src)]))
@@ -100,7 +101,7 @@ def run_task(k: int, sources: list[str], task: _Task) -> dict[str, Any]:
         local: list[str] = []
         renames: dict[str, str] = {}  # local copy -> the URL, for problem locations and provenance
         for n, src in enumerate(sources):
-            if _is_url(src):
+            if is_url(src):
                 local.append(_fetch(src, Path(tmp, "in", str(n))))
                 renames[local[-1]] = src
             else:
@@ -157,7 +158,7 @@ def _fetch(url: str, into: Path) -> str:
 
 def _fetched(value: Any, into: Path, renames: dict[str, str]) -> Any:
     """An option's value, a local copy of it when it is an fsspec URL."""
-    if not (isinstance(value, str) and _is_url(value)):
+    if not (isinstance(value, str) and is_url(value)):
         return value
     local = _fetch(value, into)
     renames[local] = value
@@ -165,7 +166,7 @@ def _fetched(value: Any, into: Path, renames: dict[str, str]) -> Any:
 
 
 def _put(path: Path, parts: str, name: str) -> None:
-    if _is_url(parts):
+    if is_url(parts):
         import fsspec
 
         fs, base = fsspec.core.url_to_fs(parts)
@@ -230,7 +231,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
     report = pipeline.Report(sources=[str(s) for s in sources])
     report.problems.extend(check_branch(branch))
     opts = dict(options or {})
-    remote = _is_url(out)
+    remote = is_url(out)
     if remote:
         _check_remote_target(out)
     when = datetime.now(UTC)
@@ -355,7 +356,7 @@ def _compute(client: Any, urls: list[str], task: _Task) -> list[dict[str, Any]]:
 
 
 def _load_ontology(src: str) -> Ontology:
-    if not _is_url(src):
+    if not is_url(src):
         return Ontology.load(_local(src))
     import fsspec
     import orjson

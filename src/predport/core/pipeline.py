@@ -168,12 +168,11 @@ def provenance(paths: Sequence[Path], options: dict[str, Any], filters: Filters,
     out: dict[str, Any] = {k: options[k] for k in ("model", "model_version", "note") if options.get(k)}
     if filters:
         out["filters"] = filters.as_dict()
-    out["sources"] = [{"path": str(f), "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files]
+    out["sources"] = [_digest(f) for f in files]
     if media:
         out["media_not_hashed"] = len(media)
     if option_files:
-        out["option_files"] = {k: {"path": v, "bytes": Path(v).stat().st_size, "sha256": _sha256(Path(v))}
-                               for k, v in sorted(option_files.items())}
+        out["option_files"] = {k: _digest(Path(v)) for k, v in sorted(option_files.items())}
     out["predport_version"] = __version__
     return out
 
@@ -203,12 +202,13 @@ class _Background:
         return self.value
 
 
-def _sha256(path: Path) -> str:
+def _digest(path: Path) -> dict[str, Any]:
+    """A file's path (as given), size and SHA-256."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):  # (the GIL is released while a large chunk is hashed)
             h.update(chunk)
-    return h.hexdigest()
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def expand(sources: Sequence[str | Path]) -> list[Path]:
