@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 import predport
 from conftest import DATA, coco_ontology
+from output_kit import TS, same_but_time
 from predport.core.problems import PredportError
 
 distributed = pytest.importorskip("distributed")
@@ -24,7 +24,6 @@ fsspec = pytest.importorskip("fsspec")
 
 COCO = DATA / "coco"
 RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "instances_val2014_100.json"
-TS = re.compile(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d UTC")
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +59,6 @@ def shards(tmp: Path, n: int = 3, broken: bool = False) -> list[Path]:
     return out
 
 
-def same_but_time(a: bytes, b: bytes) -> bool:
-    return TS.sub(b"T", a) == TS.sub(b"T", b)
-
-
 def manifest(path: Path) -> dict[str, Any]:
     """The manifest, its timestamp aside (and the rows' CRC-32, which covers their timestamps)."""
     m = json.loads(path.with_name(path.name.split(".jsonl")[0] + ".manifest.json").read_text())
@@ -96,7 +91,7 @@ def test_same_bytes_as_one_process(tmp_path: Path, client: Any) -> None:
     assert one.per_group() == many.per_group() and one.objects == many.objects
     assert many.per_group()["person"]["filtered"] > 0  # (the filter ran in the tasks, and was counted)
     # a task's timestamp is the driver's: every row of the run has the same one
-    assert len(set(TS.findall(b.read_bytes()))) == 1
+    assert len(set(TS.findall(b.read_text()))) == 1
     assert many.seconds > 0 and {"tasks", "read", "validate", "write", "commit"} <= set(many.stages)
     assert leftovers(tmp_path / "b", set()) == ["out.jsonl", "out.manifest.json"]
 

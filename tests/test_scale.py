@@ -12,18 +12,13 @@ import pytest
 
 import predport
 from conftest import DATA, coco_ontology, load
+from output_kit import snapshot
 from predport.cli import main
 from predport.core.pipeline import Tally
 
 REF = DATA / "encord" / "reference"
 ONT = REF / "ontology.json"
 COCO = DATA / "coco"
-TS = re.compile(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} [\d:]+ UTC")
-
-
-def outputs(out: Path) -> dict[str, str]:
-    """Every written file, with the run's timestamp blanked."""
-    return {p.name: TS.sub("T", p.read_text()) for p in sorted(out.iterdir())}
 
 
 def bitmask_ontology(tmp_path: Path) -> Path:
@@ -43,7 +38,7 @@ def test_workers_write_exactly_what_one_process_writes(tmp_path: Path, workers: 
     seen: list[Tally] = []
     many = predport.convert([src], ont, "b", tmp_path / "many", options=opts, keep_going=True, workers=workers,
                             progress=seen.append)
-    assert outputs(tmp_path / "one") == outputs(tmp_path / "many")
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "many")
     # the progress line counts every worker's units, not only the parent's share
     assert seen[-1] == Tally(100, sum(one.objects.values()), one.problems.errors)
     assert sorted(map(str, one.problems)) == sorted(map(str, many.problems))
