@@ -161,3 +161,65 @@ def test_mutated_internal_documents(tmp_path: Path, data: st.DataObject, unit: A
     src = _write(tmp_path, "units.json", doc)
     _run_both(tmp_path, src, ["--from", "predport", "--ontology", str(REF / "ontology.json")])
     src.unlink()
+
+
+@st.composite
+def plain_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A COCO images file and a results list of plain boxes -- the shape the whole-file path takes -- with
+    the variations it must get right: ints and floats, boxes outside the frame, ids on some, scores missing,
+    images without boxes, two images of one file name, images without a size, categories of other shapes."""
+    n_images = draw(st.integers(1, 6))
+    images: list[dict[str, Any]] = [
+        {"id": 10 + k, "file_name": f"im{k % 4}.jpg", "width": draw(st.sampled_from([640, 33, 1])),
+         "height": draw(st.sampled_from([480, 17, 1]))} for k in range(n_images)]
+    if draw(st.booleans()):
+        del images[-1]["width"]
+    categories = [{"id": c, "name": f"c{c}"} for c in (3, 1, 70, 2)]  # (not sorted: class indices are by id)
+    number = st.one_of(st.integers(-5, 700), st.floats(-5, 700, allow_nan=False), st.sampled_from([0, 0.5, 1e-9]))
+    anns = []
+    for i in range(draw(st.integers(0, 30))):
+        ann: dict[str, Any] = {"image_id": draw(st.sampled_from([im["id"] for im in images])),
+                               "category_id": draw(st.sampled_from([c["id"] for c in categories])),
+                               "bbox": draw(st.lists(number, min_size=4, max_size=4))}
+        if draw(st.integers(0, 5)):
+            ann["score"] = draw(st.one_of(st.floats(0, 1), st.sampled_from([1, 0, 1.5, -0.1])))
+        if draw(st.integers(0, 8)) == 0:
+            ann["id"] = draw(st.sampled_from([i, "a", 7, i + 1000]))
+        anns.append(ann)
+    return {"images": images, "categories": categories}, anns
+
+
+def _units_both_ways(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> tuple[Any, Any]:
+    """(units, problems) of the COCO reader with the whole-file plain-box path, and without it."""
+    from predport.converters import coco
+    from predport.core import pipeline
+    from predport.core.problems import Problems
+
+    images, results = _write(tmp_path, "images.json", meta), _write(tmp_path, "results.json", anns)
+    outcomes = []
+    for plain in (True, False):
+        problems = Problems()
+        with pytest.MonkeyPatch.context() as mp:
+            if not plain:
+                mp.setattr(coco._Converter, "_plain", lambda self, anns: None)
+            units = list(pipeline.read([results], ontology, "coco", {"images": images}, problems=problems))
+        outcomes.append((json.dumps(units, sort_keys=True), [(p.code, p.severity, p.message, p.location)
+                                                             for p in problems.items]))
+    return outcomes[0], outcomes[1]
+
+
+@SETTINGS
+@given(case=plain_results(), shape=st.sampled_from([["bounding_box"], ["bounding_box", "polygon"]]),
+       data=st.data())
+def test_whole_file_box_path_is_the_annotation_path(tmp_path: Path, case: Any, shape: list[str],
+                                                     data: st.DataObject) -> None:
+    """The COCO reader's whole-file path for plain boxes yields exactly the units and problems of its
+    annotation-at-a-time path: on plain results, and on plain results with a mutation (which it must refuse or
+    carry the same way)."""
+    meta, anns = case
+    ontology = coco_ontology(tmp_path / "ont.json", meta["categories"], lambda c: shape[c % len(shape)])
+    fast, slow = _units_both_ways(tmp_path, meta, anns, ontology)
+    assert fast == slow
+    broken = data.draw(mutated(anns)) if anns else anns
+    fast, slow = _units_both_ways(tmp_path, meta, broken, ontology)
+    assert fast == slow

@@ -16,6 +16,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
@@ -141,6 +142,21 @@ def _load_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+@dataclass
+class _Plain:
+    """The columns of a file of plain boxes, in data-unit order (unit k's rows are ``bounds[k]:bounds[k+1]``)."""
+
+    order: np.ndarray[Any, Any]  # the rows' annotation indices
+    bounds: list[int]
+    pair_bounds: list[int]  # unit k's classes: kinds[pair_bounds[k]:pair_bounds[k+1]] (category ids, sorted)
+    kinds: list[int]
+    local: np.ndarray[Any, Any]  # each row's index among its unit's classes
+    box: np.ndarray[Any, Any]  # x, y, w, h, normalised
+    scores: list[Any]  # by annotation index, as given
+    ids: list[str] | None  # by annotation index; None: the index is the id
+    missing: int
+
+
 class _Converter:
     def __init__(self, ctx: predport.ReadContext, file: str, prefix: str, meta_file: str, meta: dict[str, Any],
                  opts: dict[str, Any]) -> None:
@@ -252,6 +268,12 @@ class _Converter:
     def run(self, anns: list[Any]) -> Iterator[DataUnit]:
         # pass 1: route every annotation to its data unit (indices only: memory stays that of the parsed file)
         routes: dict[str, list[int]] = {title: [] for title in self.units}
+        for cid in list(self.categories_raw):
+            self._class(cid)  # resolve every category once (fills the fast path's table)
+        plain = self._plain(anns)
+        if plain is not None:  # a file of plain boxes only: routed, and its tables cut, a column at a time
+            yield from self._units(anns, plain)
+            return
         slots = {k: routes[image[0]] for k, image in self.images.items() if type(k) is int}  # id -> its unit's list
         missing = 0
         for i, ann in enumerate(anns):
@@ -270,8 +292,6 @@ class _Converter:
         elif missing:
             self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
                             Location(self.file), "warning")
-        for cid in list(self.categories_raw):
-            self._class(cid)  # resolve every category once (fills the fast path's table)
         # pass 2: one data unit at a time
         for title, template in self.units.items():
             if not self.ctx.mine(title):
@@ -295,6 +315,118 @@ class _Converter:
                             f"in {self.keypoint_scores} annotation(s) the keypoints' third values are scores, not "
                             "0/1/2 flags: a score > 0 counts as visible, 0 as invisible", Location(self.file),
                             "warning")
+
+    def _plain(self, anns: list[Any]) -> _Plain | None:
+        """The columns of a file that is nothing but plain boxes -- every annotation a dict with an int image_id
+        of a known image that can hold a box table, an int category_id of a box class, a bbox of 4 numbers and no
+        attributes, area or iscrowd, as model results usually are -- routed to their data units a column at a
+        time; None for any other file (which takes the annotation-at-a-time path, with the same outcome).
+
+        Why: routing and cutting the tables a unit at a time cost 0.45 s and 0.50 s of Python per 500k boxes
+        (the bench's workload); whole-file numpy passes do both in about 0.25 s. It never reports anything:
+        whatever it does not clear, the general path sees."""
+        fast = self._fast
+        if not anns or not fast or not _DICT.issuperset(map(type, anns)):
+            return None
+        keys = set(chain.from_iterable(anns))
+        if not keys.isdisjoint(("attributes", "area", "iscrowd")):
+            return None
+        try:
+            iids, cids, bbs = list(map(_IMAGE, anns)), list(map(_CATEGORY, anns)), list(map(_BBOX, anns))
+        except KeyError:
+            return None
+        if not (_INT.issuperset(map(type, iids)) and _INT.issuperset(map(type, cids)) and fast.keys() >= set(cids)
+                and _LIST.issuperset(map(type, bbs)) and set(map(len, bbs)) == {4}):
+            return None
+        numbers = set(map(type, chain.from_iterable(bbs)))
+        if not _NUM.issuperset(numbers):
+            return None
+        position = {title: k for k, title in enumerate(self.units)}
+        unit_of = {k: position[image[0]] for k, image in self.images.items() if type(k) is int}
+        try:
+            units = list(map(unit_of.__getitem__, iids))
+        except KeyError:  # an image id that is not among the images: reported on the general path
+            return None
+        sizes = [(0, 0)] * len(position)
+        templates = list(self.units.values())
+        for k in set(units):
+            im = self.unit_images[templates[k]["title"]][1]
+            w, h = im.get("width"), im.get("height")
+            if not (type(w) is int and type(h) is int and w > 0 and h > 0 and templates[k]["kind"] == "image"):
+                return None
+            sizes[k] = (w, h)
+        try:
+            return self._columns(anns, keys, units, sizes, cids, bbs, numbers)
+        except OverflowError:  # (an int that no float64 or int64 holds)
+            return None
+
+    def _columns(self, anns: list[Any], keys: set[str], units: list[int], sizes: list[tuple[int, int]],
+                 cids: list[int], bbs: list[list[float]], numbers: set[type]) -> _Plain | None:
+        import numpy as np
+
+        fast, position = self._fast, self.units
+        box = np.fromiter(chain.from_iterable(bbs), dtype=np.float64, count=4 * len(bbs)).reshape(-1, 4)
+        if int in numbers and not (np.abs(box) <= 2.0 ** 53).all():  # (beyond it, an int's float is rounded)
+            return None
+        n_units, n_kinds = len(position), len(fast)
+        # 16-bit keys sort by radix: a tenth of the time of a merge sort on 64-bit ones
+        keyed = np.array(units, dtype=np.uint16 if n_units <= 1 << 16 else np.int64)
+        order = np.argsort(keyed, kind="stable")  # a unit's annotations in file order, as routing appends them
+        unit: np.ndarray[Any, Any] = keyed[order].astype(np.int64)
+        wh = np.array(sizes, dtype=np.float64)[unit]
+        box = box[order]
+        box[:, 0::2] /= wh[:, :1]
+        box[:, 1::2] /= wh[:, 1:]
+        # each row's class index among its unit's own classes (sorted by category id, as _box_table numbers them)
+        kinds = sorted(fast)
+        pair = unit * n_kinds + np.searchsorted(np.array(kinds, dtype=np.int64), np.array(cids, dtype=np.int64)[order])
+        if n_units * n_kinds <= 1 << 26:
+            present = np.bincount(pair, minlength=n_units * n_kinds) > 0
+            pairs = np.flatnonzero(present)
+            rank = np.cumsum(present) - 1
+            local = rank[pair]
+        else:
+            pairs, local = np.unique(pair, return_inverse=True)
+        pair_bounds = np.concatenate(([0], np.cumsum(np.bincount(pairs // n_kinds, minlength=n_units))))
+        local -= pair_bounds[unit]
+        try:
+            scores = list(map(_SCORE, anns))
+            missing = 0
+        except KeyError:
+            scores = [a.get("score", 1.0) for a in anns]
+            missing = sum("score" not in a for a in anns)
+        ids = [str(a["id"]) if "id" in a else str(i) for i, a in enumerate(anns)] if "id" in keys else None
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(unit, minlength=n_units))))
+        return _Plain(order=order, bounds=bounds.tolist(),
+                      pair_bounds=pair_bounds.tolist(), kinds=[kinds[c] for c in (pairs % n_kinds).tolist()],
+                      local=local, box=box, scores=scores, ids=ids, missing=missing)
+
+    def _units(self, anns: list[Any], plain: _Plain) -> Iterator[DataUnit]:
+        """The data units of a file of plain boxes (:meth:`_plain`): each unit's table is a slice of the
+        columns."""
+        if plain.missing == len(anns):
+            self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
+                            Location(self.file), "info")
+        elif plain.missing:
+            self.ctx.report("coco.no_scores", f"{plain.missing} annotation(s) have no score: confidence 1.0",
+                            Location(self.file), "warning")
+        every, fast, bounds, pair_bounds = self.box_classes, self._fast, plain.bounds, plain.pair_bounds
+        for k, (title, template) in enumerate(self.units.items()):
+            if not self.ctx.mine(title):
+                continue  # another worker process converts this one
+            unit = {**template, "objects": []}
+            a, b = bounds[k], bounds[k + 1]
+            if a < b:
+                idx = plain.order[a:b].tolist()
+                box = plain.box[a:b]
+                unit["boxes"] = {
+                    "classes": [every[fast[c]] for c in plain.kinds[pair_bounds[k]:pair_bounds[k + 1]]],
+                    "class": plain.local[a:b].tolist(),
+                    "id": list(map(str, idx) if plain.ids is None else map(plain.ids.__getitem__, idx)),
+                    "x": box[:, 0].tolist(), "y": box[:, 1].tolist(), "w": box[:, 2].tolist(),
+                    "h": box[:, 3].tolist(), "confidence": list(map(plain.scores.__getitem__, idx)), "record": idx,
+                    "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
+            yield unit  # type: ignore[misc]
 
     def _route(self, i: int, ann: Any, routes: dict[str, list[int]]) -> bool:
         """Route one annotation that is not simply {int image_id, category_id, ...}, or report it."""
@@ -709,6 +841,8 @@ def _merge_answer(obj: dict[str, Any], a: dict[str, Any]) -> None:
 
 
 _CATEGORY, _BBOX, _SCORE = itemgetter("category_id"), itemgetter("bbox"), itemgetter("score")
+_IMAGE = itemgetter("image_id")
+_DICT = frozenset((dict,))
 _NUM = frozenset((int, float))
 _INT = frozenset((int,))
 _LIST = frozenset((list,))
