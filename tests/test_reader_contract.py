@@ -215,3 +215,24 @@ def test_image_map_on_coco_keys_on_image_ids_and_reports_unmapped_images(tmp_pat
                                                                for a in anns)
     assert sum(c["reported"] for c in counts.values()) == sum(a["image_id"] not in (first["id"], second["id"])
                                                               for a in anns) > 0
+
+
+def test_documents_parsed_before_the_fork_are_held_and_later_ones_are_not(tmp_path: Path) -> None:
+    """load_json puts what it parses into the run's Shared documents while they are open (before worker
+    processes fork: every process then holds them, so that no worker frees, and so copies, their pages), and
+    not after; a file it cannot parse is reported and held nowhere."""
+    from predport.core.ontology import Ontology
+    from predport.core.reader import ReadContext, Shared
+
+    first, later, broken = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    first.write_text('[{"a": 1}]')
+    later.write_text('{"b": 2}')
+    broken.write_text("[1,")
+    ctx = ReadContext(Ontology.from_dict({"objects": [], "classifications": []}), shared=Shared())
+    assert ctx.load_json(first) == (True, [{"a": 1}])
+    assert ctx.load_json(broken) == (False, None)
+    assert ctx.shared is not None
+    ctx.shared.open = False
+    assert ctx.load_json(later) == (True, {"b": 2})
+    assert ctx.shared.documents == [[{"a": 1}]]
+    assert [p.code for p in ctx.problems.items] == ["source.unreadable"]

@@ -152,7 +152,8 @@ class _Plain:
     kinds: list[int]
     local: np.ndarray[Any, Any]  # each row's index among its unit's classes
     box: np.ndarray[Any, Any]  # x, y, w, h, normalised
-    scores: list[Any]  # by annotation index, as given
+    scores: list[Any]  # as given, by annotation index
+    confidence: np.ndarray[Any, Any] | None  # the scores in row order, when all are floats
     ids: list[str] | None  # by annotation index; None: the index is the id
     missing: int
 
@@ -396,10 +397,13 @@ class _Converter:
             scores = [a.get("score", 1.0) for a in anns]
             missing = sum("score" not in a for a in anns)
         ids = [str(a["id"]) if "id" in a else str(i) for i, a in enumerate(anns)] if "id" in keys else None
+        # all floats: copied into an array (after a fork, taking the parsed floats themselves would write their
+        # reference counts, and so copy their pages into each worker)
+        confidence = np.array(scores, dtype=np.float64)[order] if _FLOAT.issuperset(map(type, scores)) else None
         bounds = np.concatenate(([0], np.cumsum(np.bincount(unit, minlength=n_units))))
         return _Plain(order=order, bounds=bounds.tolist(),
                       pair_bounds=pair_bounds.tolist(), kinds=[kinds[c] for c in (pairs % n_kinds).tolist()],
-                      local=local, box=box, scores=scores, ids=ids, missing=missing)
+                      local=local, box=box, scores=scores, confidence=confidence, ids=ids, missing=missing)
 
     def _units(self, anns: list[Any], plain: _Plain) -> Iterator[DataUnit]:
         """The data units of a file of plain boxes (:meth:`_plain`): each unit's table is a slice of the
@@ -424,7 +428,9 @@ class _Converter:
                     "class": plain.local[a:b].tolist(),
                     "id": list(map(str, idx) if plain.ids is None else map(plain.ids.__getitem__, idx)),
                     "x": box[:, 0].tolist(), "y": box[:, 1].tolist(), "w": box[:, 2].tolist(),
-                    "h": box[:, 3].tolist(), "confidence": list(map(plain.scores.__getitem__, idx)), "record": idx,
+                    "h": box[:, 3].tolist(), "record": idx,
+                    "confidence": plain.confidence[a:b].tolist() if plain.confidence is not None
+                    else list(map(plain.scores.__getitem__, idx)),
                     "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
             yield unit  # type: ignore[misc]
 
@@ -843,6 +849,7 @@ def _merge_answer(obj: dict[str, Any], a: dict[str, Any]) -> None:
 _CATEGORY, _BBOX, _SCORE = itemgetter("category_id"), itemgetter("bbox"), itemgetter("score")
 _IMAGE = itemgetter("image_id")
 _DICT = frozenset((dict,))
+_FLOAT = frozenset((float,))
 _NUM = frozenset((int, float))
 _INT = frozenset((int,))
 _LIST = frozenset((list,))

@@ -34,7 +34,7 @@ from predport.core.maps import ClassMap, ImageMap, map_classes, merge_video
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Location, PredportError, Problem, Problems
-from predport.core.reader import ReadContext
+from predport.core.reader import ReadContext, Shared
 from predport.core.validate import ResolvedUnit, check_branch, check_unit, record_group
 from predport.core.writer import BranchWriter, check_target, file_key
 
@@ -434,6 +434,7 @@ class _Shard:
     index: int = 0
     count: int = 1  # stays 1 until the fork, so that nothing is skipped before it
     pool: _Workers | None = None  # set before the fork: workers post their progress there
+    shared: Shared | None = None  # the documents parsed before the fork (with workers)
 
     def mine(self, title: str) -> bool:
         return self.count == 1 or zlib.crc32(file_key(title).encode()) % self.count == self.index
@@ -489,6 +490,8 @@ class _Workers:
                work: Callable[[], list[dict[str, Any]]]) -> None:
         _die_with_parent()
         shard.index = k
+        if shard.shared is not None:
+            shard.shared.open = False  # (and its documents are held until this process exits)
         try:
             units = work()
             send.send(("ok", self.baseline.since(report), units))
@@ -578,6 +581,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     shard = _Shard()
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
+    if workers > 1:
+        ctx.shared = shard.shared = Shared()
     option_files = {k: str(v) for k in ("class_map", "image_map") if isinstance(v := opts.get(k), str | Path)
                     and Path(v).is_file()}
     if given is None:
@@ -649,6 +654,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         gc.freeze()  # and after a fork, untouched pages of the parsed input stay shared
         if workers > 1 and first is not None and hasattr(os, "fork"):
             pool = _Workers(workers, shard, report, work)
+        if shard.shared is not None:
+            shard.shared.open = False
         if writer is not None:  # (the sources' SHA-256 in a thread of the parent, after any fork, while it converts)
             writer.provenance = _Background(lambda: provenance(paths, opts, filters, option_files))
         work()
@@ -677,6 +684,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     finally:
         if pool is not None:
             pool.stop()
+        if shard.shared is not None:  # (freed now, when no worker shares their pages any more)
+            shard.shared.documents.clear()
         gc.unfreeze()
         if collecting:
             gc.enable()
