@@ -170,3 +170,38 @@ def test_provenance_of_a_dataset_directory_hashes_its_labels_not_its_images() ->
     assert [s["path"] for s in prov["sources"]] == [str(root / "data.yaml"), str(root / "labels/train/1.txt")]
     assert prov["sources"][1]["sha256"] == hashlib.sha256((root / "labels/train/1.txt").read_bytes()).hexdigest()
     assert prov["media_not_hashed"] == 1
+
+
+def test_a_directory_sources_provenance_is_computed_in_a_process_and_reaches_the_manifest(tmp_path: Path) -> None:
+    """A directory source's digests are many small files' Python work: they are computed in a forked process
+    (in a thread they would hold the GIL against the run) and reach the manifest as the same provenance."""
+    from predport.core.filters import Filters
+    from predport.core.pipeline import provenance
+
+    root = DATA / "yolo" / "yolov8_detection"
+    ont = coco_ontology(tmp_path / "ont.json", [{"id": k, "name": f"label_{k}"} for k in range(10)])
+    report = predport.convert([root], ont, "b", tmp_path / "out.jsonl", options={"model": "m"})
+    assert report.ok
+    manifest = json.loads((tmp_path / "out.manifest.json").read_text())
+    assert manifest["provenance"] == provenance([root], {"model": "m"}, Filters())
+
+
+def test_a_provenance_process_that_fails_or_dies_is_an_error_that_says_so() -> None:
+    import os
+    import signal
+
+    from predport.core.pipeline import _Background
+    from predport.core.problems import PredportError
+
+    def fails() -> Any:
+        raise OSError("no such file: x.txt")
+
+    with pytest.raises(PredportError, match=r"record its SHA-256: OSError: no such file: x\.txt"):
+        _Background(fails, process=True)()
+
+    def dies() -> Any:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(PredportError, match="was killed by SIGKILL"):
+        _Background(dies, process=True)()
+    assert _Background(lambda: {"a": 1}, process=True)() == {"a": 1}
