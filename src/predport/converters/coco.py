@@ -148,8 +148,9 @@ class _Plain:
 
     order: np.ndarray[Any, Any]  # the rows' annotation indices
     bounds: list[int]
-    pair_bounds: list[int]  # unit k's classes: kinds[pair_bounds[k]:pair_bounds[k+1]] (category ids, sorted)
-    kinds: list[int]
+    pair_bounds: list[int]  # unit k's classes: kinds[pair_bounds[k]:pair_bounds[k+1]]
+    kinds: np.ndarray[Any, Any]  # indices into entries (in category id order)
+    entries: list[dict[str, Any]]  # the box table class entries, by box category in id order
     local: np.ndarray[Any, Any]  # each row's index among its unit's classes
     box: np.ndarray[Any, Any]  # x, y, w, h, normalised
     scores: list[Any]  # as given, by annotation index
@@ -382,7 +383,8 @@ class _Converter:
         box[:, 1::2] /= wh[:, 1:]
         # each row's class index among its unit's own classes (sorted by category id, as _box_table numbers them)
         kinds = sorted(fast)
-        pair = unit * n_kinds + np.searchsorted(np.array(kinds, dtype=np.int64), np.array(cids, dtype=np.int64)[order])
+        cats = np.fromiter(cids, dtype=np.int64, count=len(cids))[order]
+        pair = unit * n_kinds + np.searchsorted(np.array(kinds, dtype=np.int64), cats)
         if n_units * n_kinds <= 1 << 26:
             present = np.bincount(pair, minlength=n_units * n_kinds) > 0
             pairs = np.flatnonzero(present)
@@ -401,10 +403,12 @@ class _Converter:
         ids = [str(a["id"]) if "id" in a else str(i) for i, a in enumerate(anns)] if "id" in keys else None
         # all floats: copied into an array (after a fork, taking the parsed floats themselves would write their
         # reference counts, and so copy their pages into each worker)
-        confidence = np.array(scores, dtype=np.float64)[order] if _FLOAT.issuperset(map(type, scores)) else None
+        confidence = (np.fromiter(scores, dtype=np.float64, count=len(scores))[order]
+                      if _FLOAT.issuperset(map(type, scores)) else None)
         bounds = np.concatenate(([0], np.cumsum(np.bincount(unit, minlength=n_units))))
         return _Plain(order=order, bounds=bounds.tolist(),
-                      pair_bounds=pair_bounds.tolist(), kinds=[kinds[c] for c in (pairs % n_kinds).tolist()],
+                      pair_bounds=pair_bounds.tolist(), entries=[self.box_classes[fast[c]] for c in kinds],
+                      kinds=pairs % n_kinds,
                       local=local, box=box, scores=scores, confidence=confidence, ids=ids, missing=missing)
 
     def _units(self, anns: list[Any], plain: _Plain) -> Iterator[DataUnit]:
@@ -416,7 +420,7 @@ class _Converter:
         elif plain.missing:
             self.ctx.report("coco.no_scores", f"{plain.missing} annotation(s) have no score: confidence 1.0",
                             Location(self.file), "warning")
-        every, fast, bounds, pair_bounds = self.box_classes, self._fast, plain.bounds, plain.pair_bounds
+        entries, bounds, pair_bounds = plain.entries, plain.bounds, plain.pair_bounds
         for k, (title, template) in enumerate(self.units.items()):
             if not self.ctx.mine(title):
                 continue  # another worker process converts this one
@@ -426,7 +430,7 @@ class _Converter:
                 idx = plain.order[a:b].tolist()
                 box = plain.box[a:b]
                 unit["boxes"] = {
-                    "classes": [every[fast[c]] for c in plain.kinds[pair_bounds[k]:pair_bounds[k + 1]]],
+                    "classes": list(map(entries.__getitem__, plain.kinds[pair_bounds[k]:pair_bounds[k + 1]].tolist())),
                     "class": plain.local[a:b].tolist(),
                     "id": list(map(str, idx) if plain.ids is None else map(plain.ids.__getitem__, idx)),
                     "x": box[:, 0].tolist(), "y": box[:, 1].tolist(), "w": box[:, 2].tolist(),
