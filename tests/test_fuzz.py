@@ -189,23 +189,32 @@ def plain_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]
     return {"images": images, "categories": categories}, anns
 
 
-def _units_both_ways(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> tuple[Any, Any]:
-    """(units, problems) of the COCO reader with the whole-file plain-box path, and without it."""
+def _units_every_way(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> list[Any]:
+    """(units, problems) of the COCO reader: with the typed decode (msgspec) and the whole-file plain-box path,
+    with the whole-file path on orjson's dicts, and with neither (annotation by annotation)."""
     from predport.converters import coco
     from predport.core import pipeline
     from predport.core.problems import Problems
+    from predport.core.reader import ReadContext
 
-    images, results = _write(tmp_path, "images.json", meta), _write(tmp_path, "results.json", anns)
+    images = _write(tmp_path, "images.json", meta)
+    if isinstance(anns, bytes):  # (the results file's text as given)
+        results = tmp_path / "results.json"
+        results.write_bytes(anns)
+    else:
+        results = _write(tmp_path, "results.json", anns)
     outcomes = []
-    for plain in (True, False):
+    for way in ("typed", "dicts", "general"):
         problems = Problems()
         with pytest.MonkeyPatch.context() as mp:
-            if not plain:
+            if way != "typed":
+                mp.setattr(ReadContext, "decode", lambda self, path, kind: None)
+            if way == "general":
                 mp.setattr(coco._Converter, "_plain", lambda self, anns: None)
             units = list(pipeline.read([results], ontology, "coco", {"images": images}, problems=problems))
         outcomes.append((json.dumps(units, sort_keys=True), [(p.code, p.severity, p.message, p.location)
                                                              for p in problems.items]))
-    return outcomes[0], outcomes[1]
+    return outcomes
 
 
 @SETTINGS
@@ -213,13 +222,28 @@ def _units_both_ways(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> tu
        data=st.data())
 def test_whole_file_box_path_is_the_annotation_path(tmp_path: Path, case: Any, shape: list[str],
                                                      data: st.DataObject) -> None:
-    """The COCO reader's whole-file path for plain boxes yields exactly the units and problems of its
-    annotation-at-a-time path: on plain results, and on plain results with a mutation (which it must refuse or
-    carry the same way)."""
+    """The COCO reader's whole-file path for plain boxes, on records msgspec decoded or on orjson's dicts, yields
+    exactly the units and problems of its annotation-at-a-time path: on plain results, and on plain results with
+    a mutation (which it must refuse or carry the same way)."""
     meta, anns = case
     ontology = coco_ontology(tmp_path / "ont.json", meta["categories"], lambda c: shape[c % len(shape)])
-    fast, slow = _units_both_ways(tmp_path, meta, anns, ontology)
-    assert fast == slow
+    typed, dicts, general = _units_every_way(tmp_path, meta, anns, ontology)
+    assert typed == dicts == general
     broken = data.draw(mutated(anns)) if anns else anns
-    fast, slow = _units_both_ways(tmp_path, meta, broken, ontology)
-    assert fast == slow
+    typed, dicts, general = _units_every_way(tmp_path, meta, broken, ontology)
+    assert typed == dicts == general
+
+
+@pytest.mark.parametrize("number", [b"1E2", b"0.10000000000000001", b"5e-324", b"-0", b"-0.0", b"2.5e-400",
+                                    b"1.7976931348623157e308", b"9007199254740993", b"18446744073709551616",
+                                    b"123.456789012345678901234567890", b"1e400"])
+def test_number_spellings_read_the_same_typed_or_as_dicts(tmp_path: Path, number: bytes) -> None:
+    """msgspec (the typed decode of plain results) and orjson (dicts) read every spelling of a number alike,
+    or the typed decode refuses it: out of float range, or an int that orjson would make a float."""
+    meta = {"images": [{"id": 1, "file_name": "a.jpg", "width": 640, "height": 480}],
+            "categories": [{"id": 1, "name": "c1"}]}
+    ontology = coco_ontology(tmp_path / "ont.json", meta["categories"])
+    raw = (b'[{"image_id": 1, "category_id": 1, "bbox": [' + number + b', 2, 30, 40], "score": ' + number +
+           b'}, {"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}]')
+    typed, dicts, general = _units_every_way(tmp_path, meta, raw, ontology)
+    assert typed == dicts == general

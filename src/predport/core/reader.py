@@ -130,9 +130,37 @@ class ReadContext:
         except (OSError, ValueError) as e:
             self.report("source.unreadable", f"cannot read JSON: {e}", Location(str(path)))
             return False, None
+        self.keep(doc)
+        return True, doc
+
+    def decode(self, path: Path, kind: Any) -> Any:
+        """The file's JSON decoded straight into ``kind``, a msgspec type, and checked against it in the same
+        C pass; None when it does not fit (or is not JSON, or cannot be read). Nothing is reported: the reader
+        then reads the file with ``load_json``, as any other. Nor is the result held: a reader that keeps it
+        passes it to :meth:`keep`.
+
+        For a reader's fast path on the usual shape of its format: the bench's 500k plain COCO results decode
+        into typed records in 0.27 s, where orjson takes 0.40 s to build dicts whose types then need their own
+        passes. ``kind`` must admit only what orjson parses to the same values (ints within +-2**53: beyond
+        2**64 orjson makes floats), so that both routes see the same input."""
+        import gc
+
+        import msgspec
+
+        paused = gc.isenabled()
+        gc.disable()  # (as jsonio.loads does: millions of fresh objects, and no cycle among them)
+        try:
+            return msgspec.json.Decoder(kind).decode(path.read_bytes())
+        except (OSError, msgspec.DecodeError):  # (a ValidationError is a DecodeError)
+            return None
+        finally:
+            if paused:
+                gc.enable()
+
+    def keep(self, doc: Any) -> None:
+        """Hold a parsed document for the run when worker processes will share it (see :class:`Shared`)."""
         if self.shared is not None and self.shared.open:
             self.shared.documents.append(doc)
-        return True, doc
 
     def mine(self, title: str) -> bool:
         """False when another worker process converts the data unit titled ``title``: a reader may then skip
