@@ -228,6 +228,16 @@ def _box_rows(rb: RBoxes, hashes: InstanceHashes, frames: dict[int, list[dict[st
     none: list[Any] = []  # shared, never mutated: serialised as []
     if frame is None:
         entries = frames.setdefault(0, [])
+    if rb.rows is None and frame is None and conf is not None:  # every row, columns zipped: the usual table
+        add = entries.append
+        for c, cf, h, x, y, w, hh in zip(cls, conf, hs, xs, ys, ws, hhs, strict=True):
+            entry = templates[c].copy()
+            entry["confidence"] = cf
+            entry["objectHash"] = h
+            entry["boundingBox"] = {"h": hh, "w": w, "x": x, "y": y}
+            add(entry)
+            object_answers[h] = {"classifications": none, "objectHash": h}
+        return
     for k, h in zip(rows, hs, strict=True):
         entry = templates[cls[k]].copy()
         if conf is not None:
