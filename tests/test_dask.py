@@ -223,6 +223,16 @@ def test_cli_dask_local(tmp_path: Path) -> None:
                           "--branch", "p", "--out", str(tmp_path / "d"), "--dask", "local"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--dask writes one file" in bad.stderr
+    (tmp_path / "boom.py").write_text(BOOM)
+    (tmp_path / "plugins.yaml").write_text("readers:\n  boom: boom.py\n")
+    (tmp_path / "x.boom").write_text("{}")
+    failed = subprocess.run([sys.executable, "-m", "predport.cli", "--plugins", str(tmp_path / "plugins.yaml"),
+                             "convert", *map(str, src), str(tmp_path / "x.boom"), "--ontology", str(ont), "--branch",
+                             "p", "--out", str(tmp_path / "f.jsonl"), "--dask", "local"],
+                            capture_output=True, text=True, timeout=120)
+    # predport says which task failed and why, once: distributed's own "Compute Failed" record is dropped
+    assert failed.returncode == 2 and "reader 'boom' failed on" in failed.stderr, failed.stderr
+    assert "Compute Failed" not in failed.stderr and not (tmp_path / "f.jsonl").exists()
 
 
 def result_shards(tmp: Path, n: int = 3) -> list[Path]:

@@ -188,6 +188,28 @@ def _renamed(p: Problem, renames: dict[str, str]) -> Problem:
     return replace(p, location=replace(p.location, file=_rename(p.location.file, renames)))
 
 
+def _quiet_failures() -> Any:
+    """A worker plugin that drops distributed's "Compute Failed" log record (with its task's repr and
+    traceback) from the LocalCluster that ``--dask local`` starts: predport says that a task failed, with its
+    exception and last frames, so the user's stderr would say it twice. A cluster given by address logs on
+    its own workers, as its owner configured them."""
+    import logging
+
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class QuietFailures(WorkerPlugin):
+        name = "predport-quiet-failures"
+
+        def setup(self, worker: Any) -> None:
+            logging.getLogger("distributed.worker").addFilter(_not_compute_failed)
+
+    return QuietFailures()
+
+
+def _not_compute_failed(record: Any) -> bool:
+    return not str(record.msg).startswith("Compute Failed")
+
+
 def client_for(dask: Any) -> tuple[Any, Any]:
     """A ``distributed.Client`` for ``dask``: a client as it is, ``"local"`` for a LocalCluster (one worker
     process per core, a thread each), or a scheduler address. Returns (client, what to close after)."""
@@ -200,6 +222,7 @@ def client_for(dask: Any) -> tuple[Any, Any]:
     if dask == "local":
         cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
         client = Client(cluster)
+        client.register_plugin(_quiet_failures())
 
         def close() -> None:
             client.close()
