@@ -92,7 +92,6 @@ class CocoReader(predport.BaseReader):
             return
         opts = ctx.options
         name = str(path)
-        conv: _Converter | None = None  # (made once: making it reports the --images file's problems)
         typed = ctx.decode(path, list[PlainResult]) if opts.get("images") and _opens_list(path) else None
         if typed:  # plain box results: the whole-file path, unless they are not for known images and box classes
             conv = _Converter(ctx, name, "", str(opts["images"]), _load_meta(Path(str(opts["images"]))), opts)
@@ -102,6 +101,10 @@ class CocoReader(predport.BaseReader):
                 yield from conv.plain_units(len(typed), plain)
                 return
             del typed, plain
+            ok, data = ctx.load_json(path)  # (the same list, as dicts: what plain_typed refused, _plain would too)
+            if ok:
+                yield from conv.run(data, whole_file=False)
+            return
         ok, data = ctx.load_json(path)
         if not ok:
             return
@@ -111,7 +114,7 @@ class CocoReader(predport.BaseReader):
                 raise PredportError(f"{path} is a COCO results file: give --images FILE (a COCO file with the "
                                     "images and categories it refers to)")
             meta_file = str(opts["images"])
-            meta = _load_meta(Path(meta_file)) if conv is None else {}
+            meta = _load_meta(Path(meta_file))
         elif isinstance(data, dict):
             anns, prefix = _records(ctx, data, "annotations", name), "/annotations"
             meta_file, meta = name, data
@@ -120,10 +123,7 @@ class CocoReader(predport.BaseReader):
         else:
             ctx.report("source.invalid", "neither a COCO object nor a results list", Location(name))
             return
-        if conv is None or prefix:
-            yield from _Converter(ctx, name, prefix, meta_file, meta, opts).run(anns)
-        else:  # (the typed path's converter: its whole-file check refused these already)
-            yield from conv.run(anns, whole_file=False)
+        yield from _Converter(ctx, name, prefix, meta_file, meta, opts).run(anns)
 
 
 def _dataset_files(path: Path) -> list[Path]:
@@ -168,7 +168,7 @@ class _Plain:
     entries: list[dict[str, Any]]  # the box table class entries, by box category in id order
     local: np.ndarray[Any, Any]  # each row's index among its unit's classes
     box: np.ndarray[Any, Any]  # x, y, w, h, normalised
-    scores: list[Any]  # as given, by annotation index
+    scores: list[Any]  # as given, by annotation index (when they are not all floats: else confidence)
     confidence: np.ndarray[Any, Any] | None  # the scores in row order, when all are floats
     ids: list[str] | None  # by annotation index; None: the index is the id
     missing: int
@@ -186,7 +186,6 @@ class _Converter:
                 ctx.report("source.invalid", "a category is an object with an id and a name",
                            Location(meta_file, f"/categories/{k}"))
         self.categories = {str(c.get("id")): c for c in categories if isinstance(c, dict)}
-        self.categories_raw = [c.get("id") for c in categories if isinstance(c, dict)]
         self.images: dict[Any, tuple[str, dict[str, Any]]] = {}  # id -> (title, image)
         self.units: dict[str, dict[str, Any]] = {}
         self.unit_images: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -200,6 +199,9 @@ class _Converter:
         self.unsupported: dict[str, str] = {}  # image id -> the medium predport does not convert (DICOM, NIfTI)
         self.not_carried: Counter[str] = Counter()
         self._index_images(_records(ctx, meta, "images", meta_file))
+        for c in categories:
+            if isinstance(c, dict):
+                self._class(c.get("id"))  # resolve every category once (fills the fast paths' box classes)
 
     # -- images and categories ----------------------------------------------------------------------------
     def _index_images(self, images: list[Any]) -> None:
@@ -285,8 +287,6 @@ class _Converter:
     def run(self, anns: list[Any], whole_file: bool = True) -> Iterator[DataUnit]:
         # pass 1: route every annotation to its data unit (indices only: memory stays that of the parsed file)
         routes: dict[str, list[int]] = {title: [] for title in self.units}
-        for cid in list(self.categories_raw):
-            self._class(cid)  # resolve every category once (fills the fast path's table)
         plain = self._plain(anns) if whole_file else None
         if plain is not None:  # a file of plain boxes only: routed, and its tables cut, a column at a time
             yield from self.plain_units(len(anns), plain)
@@ -303,12 +303,7 @@ class _Converter:
                     missing += 1
             elif self._route(i, ann, routes):
                 missing += "score" not in ann
-        if anns and missing == len(anns):
-            self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
-                            Location(self.file), "info")
-        elif missing:
-            self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
-                            Location(self.file), "warning")
+        self._no_scores(missing, len(anns))
         # pass 2: one data unit at a time
         for title, template in self.units.items():
             if not self.ctx.mine(title):
@@ -374,8 +369,6 @@ class _Converter:
         """:meth:`_plain` for results that msgspec decoded into :class:`PlainResult` records: their types are
         checked already (0.27 s for the bench's 500k boxes, decoding included, where orjson's dicts took 0.40 s
         and the type passes 0.3 s more). None when they are not for known images and box classes."""
-        for cid in list(self.categories_raw):
-            self._class(cid)  # (as run() does first)
         iids, cids, bbs = list(map(_IMAGE_OF, anns)), list(map(_CATEGORY_OF, anns)), list(map(_BBOX_OF, anns))
         if not anns or not self._fast.keys() >= set(cids):
             return None
@@ -449,17 +442,13 @@ class _Converter:
         return _Plain(order=order, bounds=bounds.tolist(),
                       pair_bounds=pair_bounds.tolist(), entries=[self.box_classes[fast[c]] for c in kinds],
                       kinds=pairs % n_kinds,
-                      local=local, box=box, scores=scores, confidence=confidence, ids=ids, missing=missing)
+                      local=local, box=box, scores=scores if confidence is None else [], confidence=confidence,
+                      ids=ids, missing=missing)
 
     def plain_units(self, n: int, plain: _Plain) -> Iterator[DataUnit]:
         """The data units of a file of ``n`` plain boxes (:meth:`_plain`): each unit's table is a slice of the
         columns."""
-        if plain.missing == n:
-            self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
-                            Location(self.file), "info")
-        elif plain.missing:
-            self.ctx.report("coco.no_scores", f"{plain.missing} annotation(s) have no score: confidence 1.0",
-                            Location(self.file), "warning")
+        self._no_scores(plain.missing, n)
         entries, bounds, pair_bounds = plain.entries, plain.bounds, plain.pair_bounds
         for k, (title, template) in enumerate(self.units.items()):
             if not self.ctx.mine(title):
@@ -479,6 +468,15 @@ class _Converter:
                     else list(map(plain.scores.__getitem__, idx)),
                     "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
             yield unit  # type: ignore[misc]
+
+    def _no_scores(self, missing: int, n: int) -> None:
+        """Say how many of the file's ``n`` annotations have no score (each gets confidence 1.0)."""
+        if n and missing == n:
+            self.ctx.report("coco.no_scores", "no annotation has a score: every confidence is 1.0",
+                            Location(self.file), "info")
+        elif missing:
+            self.ctx.report("coco.no_scores", f"{missing} annotation(s) have no score: confidence 1.0",
+                            Location(self.file), "warning")
 
     def _route(self, i: int, ann: Any, routes: dict[str, list[int]]) -> bool:
         """Route one annotation that is not simply {int image_id, category_id, ...}, or report it."""

@@ -143,19 +143,9 @@ class ReadContext:
         into typed records in 0.27 s, where orjson takes 0.40 s to build dicts whose types then need their own
         passes. ``kind`` must admit only what orjson parses to the same values (ints within +-2**53: beyond
         2**64 orjson makes floats), so that both routes see the same input."""
-        import gc
+        from predport.core import jsonio
 
-        import msgspec
-
-        paused = gc.isenabled()
-        gc.disable()  # (as jsonio.loads does: millions of fresh objects, and no cycle among them)
-        try:
-            return msgspec.json.Decoder(kind).decode(path.read_bytes())
-        except (OSError, msgspec.DecodeError):  # (a ValidationError is a DecodeError)
-            return None
-        finally:
-            if paused:
-                gc.enable()
+        return jsonio.decode(path, kind)
 
     def keep(self, doc: Any) -> None:
         """Hold a parsed document for the run when worker processes will share it (see :class:`Shared`)."""

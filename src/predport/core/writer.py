@@ -228,7 +228,9 @@ def _box_rows(rb: RBoxes, hashes: InstanceHashes, frames: dict[int, list[dict[st
     none: list[Any] = []  # shared, never mutated: serialised as []
     if frame is None:
         entries = frames.setdefault(0, [])
-    if rb.rows is None and frame is None and conf is not None:  # every row, columns zipped: the usual table
+    # the usual table (every row passed, one frame, confidences): its columns zipped instead of indexed per row,
+    # 8-15 % of this function's time on the bench's 5,000 tables of 100 rows
+    if rb.rows is None and frame is None and conf is not None:
         add = entries.append
         for c, cf, h, x, y, w, hh in zip(cls, conf, hs, xs, ys, ws, hhs, strict=True):
             entry = templates[c].copy()
