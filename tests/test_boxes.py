@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import predport
 from conftest import DATA, load
 from predport.converters.coco import CocoReader
@@ -18,7 +20,7 @@ from predport.core.ontology import Ontology
 from predport.core.problems import Problems
 from predport.core.reader import ReadContext
 from predport.core.validate import ResolvedUnit, validate_unit
-from predport.core.writer import build_row
+from predport.core.writer import build_row, instance_hash, row_bytes
 
 ONTOLOGY = Ontology.load(DATA / "encord" / "reference" / "ontology.json")
 TS = "Thu, 26 Nov 2026 00:00:00 UTC"
@@ -241,6 +243,7 @@ def test_random_tables_match_their_expansion() -> None:
         if ru is not None and ref is not None and problems.ok:
             valid += 1
             assert canonical(build_row(ru, "b", TS)) == canonical(build_row(ref, "b", TS)), case
+            assert row_bytes(ru, "b", TS) == orjson.dumps(build_row(ru, "b", TS)), case
         broken = copy.deepcopy(unit)  # and the same table broken anywhere: reported, never raised
         column = rng.choice(["class", "id", "x", "confidence", "pointer", "classes"])
         if broken["boxes"][column]:
@@ -260,3 +263,42 @@ def test_a_row_the_schema_rejects_counts_in_its_own_group() -> None:
         ("schema.invalid", "results.json#/1/bbox", "boxes/y/1")]
     assert ru is not None and ru.boxes is not None and ru.boxes.rows == [0]
     assert ru.rejected == {("boxes", 1)} and ru.grouped == [("boxes", 1, "animal")]
+
+
+def test_rows_written_from_columns_are_the_dict_rows_bytes() -> None:
+    """The writer writes a table's rows from its columns (row_bytes); the same row as dicts (build_row), serialised
+    by orjson, is the reference, byte for byte: with object records and classifications around the table, rows
+    that the bulk checks doubted but accepted, ids kept as hashes, integer confidences, no confidence column,
+    names that JSON escapes, and ids whose hashes collide with an object's."""
+    valid = [r for r in ROWS if r[-1].startswith(("plain", "the whole", "over the edge", "an id that"))]
+    weather = {"id": "w", "class": {"name": "Weather"}, "frames": [[0, 0]],
+               "answers": [{"attribute": {"name": "Weather"}, "radio": {"name": "Rainy"}}]}
+    units = []
+    unit = image_unit(valid)
+    units.append(("objects, doubted rows, a kept id, integer confidence", unit))
+    units.append(("and a classification", {**copy.deepcopy(unit), "classifications": [weather]}))
+    plain = image_unit([(k % 2, f"r{k}", 0.01 * k, 0.5, 0.1, 0.2, 0.5 + k / 100, "") for k in range(30)])
+    units.append(("every row passes", {**plain, "objects": []}))
+    bare = copy.deepcopy(plain)
+    del bare["boxes"]["confidence"]
+    units.append(("no confidence column", bare))
+    taken = copy.deepcopy(plain)  # an object whose id is the hash a row's id gets: the row's is salted
+    taken["objects"][0]["id"] = instance_hash("img.jpg", "r3", set())
+    units.append(("an object with a row's id", taken))
+    tricky = Ontology({"objects": [{"id": "1", "name": 'Ca"r\\ é\u2028', "color": "#00FF00", "shape": "bounding_box",
+                                    "featureNodeHash": "objBBox1"}], "classifications": []})
+    for what, u in units:
+        ru = validate_unit(u, ONTOLOGY, problems := Problems())  # type: ignore[arg-type]
+        assert ru is not None and problems.ok, what
+        assert row_bytes(ru, "b", TS) == orjson.dumps(build_row(ru, "b", TS)), what
+        hashes = orjson.loads(row_bytes(ru, "b", TS))["object_answers"]
+        assert len(hashes) == len(u["objects"]) + len(u["boxes"]["id"]), what
+    u = {**copy.deepcopy(plain), "objects": []}
+    for c in u["boxes"]["classes"]:
+        c["class"] = {"hash": "objBBox1"}
+    u["boxes"]["id"] = ["ünï", "a\"b", *u["boxes"]["id"][2:]]
+    ru = validate_unit(u, tricky, problems := Problems())  # type: ignore[arg-type]
+    assert ru is not None and problems.ok
+    data = row_bytes(ru, "b", TS)
+    assert data == orjson.dumps(build_row(ru, "b", TS))
+    assert len(orjson.loads(data)["object_answers"]) == 30

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from isal import isal_zlib
 
+from predport.core import checksum
 from predport.core.problems import PredportError
 from predport.core.staging import MANIFEST
 from predport.core.writer import file_manifest, is_file_output
@@ -43,7 +43,7 @@ class Output:
         with open(self.path, "rb") as f:
             f.seek(unit["offset"])
             data = f.read(unit["bytes"])
-        if len(data) != unit["bytes"] or isal_zlib.crc32(data) != unit["crc32"]:
+        if len(data) != unit["bytes"] or checksum.crc32(data) != unit["crc32"]:
             raise PredportError(f"{self.path}: line {unit['line']} is not the row its manifest describes: the "
                                 "output is incomplete (a run ended between writing it and its manifest); convert "
                                 "again")
