@@ -106,6 +106,7 @@ class Ontology:
         self.objects_by_name: dict[str, list[OntologyObject]] = {}
         self.classifications: dict[str, OntologyClassification] = {}
         self.classifications_by_name: dict[str, list[OntologyClassification]] = {}
+        self._box_classes: dict[tuple[str | None, str | None], OntologyObject | None] = {}
         try:
             self._index(data)
         except (KeyError, TypeError, AttributeError) as e:
@@ -155,6 +156,23 @@ class Ontology:
     def object(self, ref: dict[str, str]) -> OntologyObject | list[OntologyObject] | None:
         """The object for a ref; a list when a name is ambiguous; None when unknown."""
         return _resolve(ref, self.objects, self.objects_by_name)  # type: ignore[no-any-return]
+
+    def box_class(self, ref: dict[str, str]) -> OntologyObject | None:
+        """The box class a box table's class ref names: its object, when it resolves to exactly one object
+        with the shape bounding_box (and the ref's name, if it gives both); else None. Remembered by (hash,
+        name): a table lists its classes again in every data unit."""
+        key = (ref.get("hash"), ref.get("name"))
+        try:
+            return self._box_classes[key]
+        except KeyError:
+            pass
+        found = self.objects.get(key[0]) if key[0] is not None else self.object(ref)
+        if isinstance(found, list):  # several objects of the name: the one box among them
+            fitting = [o for o in found if o.shape == "bounding_box"]
+            found = fitting[0] if len(fitting) == 1 else None
+        fits = isinstance(found, OntologyObject) and found.shape == "bounding_box" and key[1] in (None, found.name)
+        self._box_classes[key] = made = found if fits else None
+        return made
 
     def classification(self, ref: dict[str, str]) -> OntologyClassification | list[OntologyClassification] | None:
         return _resolve(ref, self.classifications, self.classifications_by_name)  # type: ignore[no-any-return]

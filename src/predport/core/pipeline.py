@@ -694,6 +694,12 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         # reference counting), so the cyclic collector only costs time here: every few hundred allocations
         # it would walk the live objects, the parsed input included. Paused for the run, collected after.
         gc.disable()
+        if writer is not None:
+            # the sources' SHA-256, beside the run: in a forked process (started before the parse, it has the core
+            # that the parse leaves idle; and the digests of many small files are Python work, which a thread
+            # would do holding the GIL), in a thread where there is no fork
+            background = _Background(lambda: provenance(paths, opts, filters, option_files), process=True)
+            writer.provenance = background
         t = time.perf_counter()
         report.stages["setup"] += t - t0
         first = next(units, None)
@@ -703,10 +709,6 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             pool = _Workers(workers, shard, report, work)
         if shard.shared is not None:
             shard.shared.open = False
-        if writer is not None:  # (the sources' SHA-256 in a thread of the parent, after any fork, while it converts)
-            background = _Background(lambda: provenance(paths, opts, filters, option_files),
-                                     process=any(p.is_dir() for p in paths))
-            writer.provenance = background
         work()
         if pool is not None:
             mine = own()  # (before the merges)
@@ -793,27 +795,21 @@ def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
                                   f"{titles[title]})", Location.from_source(unit.get("source")))]
         titles[title] = Location.from_source(unit.get("source"))
     ru, found = check_unit(unit, ont)
-    box_counts = ru.boxes.class_counts() if ru is not None and ru.boxes is not None else None
-    _tally(unit, ru, report, box_counts)
+    _tally(unit, ru, report)
     if ru is not None:  # count what is valid (what a write would contain)
         rejected = ru.rejected
         for o in ru.objects:
             if not rejected or not any(key in rejected for key in o.records):
                 report.objects[o.ontology.name] += 1
                 report.object_frames += len(o.frames)
-        if ru.boxes is not None and box_counts is not None:
-            classes = ru.boxes.classes
-            for j, n in box_counts.items():
-                cls = classes[j]
-                if cls is not None:  # (always: rows of other classes do not pass)
-                    report.objects[cls.name] += n
-                    report.object_frames += n
+        if ru.boxes is not None:
+            report.object_frames += ru.boxes.count_objects(report.objects)
         for c in ru.classifications:
             report.classifications[c.ontology.name] += 1
     return ru, found
 
 
-def _tally(unit: Any, ru: ResolvedUnit | None, report: Report, box_counts: Counter[int] | None = None) -> None:
+def _tally(unit: Any, ru: ResolvedUnit | None, report: Report) -> None:
     """Count the unit's grouped input records as converted or reported."""
     ledger = report.ledger
     if ru is not None:
@@ -822,11 +818,8 @@ def _tally(unit: Any, ru: ResolvedUnit | None, report: Report, box_counts: Count
         for kind, index, group in ru.grouped:
             n = _frames(objects[index]) if kind == "objects" and isinstance(objects, list) else 1
             ledger[(group, "reported" if (kind, index) in rejected else "converted")] += n
-        if ru.boxes is not None:  # the rows that passed the bulk checks, a count per class
-            groups = ru.boxes.groups()
-            for j, n in (box_counts if box_counts is not None else ru.boxes.class_counts()).items():
-                if j in groups:
-                    ledger[(groups[j], "converted")] += n
+        if ru.boxes is not None:  # the rows that passed the bulk checks
+            ru.boxes.count_groups(ledger)
         elif ("boxes", -1) in rejected:
             _table_reported(unit, ledger)
         return

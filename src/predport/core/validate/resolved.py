@@ -64,14 +64,24 @@ class RBoxes:
     def __len__(self) -> int:
         return len(self.table["class"]) if self.rows is None else len(self.rows)
 
-    def class_counts(self) -> Counter[int]:
-        """Passing rows per class index."""
+    def _classes(self) -> list[int]:
         cls = self.table["class"]
-        return Counter(cls) if self.rows is None else Counter(cls[k] for k in self.rows)
+        return cls if self.rows is None else [cls[k] for k in self.rows]
 
-    def groups(self) -> dict[int, str]:
-        """Class index -> group, where the table names one."""
-        return {j: c["group"] for j, c in enumerate(self.table["classes"]) if "group" in c}
+    def count_objects(self, objects: Counter[str]) -> int:
+        """Add the passing rows to ``objects`` (per class name); return how many they are. (A Counter counts
+        an iterable in C: 2-3x the speed of adding a count per class.)"""
+        cls = self._classes()
+        names = [c.name if c is not None else "" for c in self.classes]  # (rows of no box class never pass)
+        objects.update(map(names.__getitem__, cls))
+        return len(cls)
+
+    def count_groups(self, ledger: Counter[tuple[str, str]]) -> None:
+        """Add the passing rows to ``ledger`` as converted, in their class's group (rows of a class that names
+        none are not counted)."""
+        keys = [(c["group"], "converted") if "group" in c else None for c in self.table["classes"]]
+        rows = map(keys.__getitem__, self._classes())
+        ledger.update(rows if None not in keys else (k for k in rows if k is not None))  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from predport.core.model import Boxes
 from predport.core.ontology import Ontology, OntologyObject
 from predport.core.problems import Problem
 from predport.core.validate.context import UnitContext, collect
-from predport.core.validate.objects import by_shape, object_problems
+from predport.core.validate.objects import object_problems
 from predport.core.validate.resolved import RBoxes, RObject
 
 
@@ -38,12 +38,8 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
                                 "boxes"))
         rejected.add(("boxes", -1))
         return None
-    classes: list[OntologyObject | None] = []
-    for entry in table["classes"]:
-        ref: dict[str, str] = entry["class"]  # type: ignore[assignment]
-        ont = ontology.objects.get(ref["hash"]) if "hash" in ref else by_shape(ontology.object(ref), "bounding_box")
-        fits = isinstance(ont, OntologyObject) and ont.shape == "bounding_box" and ref.get("name", ont.name) == ont.name
-        classes.append(ont if fits else None)  # type: ignore[arg-type]
+    box_class = ontology.box_class
+    classes: list[OntologyObject | None] = [box_class(entry["class"]) for entry in table["classes"]]  # type: ignore[arg-type]
     slow = set(bad_rows)
     if None in classes:
         slow.update(k for k, c in enumerate(cls) if classes[c] is None)
