@@ -302,3 +302,23 @@ def test_rows_written_from_columns_are_the_dict_rows_bytes() -> None:
     data = row_bytes(ru, "b", TS)
     assert data == orjson.dumps(build_row(ru, "b", TS))
     assert len(orjson.loads(data)["object_answers"]) == 30
+
+
+def test_table_classes_resolve_like_object_records() -> None:
+    """A name that several objects share: a table's class resolves to the one bounding box among them, and to
+    nothing when two boxes share it (the rows then get the object records' problem); the verdicts are
+    remembered per (hash, name), so a second unit with the same refs resolves the same way."""
+    ontology = Ontology({"objects": [
+        {"id": "1", "name": "Car", "color": "#000000", "shape": "bounding_box", "featureNodeHash": "carBox01"},
+        {"id": "2", "name": "Car", "color": "#000000", "shape": "polygon", "featureNodeHash": "carPoly1"},
+        {"id": "3", "name": "Sign", "color": "#000000", "shape": "bounding_box", "featureNodeHash": "sign0001"},
+        {"id": "4", "name": "Sign", "color": "#000000", "shape": "bounding_box", "featureNodeHash": "sign0002"}],
+        "classifications": []})
+    for _ in range(2):
+        unit = image_unit([(0, "r0", 0.1, 0.1, 0.2, 0.2, 0.9, ""), (1, "r1", 0.3, 0.3, 0.2, 0.2, 0.8, "")])
+        unit["objects"] = []
+        unit["boxes"]["classes"] = [{"class": {"name": "Car"}}, {"class": {"name": "Sign"}}]
+        (ru, problems), (_, ref_problems) = both_with(unit, ontology)
+        assert problem_set(problems) == problem_set(ref_problems)
+        assert [(p.code, str(p.location)) for p in problems] == [("class.ambiguous", "results.json#/1/bbox")]
+        assert ru is not None and [c.hash if c else None for c in ru.boxes.classes] == ["carBox01", None]

@@ -256,23 +256,34 @@ def row_bytes(ru: ResolvedUnit, branch: str, ts: str) -> bytes:
     return b"".join((data[:a], answers, data[a + len(_MARK_JSON) + 5:b], objects, data[b + len(_MARK_JSON):]))
 
 
+def _box_templates(classes: list[OntologyObject | None], ts: str) -> tuple[list[bytes], list[bytes]]:
+    """Each box class's label-row entry as JSON, cut where its rows differ: the parts before the confidence, and
+    the parts between the hash and the box's "h" (all other values are the same for every row of the class)."""
+    made = _TEMPLATES.get(ts)
+    if made is None:
+        if len(_TEMPLATES) >= 16:  # (a long-lived process, converting at many times)
+            _TEMPLATES.clear()
+        made = _TEMPLATES[ts] = {}
+    heads, middles = [], []
+    for o in classes:
+        pair = made.get(o)
+        if pair is None:
+            pair = made[o] = _box_template(o, ts) if o is not None else (b"", b"")
+        heads.append(pair[0])
+        middles.append(pair[1])
+    return heads, middles
+
+
 def _box_template(o: OntologyObject, ts: str) -> tuple[bytes, bytes]:
-    """A box class's label-row entry as JSON, cut where its rows differ: the part before the confidence, and the
-    part between the hash and the box's "h" (all other values are the same for every row of the class)."""
-    cached = _TEMPLATES.get((o, ts))
-    if cached is not None:
-        return cached
     entry = {"name": o.name, "color": o.color, "shape": "bounding_box", "value": o.value, "createdAt": ts,
              "createdBy": None, "confidence": _MARK, "objectHash": "", "featureHash": o.hash,
              "manualAnnotation": False, "lastEditedAt": ts, "boundingBox": _MARK}
     head, rest = orjson.dumps(entry).split(_MARK_JSON + b',"objectHash":""')
-    if len(_TEMPLATES) >= 4096:  # (a long-lived process converting with many ontologies)
-        _TEMPLATES.clear()
-    made = _TEMPLATES[(o, ts)] = (head, b'"' + rest.split(_MARK_JSON)[0] + b'{"h":')
-    return made
+    return head, b'"' + rest.split(_MARK_JSON)[0] + b'{"h":'
 
 
-_TEMPLATES: dict[tuple[OntologyObject, str], tuple[bytes, bytes]] = {}
+#: per timestamp, per ontology object (compared by identity: the ontology's, alive while it is)
+_TEMPLATES: dict[str, dict[OntologyObject | None, tuple[bytes, bytes]]] = {}
 
 
 def _numbers(column: list[Any]) -> list[bytes]:
@@ -297,7 +308,7 @@ def _box_parts(rb: RBoxes, hashes: InstanceHashes, ts: str) -> tuple[bytes, byte
         c: list[Any] = t[name]  # type: ignore[literal-required]
         return c if rows is None else [c[k] for k in rows]
 
-    heads, middles = zip(*[_box_template(o, ts) if o is not None else (b"", b"") for o in rb.classes], strict=True)
+    heads, middles = _box_templates(rb.classes, ts)
     cls = column("class")
     hs = hashes.many_bytes(column("id"))
     w = len(_OBJECT_PARTS)

@@ -8,7 +8,7 @@ from typing import Any
 
 from predport.core import boxes as boxmod
 from predport.core.model import Boxes
-from predport.core.ontology import Ontology, OntologyObject
+from predport.core.ontology import Ontology
 from predport.core.problems import Problem
 from predport.core.validate.context import UnitContext, collect
 from predport.core.validate.objects import object_problems
@@ -38,8 +38,7 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
                                 "boxes"))
         rejected.add(("boxes", -1))
         return None
-    box_class = ontology.box_class
-    classes: list[OntologyObject | None] = [box_class(entry["class"]) for entry in table["classes"]]  # type: ignore[arg-type]
+    classes = ontology.box_classes(table["classes"])  # type: ignore[arg-type]
     slow = set(bad_rows)
     if None in classes:
         slow.update(k for k, c in enumerate(cls) if classes[c] is None)
