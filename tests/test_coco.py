@@ -439,3 +439,28 @@ def test_a_large_ground_truth_file_is_recognised_by_its_first_images(tmp_path: P
     from predport import plugins
 
     assert plugins.load(entry_points=False).detect(src).name == "coco"
+
+
+def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
+    """With workers, a big results file is decoded in parts at once, each in its own process, cut between
+    records; a cut that falls inside a string (an id holding '},{') makes its piece fail, and the whole file is
+    then decoded here: either way the records come back whole and in file order."""
+    import os
+
+    from predport.converters.coco import PlainResult
+    from predport.core.ontology import Ontology
+    from predport.core.problems import Problems
+    from predport.core.reader import ReadContext
+
+    ctx = ReadContext(Ontology({"objects": [], "classifications": []}), Problems())
+    ctx.workers = 3
+    for ids, pieces in (([*range(5), "x},{y", *range(6, 300)], 3), ([f"a{k}}},{{b" for k in range(300)], 1)):
+        path = tmp_path / "results.json"
+        path.write_text(json.dumps([{"image_id": k % 7, "category_id": 1, "bbox": [1, 2, 3, 4], "id": i}
+                                    for k, i in enumerate(ids)]))
+        parts = ctx.decode_parts(path, list[PlainResult], lambda a: (os.getpid(), [r.id for r in a]), part_bytes=1)
+        assert parts is not None and len(parts) == pieces
+        assert parts[0][0] == os.getpid() and len({pid for pid, _ in parts}) == pieces  # (one process a piece)
+        assert [i for _, got in parts for i in got] == ids
+    path.write_text('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": "1"}]')
+    assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)

@@ -167,10 +167,13 @@ def test_mutated_internal_documents(tmp_path: Path, data: st.DataObject, unit: A
 def plain_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A COCO images file and a results list of plain boxes -- the shape the whole-file path takes -- with
     the variations it must get right: ints and floats, boxes outside the frame, ids on some, scores missing,
-    images without boxes, two images of one file name, images without a size, categories of other shapes."""
+    images without boxes, two images of one file name, images without a size, categories of other shapes, image
+    ids small, negative, large and beyond 2**53."""
     n_images = draw(st.integers(1, 6))
+    first = draw(st.sampled_from([10, 10, -3, 2 ** 22 - 2, 2 ** 40, 2 ** 53 - 2]))  # (small ids: a table lookup)
+    order = draw(st.permutations(range(n_images)))  # (ids not in file order)
     images: list[dict[str, Any]] = [
-        {"id": 10 + k, "file_name": f"im{k % 4}.jpg", "width": draw(st.sampled_from([640, 33, 1])),
+        {"id": first + order[k], "file_name": f"im{k % 4}.jpg", "width": draw(st.sampled_from([640, 33, 1])),
          "height": draw(st.sampled_from([480, 17, 1]))} for k in range(n_images)]
     if draw(st.booleans()):
         del images[-1]["width"]
@@ -190,8 +193,9 @@ def plain_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 
 def _units_every_way(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> list[Any]:
-    """(units, problems) of the COCO reader: with the typed decode (msgspec) and the whole-file plain-box path,
-    with the whole-file path on orjson's dicts, and with neither (annotation by annotation)."""
+    """(units, problems) of the COCO reader: with the typed decode (msgspec) in three parts at once (forked) and
+    the whole-file plain-box path, with the typed decode of the whole file, with the whole-file path on orjson's
+    dicts, and with neither (annotation by annotation)."""
     from predport.converters import coco
     from predport.core import pipeline
     from predport.core.problems import Problems
@@ -204,11 +208,19 @@ def _units_every_way(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> li
     else:
         results = _write(tmp_path, "results.json", anns)
     outcomes = []
-    for way in ("typed", "dicts", "general"):
+    whole = ReadContext.decode_parts
+
+    def in_parts(self: ReadContext, path: Path, kind: Any, extract: Any, part_bytes: int = 0) -> Any:
+        self.workers = 3  # (cut wherever it can be: pieces of a byte or more)
+        return whole(self, path, kind, extract, part_bytes=1)
+
+    for way in ("parts", "typed", "dicts", "general"):
         problems = Problems()
         with pytest.MonkeyPatch.context() as mp:
-            if way != "typed":
-                mp.setattr(ReadContext, "decode", lambda self, path, kind: None)
+            if way == "parts":
+                mp.setattr(ReadContext, "decode_parts", in_parts)
+            if way in ("dicts", "general"):
+                mp.setattr(ReadContext, "decode_parts", lambda self, path, kind, extract: None)
             if way == "general":
                 mp.setattr(coco._Converter, "_plain", lambda self, anns: None)
             units = list(pipeline.read([results], ontology, "coco", {"images": images}, problems=problems))
@@ -227,11 +239,11 @@ def test_whole_file_box_path_is_the_annotation_path(tmp_path: Path, case: Any, s
     a mutation (which it must refuse or carry the same way)."""
     meta, anns = case
     ontology = coco_ontology(tmp_path / "ont.json", meta["categories"], lambda c: shape[c % len(shape)])
-    typed, dicts, general = _units_every_way(tmp_path, meta, anns, ontology)
-    assert typed == dicts == general
+    parts, typed, dicts, general = _units_every_way(tmp_path, meta, anns, ontology)
+    assert parts == typed == dicts == general
     broken = data.draw(mutated(anns)) if anns else anns
-    typed, dicts, general = _units_every_way(tmp_path, meta, broken, ontology)
-    assert typed == dicts == general
+    parts, typed, dicts, general = _units_every_way(tmp_path, meta, broken, ontology)
+    assert parts == typed == dicts == general
 
 
 @pytest.mark.parametrize("number", [b"1E2", b"0.10000000000000001", b"5e-324", b"-0", b"-0.0", b"2.5e-400",
@@ -245,5 +257,5 @@ def test_number_spellings_read_the_same_typed_or_as_dicts(tmp_path: Path, number
     ontology = coco_ontology(tmp_path / "ont.json", meta["categories"])
     raw = (b'[{"image_id": 1, "category_id": 1, "bbox": [' + number + b', 2, 30, 40], "score": ' + number +
            b'}, {"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}]')
-    typed, dicts, general = _units_every_way(tmp_path, meta, raw, ontology)
-    assert typed == dicts == general
+    parts, typed, dicts, general = _units_every_way(tmp_path, meta, raw, ontology)
+    assert parts == typed == dicts == general

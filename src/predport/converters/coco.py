@@ -92,16 +92,20 @@ class CocoReader(predport.BaseReader):
             return
         opts = ctx.options
         name = str(path)
-        typed = ctx.decode(path, list[PlainResult]) if opts.get("images") and _opens_list(path) else None
-        if typed:  # plain box results: the whole-file path, unless they are not for known images and box classes
+        parts = None
+        if opts.get("images") and _opens_list(path):
+            import numpy  # noqa: F401 (imported before decode_parts forks: once, not in every process)
+
+            parts = ctx.decode_parts(path, list[PlainResult], _part_columns)
+        n = sum(len(p.image) for p in parts) if parts else 0
+        if parts and n:  # plain box results: the whole-file path, unless they are not for known images and box classes
             conv = _Converter(ctx, name, "", str(opts["images"]), _load_meta(Path(str(opts["images"]))), opts)
-            plain = conv.plain_typed(typed)
+            plain = conv.plain_parts(parts)
             if plain is not None:
-                ctx.keep(typed)
-                yield from conv.plain_units(len(typed), plain)
+                yield from conv.plain_units(n, plain)
                 return
-            del typed, plain
-            ok, data = ctx.load_json(path)  # (the same list, as dicts: what plain_typed refused, _plain would too)
+            del parts, plain
+            ok, data = ctx.load_json(path)  # (the same list, as dicts: what plain_parts refused, _plain would too)
             if ok:
                 yield from conv.run(data, whole_file=False)
             return
@@ -339,7 +343,9 @@ class _Converter:
         s). The passes run before worker processes fork, the slices in each. It never reports anything:
         whatever it does not clear, the general path sees (a differential test holds the two to the same
         units and problems). A results file that msgspec decodes into :class:`PlainResult` records skips the
-        type passes (:meth:`plain_typed`)."""
+        type passes (:func:`_part_columns`, :meth:`plain_parts`)."""
+        import numpy as np
+
         fast = self._fast
         if not anns or not fast or not _DICT.issuperset(map(type, anns)):
             return None
@@ -363,58 +369,86 @@ class _Converter:
             scores = [a.get("score", 1.0) for a in anns]
             missing = sum("score" not in a for a in anns)
         ids = [str(a["id"]) if "id" in a else str(i) for i, a in enumerate(anns)] if "id" in keys else None
-        return self._routed(iids, cids, bbs, int in numbers, scores, missing, ids)
-
-    def plain_typed(self, anns: list[PlainResult]) -> _Plain | None:
-        """:meth:`_plain` for results that msgspec decoded into :class:`PlainResult` records: their types are
-        checked already (0.27 s for the bench's 500k boxes, decoding included, where orjson's dicts took 0.40 s
-        and the type passes 0.3 s more). None when they are not for known images and box classes."""
-        iids, cids, bbs = list(map(_IMAGE_OF, anns)), list(map(_CATEGORY_OF, anns)), list(map(_BBOX_OF, anns))
-        if not anns or not self._fast.keys() >= set(cids):
+        try:  # (an int that no int64 or float64 holds: OverflowError)
+            image, category = np.array(iids, dtype=np.int64), np.array(cids, dtype=np.int64)
+            box = np.fromiter(chain.from_iterable(bbs), dtype=np.float64, count=4 * len(bbs)).reshape(-1, 4)
+        except OverflowError:
             return None
-        scores: list[Any] = list(map(_SCORE_OF, anns))
-        missing = scores.count(UNSET)
-        if missing:
-            scores = [1.0 if s is UNSET else s for s in scores]
-        given = list(map(_ID_OF, anns))
-        ids = None if given.count(UNSET) == len(given) else [
-            str(i) if a is UNSET else str(a) for i, a in enumerate(given)]
-        return self._routed(iids, cids, bbs, False, scores, missing, ids)  # (ints within 2**53: PlainResult's)
+        if int in numbers and not (np.abs(box) <= 2.0 ** 53).all():  # (beyond it, an int's float is rounded)
+            return None
+        return self._routed(image, category, box, _floats(scores), missing, ids)
 
-    def _routed(self, iids: list[int], cids: list[int], bbs: list[Any], big_ints: bool, scores: list[Any],
-                missing: int, ids: list[str] | None) -> _Plain | None:
+    def plain_parts(self, parts: list[_PartColumns]) -> _Plain | None:
+        """:meth:`_plain` for results that msgspec decoded into :class:`PlainResult` records, part by part
+        (:func:`_part_columns`): their types are checked already. None when they are not for known images and
+        box classes."""
+        import numpy as np
+
+        scores: Any
+        if all(isinstance(p.scores, np.ndarray) for p in parts):
+            scores = np.concatenate([p.scores for p in parts])
+        else:  # (as given: an int stays an int)
+            scores = list(chain.from_iterable(
+                p.scores.tolist() if isinstance(p.scores, np.ndarray) else p.scores for p in parts))
+        ids: list[str] | None = None
+        if any(p.ids is not None for p in parts):  # the given ids; an annotation without one: its index
+            ids, offset = [], 0
+            for p in parts:
+                n = len(p.image)
+                ids.extend(map(str, range(offset, offset + n)) if p.ids is None else
+                           [str(offset + i) if a is None else a for i, a in enumerate(p.ids)])
+                offset += n
+        return self._routed(np.concatenate([p.image for p in parts]), np.concatenate([p.category for p in parts]),
+                            np.concatenate([p.box for p in parts]), scores, sum(p.missing for p in parts), ids)
+
+    def _routed(self, image: np.ndarray[Any, Any], category: np.ndarray[Any, Any], box: np.ndarray[Any, Any],
+                scores: np.ndarray[Any, Any] | list[Any], missing: int, ids: list[str] | None) -> _Plain | None:
         """Plain boxes' columns routed to their data units, or None when an image is not known or cannot hold
-        a box table. ``big_ints``: some coordinate is an int, which may be beyond 2**53."""
-        position = {title: k for k, title in enumerate(self.units)}
-        unit_of = {k: position[image[0]] for k, image in self.images.items() if type(k) is int}
-        try:
-            units = list(map(unit_of.__getitem__, iids))
-        except KeyError:  # an image id that is not among the images: reported on the general path
+        a box table, or a category is not a box class. ``scores``: float64, or the scores as given."""
+        import numpy as np
+
+        if not self._fast or not len(image) or not self._fast.keys() >= set(_distinct(category).tolist()):
             return None
+        position = {title: k for k, title in enumerate(self.units)}
+        unit_of = {k: position[im[0]] for k, im in self.images.items() if type(k) is int and -2**63 <= k < 2**63}
+        if not unit_of:
+            return None
+        known = np.fromiter(unit_of, dtype=np.int64, count=len(unit_of))
+        where = np.fromiter(unit_of.values(), dtype=np.int64, count=len(unit_of))
+        lo, hi = int(image.min()), int(image.max())
+        if lo >= 0 and hi < 1 << 22:  # (the usual ids: a table lookup, a tenth of the time of a binary search)
+            table = np.full(hi + 1, -1, dtype=np.int64)
+            inside = (known >= 0) & (known <= hi)
+            table[known[inside]] = where[inside]
+            units = table[image]
+            if (units < 0).any():  # an image id that is not among the images: reported on the general path
+                return None
+        else:
+            rank = np.argsort(known)
+            known = known[rank]
+            at = np.minimum(np.searchsorted(known, image), len(known) - 1)
+            if not (known[at] == image).all():
+                return None
+            units = where[rank][at]
         sizes = [(0, 0)] * len(position)
         templates = list(self.units.values())
-        for k in set(units):
+        for k in np.flatnonzero(np.bincount(units, minlength=len(position))).tolist():
             im = self.unit_images[templates[k]["title"]][1]
             w, h = im.get("width"), im.get("height")
             if not (type(w) is int and type(h) is int and w > 0 and h > 0 and templates[k]["kind"] == "image"):
                 return None
             sizes[k] = (w, h)
-        try:
-            return self._columns(units, sizes, cids, bbs, big_ints, scores, missing, ids)
-        except OverflowError:  # (an int that no float64 or int64 holds)
-            return None
+        return self._columns(units, sizes, category, box, scores, missing, ids)
 
-    def _columns(self, units: list[int], sizes: list[tuple[int, int]], cids: list[int], bbs: list[Any],
-                 big_ints: bool, scores: list[Any], missing: int, ids: list[str] | None) -> _Plain | None:
+    def _columns(self, units: np.ndarray[Any, Any], sizes: list[tuple[int, int]], category: np.ndarray[Any, Any],
+                 box: np.ndarray[Any, Any], scores: np.ndarray[Any, Any] | list[Any], missing: int,
+                 ids: list[str] | None) -> _Plain:
         import numpy as np
 
         fast, position = self._fast, self.units
-        box = np.fromiter(chain.from_iterable(bbs), dtype=np.float64, count=4 * len(bbs)).reshape(-1, 4)
-        if big_ints and not (np.abs(box) <= 2.0 ** 53).all():  # (beyond it, an int's float is rounded)
-            return None
         n_units, n_kinds = len(position), len(fast)
         # 16-bit keys sort by radix: a tenth of the time of a merge sort on 64-bit ones
-        keyed = np.array(units, dtype=np.uint16 if n_units <= 1 << 16 else np.int64)
+        keyed = units.astype(np.uint16 if n_units <= 1 << 16 else np.int64)
         order = np.argsort(keyed, kind="stable")  # a unit's annotations in file order, as routing appends them
         unit: np.ndarray[Any, Any] = keyed[order].astype(np.int64)
         wh = np.array(sizes, dtype=np.float64)[unit]
@@ -423,8 +457,7 @@ class _Converter:
         box[:, 1::2] /= wh[:, 1:]
         # each row's class index among its unit's own classes (sorted by category id, as _box_table numbers them)
         kinds = sorted(fast)
-        cats = np.fromiter(cids, dtype=np.int64, count=len(cids))[order]
-        pair = unit * n_kinds + np.searchsorted(np.array(kinds, dtype=np.int64), cats)
+        pair = unit * n_kinds + np.searchsorted(np.array(kinds, dtype=np.int64), category[order])
         if n_units * n_kinds <= 1 << 26:
             present = np.bincount(pair, minlength=n_units * n_kinds) > 0
             pairs = np.flatnonzero(present)
@@ -434,16 +467,14 @@ class _Converter:
             pairs, local = np.unique(pair, return_inverse=True)
         pair_bounds = np.concatenate(([0], np.cumsum(np.bincount(pairs // n_kinds, minlength=n_units))))
         local -= pair_bounds[unit]
-        # all floats: copied into an array (after a fork, taking the parsed floats themselves would write their
-        # reference counts, and so copy their pages into each worker)
-        confidence = (np.fromiter(scores, dtype=np.float64, count=len(scores))[order]
-                      if _FLOAT.issuperset(map(type, scores)) else None)
+        # all floats: an array (after a fork, taking parsed floats themselves would write their reference counts,
+        # and so copy their pages into each worker)
+        confidence, raw = (scores[order], []) if isinstance(scores, np.ndarray) else (None, scores)
         bounds = np.concatenate(([0], np.cumsum(np.bincount(unit, minlength=n_units))))
         return _Plain(order=order, bounds=bounds.tolist(),
                       pair_bounds=pair_bounds.tolist(), entries=[self.box_classes[fast[c]] for c in kinds],
-                      kinds=pairs % n_kinds,
-                      local=local, box=box, scores=scores if confidence is None else [], confidence=confidence,
-                      ids=ids, missing=missing)
+                      kinds=pairs % n_kinds, local=local, box=box, scores=raw, confidence=confidence, ids=ids,
+                      missing=missing)
 
     def plain_units(self, n: int, plain: _Plain) -> Iterator[DataUnit]:
         """The data units of a file of ``n`` plain boxes (:meth:`_plain`): each unit's table is a slice of the
@@ -906,6 +937,51 @@ class PlainResult(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _IMAGE_OF, _CATEGORY_OF, _BBOX_OF = attrgetter("image_id"), attrgetter("category_id"), attrgetter("bbox")
 _SCORE_OF, _ID_OF = attrgetter("score"), attrgetter("id")
+
+
+@dataclass
+class _PartColumns:
+    """One part of a plain results file as columns, made in the process that decoded it (and pickled back)."""
+
+    image: np.ndarray[Any, Any]  # int64
+    category: np.ndarray[Any, Any]  # int64
+    box: np.ndarray[Any, Any]  # (n, 4) float64, as given
+    scores: np.ndarray[Any, Any] | list[Any]  # float64 when all are floats, else as given; 1.0 where missing
+    missing: int
+    ids: list[str | None] | None  # the given ids, None where absent; None: no annotation gives one
+
+
+def _part_columns(anns: list[PlainResult]) -> _PartColumns:
+    """The columns of decoded plain results (ints within 2**53, so that every number is exact in float64)."""
+    import numpy as np
+
+    n = len(anns)
+    scores: Any = list(map(_SCORE_OF, anns))
+    missing = scores.count(UNSET)
+    if missing:
+        scores = [1.0 if s is UNSET else s for s in scores]
+    given = list(map(_ID_OF, anns))
+    return _PartColumns(
+        image=np.fromiter(map(_IMAGE_OF, anns), dtype=np.int64, count=n),
+        category=np.fromiter(map(_CATEGORY_OF, anns), dtype=np.int64, count=n),
+        box=np.fromiter(chain.from_iterable(map(_BBOX_OF, anns)), dtype=np.float64, count=4 * n).reshape(-1, 4),
+        scores=_floats(scores), missing=missing,
+        ids=None if given.count(UNSET) == n else [None if a is UNSET else str(a) for a in given])
+
+
+def _distinct(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The distinct ints of a non-empty column (by counting when they are small and not negative)."""
+    import numpy as np
+
+    lo, hi = int(values.min()), int(values.max())
+    return np.flatnonzero(np.bincount(values)) if lo >= 0 and hi < 1 << 22 else np.unique(values)
+
+
+def _floats(scores: list[Any]) -> np.ndarray[Any, Any] | list[Any]:
+    """Scores as float64 when all are floats (ints stay as given: a confidence 1 is written 1, not 1.0)."""
+    import numpy as np
+
+    return np.fromiter(scores, dtype=np.float64, count=len(scores)) if _FLOAT.issuperset(map(type, scores)) else scores
 
 
 def _opens_list(path: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,10 +56,46 @@ def loads(data: bytes) -> Any:
 def decode(path: Path, kind: Any) -> Any:
     """The file's JSON decoded straight into ``kind``, a msgspec type, and checked against it in the same C pass;
     None when it does not fit (or is not JSON, or cannot be read). The collector is paused meanwhile."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return decode_bytes(data, kind)
+
+
+def decode_bytes(data: bytes, kind: Any) -> Any:
+    """:func:`decode` for JSON in memory."""
     import msgspec
 
     with _no_collection():
         try:
-            return msgspec.json.Decoder(kind).decode(path.read_bytes())
-        except (OSError, msgspec.DecodeError):  # (a ValidationError is a DecodeError)
+            return msgspec.json.Decoder(kind).decode(data)
+        except msgspec.DecodeError:  # (a ValidationError is a DecodeError)
             return None
+
+
+_BETWEEN = re.compile(rb"\}\s*,\s*\{")
+
+
+def split_array(data: bytes, parts: int) -> list[tuple[int, int]]:
+    """Where to cut a JSON array of objects into at most ``parts`` arrays at element boundaries, near equal
+    sizes (fewer when no boundary is found): each piece's (start, end) in ``data``; :func:`array_piece` makes a
+    piece an array. A cut is made between a ``}`` and a ``{`` separated by a comma: if that comma is inside a
+    string, the piece before it ends inside the string and cannot parse. So when every piece parses, their
+    elements, in order, are exactly those of ``data`` (the caller decodes the whole instead when one does not)."""
+    cuts: list[tuple[int, int]] = []  # (end of a piece, start of the next)
+    for k in range(1, parts):
+        at = _BETWEEN.search(data, max(len(data) * k // parts, cuts[-1][1] if cuts else 0))
+        if at is None:
+            break
+        cuts.append((at.start() + 1, at.end() - 1))
+    starts = [0, *(b for _, b in cuts)]
+    ends = [*(a for a, _ in cuts), len(data)]
+    return list(zip(starts, ends, strict=True))
+
+
+def array_piece(data: bytes, pieces: list[tuple[int, int]], k: int) -> bytes:
+    """Piece ``k`` of :func:`split_array`'s cut, as a JSON array (a copy of its bytes: made in the process that
+    parses it)."""
+    a, b = pieces[k]
+    return b"".join((b"[" if k else b"", memoryview(data)[a:b], b"]" if k < len(pieces) - 1 else b""))

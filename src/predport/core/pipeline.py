@@ -629,6 +629,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     ctx.shard = shard.mine
     if workers > 1:
         ctx.shared = shard.shared = Shared()
+        ctx.workers = workers
     option_files = {k: str(v) for k in ("class_map", "image_map") if isinstance(v := opts.get(k), str | Path)
                     and Path(v).is_file()}
     if given is None:
