@@ -61,8 +61,10 @@ def measure_stages(cmd: list[str]) -> tuple[float, float, dict[str, float]]:
 
 def predport_cmd(paths: dict[str, Path], out: Path, workers: int, src: Path | None = None) -> list[str]:
     # another source tree: its src/ goes first on sys.path (before this venv's editable install)
-    run = [PY, "-c", f"import sys; sys.path.insert(0, {str(src / 'src')!r}); from predport.cli import main; "
-           "sys.exit(main())"] if src is not None else [PY, "-m", "predport.cli"]
+    # (its own `python -m predport.cli`, whatever that tree's command does on exit)
+    run = [PY, "-c", f"import runpy, sys; sys.path.insert(0, {str(src / 'src')!r}); "
+           "runpy.run_module('predport.cli', run_name='__main__', alter_sys=True)"] if src is not None else \
+        [PY, "-m", "predport.cli"]
     given = [str(paths["yolo"])] if "yolo" in paths else [str(paths["results"]), "--images", str(paths["images"])]
     return [*run, "convert", *given, "--ontology", str(paths["ontology"]), "--branch", "bench", "--out", str(out),
             "--workers", str(workers), "--quiet", "--format", "json"]

@@ -459,5 +459,20 @@ def _local_command(args: argparse.Namespace, registry: Any) -> int:
     return EXIT_OK if sent[0].ok and report.ok else EXIT_DATA
 
 
+def run() -> None:
+    """The command's entry point: :func:`main`, then the exit without the interpreter's teardown, which frees every
+    object of the run one at a time (0.04 s after converting the bench's 500k boxes) -- once the output is
+    flushed, and unless Dask's client was used (its exit handlers close the connections)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # (a reader of the output that went away; a closed stream)
+        pass
+    if "distributed" in sys.modules:
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

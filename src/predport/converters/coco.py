@@ -385,7 +385,9 @@ class _Converter:
         import numpy as np
 
         scores: Any
-        if all(isinstance(p.scores, np.ndarray) for p in parts):
+        if len(parts) == 1:
+            scores = parts[0].scores
+        elif all(isinstance(p.scores, np.ndarray) for p in parts):
             scores = np.concatenate([p.scores for p in parts])
         else:  # (as given: an int stays an int)
             scores = list(chain.from_iterable(
@@ -398,8 +400,12 @@ class _Converter:
                 ids.extend(map(str, range(offset, offset + n)) if p.ids is None else
                            [str(offset + i) if a is None else a for i, a in enumerate(p.ids)])
                 offset += n
-        return self._routed(np.concatenate([p.image for p in parts]), np.concatenate([p.category for p in parts]),
-                            np.concatenate([p.box for p in parts]), scores, sum(p.missing for p in parts), ids)
+        def joined(column: str) -> np.ndarray[Any, Any]:
+            arrays = [getattr(p, column) for p in parts]
+            return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+        return self._routed(joined("image"), joined("category"), joined("box"), scores, sum(p.missing for p in parts),
+                            ids)
 
     def _routed(self, image: np.ndarray[Any, Any], category: np.ndarray[Any, Any], box: np.ndarray[Any, Any],
                 scores: np.ndarray[Any, Any] | list[Any], missing: int, ids: list[str] | None) -> _Plain | None:
@@ -956,16 +962,22 @@ def _part_columns(anns: list[PlainResult]) -> _PartColumns:
     import numpy as np
 
     n = len(anns)
-    scores: Any = list(map(_SCORE_OF, anns))
-    missing = scores.count(UNSET)
-    if missing:
-        scores = [1.0 if s is UNSET else s for s in scores]
+    scores: Any
+    missing = 0
+    if _FLOAT.issuperset(map(type, map(_SCORE_OF, anns))):  # (the usual: two passes instead of four)
+        scores = np.fromiter(map(_SCORE_OF, anns), dtype=np.float64, count=n)
+    else:
+        scores = list(map(_SCORE_OF, anns))
+        missing = scores.count(UNSET)
+        if missing:
+            scores = [1.0 if s is UNSET else s for s in scores]
+        scores = _floats(scores)
     given = list(map(_ID_OF, anns))
     return _PartColumns(
         image=np.fromiter(map(_IMAGE_OF, anns), dtype=np.int64, count=n),
         category=np.fromiter(map(_CATEGORY_OF, anns), dtype=np.int64, count=n),
         box=np.fromiter(chain.from_iterable(map(_BBOX_OF, anns)), dtype=np.float64, count=4 * n).reshape(-1, 4),
-        scores=_floats(scores), missing=missing,
+        scores=scores, missing=missing,
         ids=None if given.count(UNSET) == n else [None if a is UNSET else str(a) for a in given])
 
 
