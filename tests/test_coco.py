@@ -464,3 +464,23 @@ def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
         assert [i for _, got in parts for i in got] == ids
     path.write_text('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": "1"}]')
     assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)
+
+
+def test_fork_map_results_errors_and_deaths() -> None:
+    """fork_map: results in order, numpy columns through the shared map or, when they do not fit it, the pipe;
+    a child's exception and a child's death are said, never lost."""
+    import os
+    import signal
+
+    from predport.core.parallel import fork_map
+    from predport.core.problems import PredportError
+
+    for room in (0, 64, 1 << 20):  # (none; too small: the pipe; enough: the shared map)
+        got = fork_map(lambda n: (os.getpid(), np.arange(n), -np.arange(2 * n, dtype=np.int16)), [3, 500, 7], room)
+        assert [(a.tolist(), b.tolist()) for _, a, b in got] == [
+            (list(range(n)), [-k for k in range(2 * n)]) for n in (3, 500, 7)]
+        assert got[0][0] == os.getpid() and len({pid for pid, _, _ in got}) == 3
+    with pytest.raises(PredportError, match="ZeroDivisionError"):
+        fork_map(lambda x: 1 / x, [1, 0])
+    with pytest.raises(PredportError, match="was killed by SIGKILL"):
+        fork_map(lambda x: os.kill(os.getpid(), signal.SIGKILL) if x else 0, [0, 1])

@@ -372,7 +372,7 @@ def _compute(client: Any, urls: list[str], task: _Task) -> list[dict[str, Any]]:
     try:
         return bag.map(lambda ku: run_task(ku[0], [ku[1]], task)).compute(scheduler=client)  # type: ignore[no-any-return]
     except Exception as e:  # (a task's PredportError says what it could not do; anything else is a bug: where)
-        from predport.core.pipeline import describe
+        from predport.core.parallel import describe
 
         why = str(e) if isinstance(e, PredportError) else describe(e)
         raise PredportError(f"a Dask task failed: {why}\nnothing was written") from e

@@ -1,5 +1,6 @@
-"""One function over a few items at once, in forked processes: for a reader that parses a big source in parts
-(:meth:`predport.core.reader.ReadContext.decode_parts`) before the run's worker processes fork."""
+"""Forked processes: one function over a few items at once (for a reader that parses a big source in parts,
+:meth:`predport.core.reader.ReadContext.decode_parts`, before the run's worker processes fork), and what every
+forked process of predport does (end with its parent) and says (how it died, or the exception it raised)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import mmap
 import os
 import pickle
+import signal
+import traceback
 from collections.abc import Callable, Sequence
 from itertools import accumulate, pairwise
 from typing import Any, TypeVar
@@ -34,12 +37,10 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0) -> list[R]
     if len(items) < 2 or not hasattr(os, "fork") or multiprocessing.current_process().daemon:
         return [fn(x) for x in items]
 
-    from predport.core.pipeline import _die_with_parent, _exit_text, describe
-
     ctx = multiprocessing.get_context("fork")
 
     def child(x: T, send: Any, area: mmap.mmap | None) -> None:
-        _die_with_parent()
+        die_with_parent()
         try:
             send.send(_packed(fn(x), area))
         except BaseException as e:  # (said by the parent)
@@ -62,7 +63,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0) -> list[R]
                 kind, value, sizes = receive.recv()
             except EOFError:
                 proc.join()
-                raise PredportError(f"a process parsing part of the input {_exit_text(proc.exitcode)}") from None
+                raise PredportError(f"a process parsing part of the input {exit_text(proc.exitcode)}") from None
             if kind == "error":
                 raise PredportError(f"parsing part of the input failed: {value}")
             if kind == "shared" and area is not None:
@@ -96,3 +97,28 @@ def _packed(result: Any, area: mmap.mmap | None) -> tuple[str, Any, list[int] | 
                 offset += v.nbytes
             return "shared", head, sizes
     return "ok", result, None
+
+
+def describe(e: BaseException, frames: int = 3) -> str:
+    """An exception for the user: type, message and the last frames of its traceback."""
+    tb = traceback.extract_tb(e.__traceback__)[-frames:]
+    where = "".join(f"\n    {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in tb)
+    return f"{type(e).__name__}: {e}" + (f"\n  last frames:{where}" if where else "")
+
+
+def die_with_parent() -> None:
+    """A worker whose parent is killed (even with SIGKILL) ends too, instead of writing on (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def exit_text(code: int | None) -> str:
+    """How a process that sent nothing ended (its exit code, or the signal that killed it)."""
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"ended with exit code {code} and sent no report"

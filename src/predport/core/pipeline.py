@@ -9,15 +9,12 @@ or aborts the whole run. Units with the same title, or whose file names could co
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import glob
 import hashlib
 import os
-import signal
 import sys
 import time
-import traceback
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +30,7 @@ from predport.core.filters import Filters
 from predport.core.maps import ClassMap, ImageMap, map_classes, merge_video
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
+from predport.core.parallel import describe, die_with_parent, exit_text
 from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext, Shared
 from predport.core.validate import ResolvedUnit, check_branch, check_unit, record_group
@@ -213,7 +211,7 @@ class _Background:
 
     @staticmethod
     def _child(make: Callable[[], Any], send: Any) -> None:
-        _die_with_parent()
+        die_with_parent()
         try:
             send.send(("ok", make()))
         except BaseException as e:
@@ -226,7 +224,7 @@ class _Background:
             try:
                 kind, value = self.receive.recv()
             except EOFError:
-                kind, value = "error", f"the process that computed it {_exit_text(self.proc.exitcode)}"
+                kind, value = "error", f"the process that computed it {exit_text(self.proc.exitcode)}"
             self.proc.join()
             self.receive.close()
             self.proc = None
@@ -333,13 +331,6 @@ def _read(path: Path, reader: Any, ctx: ReadContext) -> Iterator[tuple[DataUnit,
         raise
     except Exception as e:  # a reader's bug: say whose, and where, instead of a bare traceback
         raise PredportError(f"reader {reader.name!r} failed on {path}: {describe(e)}") from e
-
-
-def describe(e: BaseException, frames: int = 3) -> str:
-    """An exception for the user: type, message and the last frames of its traceback."""
-    tb = traceback.extract_tb(e.__traceback__)[-frames:]
-    where = "".join(f"\n    {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in tb)
-    return f"{type(e).__name__}: {e}" + (f"\n  last frames:{where}" if where else "")
 
 
 def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, classes: ClassMap,
@@ -534,7 +525,7 @@ class _Workers:
 
     def _child(self, k: int, send: Any, shard: _Shard, report: Report,
                work: Callable[[], list[dict[str, Any]]]) -> None:
-        _die_with_parent()
+        die_with_parent()
         shard.index = k
         if shard.shared is not None:
             shard.shared.open = False  # (and its documents are held until this process exits)
@@ -572,7 +563,7 @@ class _Workers:
                     kind, payload, units = receive.recv()
                 except EOFError:  # gone without a word: killed, or crashed in C
                     proc.join()
-                    raise PredportError(f"worker {k} {_exit_text(proc.exitcode)}; nothing was written") from None
+                    raise PredportError(f"worker {k} {exit_text(proc.exitcode)}; nothing was written") from None
                 proc.join()
                 if kind == "error":
                     raise PredportError(f"worker {k} failed: {payload}\nnothing was written")
@@ -588,23 +579,6 @@ class _Workers:
                 proc.terminate()
             proc.join()
             receive.close()
-
-
-def _die_with_parent() -> None:
-    """A worker whose parent is killed (even with SIGKILL) ends too, instead of writing on (Linux)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _exit_text(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"ended with exit code {code} and sent no report"
 
 
 def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str | None, out: Path | None,
