@@ -165,3 +165,26 @@ def test_validation_of_mutants_reports_and_never_raises() -> None:
             build_row(ru, "b", "T")
         reported += bool(problems.errors)
     assert reported > 300
+
+
+def test_object_item_shortcuts_agree() -> None:
+    """Arrays of flat objects (a box table's classes, refs) are checked a keyword at a time over all items; every
+    edge case must still get jsonschema's verdict."""
+    check = compile_schema(schema.load())
+    reference = jsonschema.Draft202012Validator(schema.load())
+    base = units()[1]
+    entries: list[Any] = [
+        {"class": {"name": "Car"}}, {"class": {"hash": "h"}, "group": "g"}, {"class": {"name": "A", "hash": "h"}},
+        {"class": {}}, {"class": {"name": 1}}, {"class": {"name": None}}, {"class": {"name": True}},
+        {"class": {"nam": "x"}}, {"class": {"name": "a", 1: "b"}}, {"class": "Car"}, {"class": None},
+        {"group": "g"}, {"class": {"name": "a"}, "group": None}, {"class": {"name": "a"}, "group": 3},
+        {"class": {"name": "a"}, "extra": 1}, {}, None, "x", [], {1: 2}, {"class": {"name": "a"}, 1: 2}]
+    seen = set()
+    for first in entries:
+        for second in ({"class": {"name": "Car"}}, first):
+            u = copy.deepcopy(base)
+            u["boxes"]["classes"] = [{"class": {"name": "Car"}}, first, second]
+            verdict = reference.is_valid(u)
+            seen.add(verdict)
+            assert check(u) == verdict, (first, second)
+    assert seen == {True, False}
