@@ -9,6 +9,7 @@ or aborts the whole run. Units with the same title, or whose file names could co
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import glob
 import hashlib
@@ -212,6 +213,8 @@ class _Background:
     @staticmethod
     def _child(make: Callable[[], Any], send: Any) -> None:
         die_with_parent()
+        with contextlib.suppress(OSError):  # (the run's own processes first: this one takes what they leave idle)
+            os.nice(19)
         try:
             send.send(("ok", make()))
         except BaseException as e:
