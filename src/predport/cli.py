@@ -471,7 +471,7 @@ def run() -> None:
         pass
     if "distributed" in sys.modules:
         sys.exit(code)
-    os._exit(code)
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,10 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0) -> list[R]
     children: list[tuple[Any, Any, mmap.mmap | None]] = []
     try:
         for x in items[1:]:
-            area = mmap.mmap(-1, room) if room > 0 else None
+            area = None
+            if room > 0:
+                with contextlib.suppress(OSError):  # (no memory to map: the result takes the pipe)
+                    area = mmap.mmap(-1, room)
             receive, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=child, args=(x, send, area), name="predport-part", daemon=True)
             proc.start()
