@@ -94,3 +94,44 @@ def test_a_file_predport_did_not_write_is_never_replaced(inputs: dict[str, Path]
     out.write_text("my own notes\n")
     assert main(convert_args(inputs, "new", out)) == 2
     assert "is not a predport output file" in capsys.readouterr().err and out.read_text() == "my own notes\n"
+
+
+def test_workers_on_ranges_of_titles_append_their_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that announces its units (the COCO reader does) lets each worker convert a contiguous range of
+    titles, of about equal weight; when it yields them in title order, the one-file output is the parts one
+    after the other (a part renamed, the other appended in one copy), with the same rows as one process's."""
+    from predport.core import writer
+    from predport.core.pipeline import _Shard
+
+    shard = _Shard(workers=3)
+    shard.plan([f"t{k:02d}" for k in range(12)], [1] * 6 + [5] * 6)  # (the heavy units last)
+    assert shard.bounds == ["t07", "t10"]  # weights 11 | 15 | 10 of 36
+    shard.plan(["x"], None)  # (one plan, the first)
+    assert shard.bounds == ["t07", "t10"]
+    shard.count = 3
+    owners = [[k for k in range(3) if _Shard(index=k, count=3, bounds=shard.bounds).mine(t)] for t in
+              ("t00", "T05", "t06", "t08", "t09", "t11", "zz", "")]
+    assert owners == [[0], [0], [0], [1], [1], [2], [2], [0]]  # (one owner each; the shard key is lower-cased)
+
+    images = [{"id": k, "file_name": f"im{k:03d}.jpg", "width": 64, "height": 48} for k in range(40)]
+    src, meta = tmp_path / "r.json", tmp_path / "images.json"
+    meta.write_text(json.dumps({"images": images, "categories": [{"id": 1, "name": "car"}]}))
+    src.write_text(json.dumps([{"image_id": k % 40, "category_id": 1, "bbox": [1, 2, 3 + k % 5, 4], "score": 0.5}
+                               for k in range(400)]))
+    ont = tmp_path / "ont.json"
+    ont.write_text(json.dumps({"objects": [{"id": "1", "name": "car", "color": "#FF0000", "shape": "bounding_box",
+                                            "featureNodeHash": "carBox01"}], "classifications": []}))
+    copies: list[int] = []
+    original = writer._copy
+
+    def counted(src: int, dst: int, offset: int, count: int) -> None:
+        copies.append(count)
+        original(src, dst, offset, count)
+
+    monkeypatch.setattr(writer, "_copy", counted)
+    args = [str(src), "--images", str(meta), "--ontology", str(ont), "--branch", "b", "--quiet"]
+    assert main(["convert", *args, "--out", str(tmp_path / "one.jsonl")]) == 0
+    assert main(["convert", *args, "--out", str(tmp_path / "two.jsonl"), "--workers", "2"]) == 0
+    assert lines(tmp_path / "two.jsonl") == lines(tmp_path / "one.jsonl")
+    assert len(copies) == 1  # (the second part, appended whole: not 40 rows copied one by one)
+    assert copies[0] < (tmp_path / "two.jsonl").stat().st_size

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from itertools import chain, compress
+from itertools import chain, compress, pairwise
 from operator import attrgetter, itemgetter
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeGuard
@@ -308,6 +308,7 @@ class _Converter:
             elif self._route(i, ann, routes):
                 missing += "score" not in ann
         self._no_scores(missing, len(anns))
+        self.ctx.expect(list(routes), [len(r) + 5 for r in routes.values()])
         # pass 2: one data unit at a time
         for title, template in self.units.items():
             if not self.ctx.mine(title):
@@ -487,6 +488,8 @@ class _Converter:
         columns."""
         self._no_scores(plain.missing, n)
         entries, bounds, pair_bounds = plain.entries, plain.bounds, plain.pair_bounds
+        # (a unit's work: its boxes, and about as much again as five boxes whatever it holds)
+        self.ctx.expect(list(self.units), [b - a + 5 for a, b in pairwise(bounds)])
         for k, (title, template) in enumerate(self.units.items()):
             if not self.ctx.mine(title):
                 continue  # another worker process converts this one

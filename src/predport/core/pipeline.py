@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import zlib
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -475,9 +476,43 @@ class _Shard:
     count: int = 1  # stays 1 until the fork, so that nothing is skipped before it
     pool: _Workers | None = None  # set before the fork: workers post their progress there
     shared: Shared | None = None  # the documents parsed before the fork (with workers)
+    #: with a reader's plan (:meth:`plan`): the shard keys where one worker's range of them ends and the next one's
+    #: begins; else a shard is the keys of one residue of their CRC-32
+    bounds: list[str] | None = None
+    workers: int = 1  # (the count the run will fork, known before it)
+    planned: bool = False  # (a plan is taken once, before the fork: a later source's is not)
 
     def mine(self, title: str) -> bool:
-        return self.count == 1 or zlib.crc32(file_key(title).encode()) % self.count == self.index
+        if self.count == 1:
+            return True
+        key = file_key(title)
+        if self.bounds is not None:
+            return bisect_right(self.bounds, key) == self.index
+        return zlib.crc32(key.encode()) % self.count == self.index
+
+    def plan(self, titles: Sequence[str], weights: Sequence[int] | None) -> None:
+        """Shards as contiguous ranges of shard keys, of about equal weight, from the units a reader announces
+        before it yields any (:meth:`ReadContext.expect`). Why: each worker's rows then follow one another in title
+        order, when the reader yields in title order, and the one-file output is its part files one after the
+        other (one part renamed, the others appended) instead of every row copied into place: 0.06 s of the
+        0.13 s that putting the bench's 200 MB of rows in order took with 2 workers."""
+        if self.planned or self.count > 1 or self.workers < 2:
+            return
+        self.planned = True
+        given = [max(1, int(w)) for w in weights] if weights is not None and len(weights) == len(titles) else None
+        keyed = sorted(zip(map(file_key, titles), given or [1] * len(titles), strict=True))
+        total = sum(w for _, w in keyed)
+        bounds: list[str] = []
+        running = 0
+        for key, weight in keyed:
+            # a range ends where the next unit's middle would pass its share (equal keys stay in one range)
+            passes = (2 * running + weight) * self.workers >= 2 * total * (len(bounds) + 1)
+            if passes and (not bounds or key > bounds[-1]):
+                bounds.append(key)
+                if len(bounds) == self.workers - 1:
+                    break
+            running += weight
+        self.bounds = bounds
 
 
 @dataclass
@@ -601,12 +636,14 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     opts = dict(options or {})
     filters = Filters(_number(opts.get("min_confidence"), "min_confidence", 0.0, 1.0),
                       _whole(opts.get("top_k"), "top_k"))
-    shard = _Shard()
+    shard = _Shard(workers=workers)
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
     if workers > 1:
         ctx.shared = shard.shared = Shared()
         ctx.workers = workers
+        if len(paths) == 1:  # (with several sources, one reader's plan would not cover the others' units)
+            ctx.plan = shard.plan
     option_files = {k: str(v) for k in ("class_map", "image_map") if isinstance(v := opts.get(k), str | Path)
                     and Path(v).is_file()}
     if given is None:

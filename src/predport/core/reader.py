@@ -116,6 +116,9 @@ class ReadContext:
     #: the run's worker processes (``--workers``): a reader may parse a big source in as many parts at once
     #: (:meth:`decode_parts`)
     workers: int = 1
+    #: set by the pipeline when workers may share the units by ranges of titles (see :meth:`expect`)
+    plan: Callable[[Sequence[str], Sequence[int] | None], None] | None = field(default=None, repr=False,
+                                                                               compare=False)
 
     def report(self, code: str, message: str, location: Location, severity: Severity = "error",
                group: str | None = None, entities: int | None = None) -> None:
@@ -195,6 +198,14 @@ class ReadContext:
         """Hold a parsed document for the run when worker processes will share it (see :class:`Shared`)."""
         if self.shared is not None and self.shared.open:
             self.shared.documents.append(doc)
+
+    def expect(self, titles: Sequence[str], weights: Sequence[int] | None = None) -> None:
+        """Announce, before yielding any, the titles of the data units this source will yield (``weights``: how
+        much work each is, e.g. its boxes). With workers, the pipeline may then give each a contiguous range of
+        titles of about equal weight; which process converts which unit is all it changes. Optional: without it,
+        units are shared by a hash of their titles."""
+        if self.plan is not None and self.images is None:  # (an image map renames the titles: not these)
+            self.plan(titles, weights)
 
     def mine(self, title: str) -> bool:
         """False when another worker process converts the data unit titled ``title``: a reader may then skip

@@ -571,12 +571,28 @@ class BranchWriter:
         self.units.sort(key=lambda u: u["title"])
         data = self.staging / "data"
         parts = {u["part"] for u in self.units}
-        ordered = len(parts) == 1 and all(a["offset"] + a["bytes"] == b["offset"]
-                                          for a, b in zip(self.units, self.units[1:], strict=False))
+        # each part's rows one run, in its order from its start (one process, or workers given ranges of titles
+        # by a reader's plan, each converting its units in title order): the parts one after the other
+        runs = [u for k, u in enumerate(self.units) if k == 0 or u["part"] != self.units[k - 1]["part"]]
+        ordered = len(runs) == len(parts) and all(
+            (a["offset"] + a["bytes"] == b["offset"]) if a["part"] == b["part"] else b["offset"] == 0
+            for a, b in zip(self.units, self.units[1:], strict=False))
         if not self.units:
             data.write_bytes(b"")
         elif ordered and self.units[0]["offset"] == 0:
             os.rename(self.staging / self.units[0]["part"], data)
+            if len(runs) > 1:
+                out = os.open(data, os.O_WRONLY)
+                try:
+                    os.lseek(out, 0, os.SEEK_END)
+                    for first in runs[1:]:
+                        src = os.open(self.staging / first["part"], os.O_RDONLY)
+                        try:
+                            _copy(src, out, 0, os.fstat(src).st_size)
+                        finally:
+                            os.close(src)
+                finally:
+                    os.close(out)
         else:
             handles = {p: os.open(self.staging / p, os.O_RDONLY) for p in parts}
             out = os.open(data, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
