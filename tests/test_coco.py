@@ -484,3 +484,23 @@ def test_fork_map_results_errors_and_deaths() -> None:
         fork_map(lambda x: 1 / x, [1, 0])
     with pytest.raises(PredportError, match="was killed by SIGKILL"):
         fork_map(lambda x: os.kill(os.getpid(), signal.SIGKILL) if x else 0, [0, 1])
+
+
+def test_a_failed_part_names_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked process parsing a piece of the file that fails: said with the file's name."""
+    from predport.converters.coco import PlainResult
+    from predport.core import reader
+    from predport.core.ontology import Ontology
+    from predport.core.problems import PredportError, Problems
+    from predport.core.reader import ReadContext
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}] * 50))
+    ctx = ReadContext(Ontology({"objects": [], "classifications": []}), Problems())
+    ctx.workers = 2
+    import os
+
+    here = os.getpid()
+    monkeypatch.setattr(reader, "_decoded_part", lambda text, kind, extract: 1 / (os.getpid() == here))
+    with pytest.raises(PredportError, match=f"{path}: parsing part of the input failed: ZeroDivisionError"):
+        ctx.decode_parts(path, list[PlainResult], len, part_bytes=1)

@@ -197,11 +197,11 @@ def test_a_provenance_process_that_fails_or_dies_is_an_error_that_says_so() -> N
         raise OSError("no such file: x.txt")
 
     with pytest.raises(PredportError, match=r"record its SHA-256: OSError: no such file: x\.txt"):
-        _Background(fails, process=True)()
+        _Background(fails)()
 
     def dies() -> Any:
         os.kill(os.getpid(), signal.SIGKILL)
 
     with pytest.raises(PredportError, match="was killed by SIGKILL"):
-        _Background(dies, process=True)()
-    assert _Background(lambda: {"a": 1}, process=True)() == {"a": 1}
+        _Background(dies)()
+    assert _Background(lambda: {"a": 1})() == {"a": 1}

@@ -385,11 +385,13 @@ class _Converter:
         box classes."""
         import numpy as np
 
+        def joined(column: str) -> np.ndarray[Any, Any]:
+            arrays = [getattr(p, column) for p in parts]
+            return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
         scores: Any
-        if len(parts) == 1:
-            scores = parts[0].scores
-        elif all(isinstance(p.scores, np.ndarray) for p in parts):
-            scores = np.concatenate([p.scores for p in parts])
+        if all(isinstance(p.scores, np.ndarray) for p in parts):
+            scores = joined("scores")
         else:  # (as given: an int stays an int)
             scores = list(chain.from_iterable(
                 p.scores.tolist() if isinstance(p.scores, np.ndarray) else p.scores for p in parts))
@@ -401,10 +403,6 @@ class _Converter:
                 ids.extend(map(str, range(offset, offset + n)) if p.ids is None else
                            [str(offset + i) if a is None else a for i, a in enumerate(p.ids)])
                 offset += n
-        def joined(column: str) -> np.ndarray[Any, Any]:
-            arrays = [getattr(p, column) for p in parts]
-            return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-
         return self._routed(joined("image"), joined("category"), joined("box"), scores, sum(p.missing for p in parts),
                             ids)
 

@@ -80,7 +80,6 @@ class Filters:
         if drop:
             _remove(unit, objects, table, drop, ledger)
 
-
     def _classifications(self, unit: dict[str, Any], ledger: Counter[tuple[str, str]]) -> None:
         found = unit.get("classifications")
         if not isinstance(found, list) or self.min_confidence is None:

@@ -96,9 +96,6 @@ def _value(name: str) -> str:
     return "_".join(name.lower().split())
 
 
-_MISSING: Any = object()
-
-
 class Ontology:
     """The project's ontology, indexed for resolution. Build with :meth:`load` or :meth:`from_dict`."""
 
@@ -109,7 +106,6 @@ class Ontology:
         self.objects_by_name: dict[str, list[OntologyObject]] = {}
         self.classifications: dict[str, OntologyClassification] = {}
         self.classifications_by_name: dict[str, list[OntologyClassification]] = {}
-        self._box_classes: dict[tuple[str | None, str | None], OntologyObject | None] = {}
         try:
             self._index(data)
         except (KeyError, TypeError, AttributeError) as e:
@@ -159,29 +155,6 @@ class Ontology:
     def object(self, ref: dict[str, str]) -> OntologyObject | list[OntologyObject] | None:
         """The object for a ref; a list when a name is ambiguous; None when unknown."""
         return _resolve(ref, self.objects, self.objects_by_name)  # type: ignore[no-any-return]
-
-    def box_classes(self, entries: list[dict[str, Any]]) -> list[OntologyObject | None]:
-        """The box class each entry of a box table's ``classes`` names: its object, when the ref resolves to
-        exactly one object with the shape bounding_box (and the ref's name, if it gives both); else None.
-        Remembered by (hash, name): a table lists its classes again in every data unit."""
-        cache = self._box_classes
-        out: list[OntologyObject | None] = []
-        for entry in entries:
-            ref = entry["class"]
-            key = (ref.get("hash"), ref.get("name"))
-            found = cache.get(key, _MISSING)
-            if found is _MISSING:
-                found = cache[key] = self._box_class(ref, *key)
-            out.append(found)
-        return out
-
-    def _box_class(self, ref: dict[str, str], hash_: str | None, name: str | None) -> OntologyObject | None:
-        found = self.objects.get(hash_) if hash_ is not None else self.object(ref)
-        if isinstance(found, list):  # several objects of the name: the one box among them
-            fitting = [o for o in found if o.shape == "bounding_box"]
-            found = fitting[0] if len(fitting) == 1 else None
-        fits = isinstance(found, OntologyObject) and found.shape == "bounding_box" and name in (None, found.name)
-        return found if fits else None
 
     def classification(self, ref: dict[str, str]) -> OntologyClassification | list[OntologyClassification] | None:
         return _resolve(ref, self.classifications, self.classifications_by_name)  # type: ignore[no-any-return]

@@ -178,22 +178,20 @@ def provenance(paths: Sequence[Path], options: dict[str, Any], filters: Filters,
 
 
 class _Background:
-    """A value computed beside the run. In a thread by default (hashlib releases the GIL on large chunks, so
-    hashing a big file overlaps the run); with ``process``, in a forked process: the digests of many small
-    files are Python work that a thread does holding the GIL, taken from the run (the 5,000 label files of
-    the bench's YOLO workload: 0.33 s, most of it added to the run's time in a thread)."""
+    """A value computed beside the run, in a forked process at the lowest priority: the digests of many small
+    files are Python work, which a thread would do holding the GIL, taken from the run (the 5,000 label files
+    of the bench's YOLO workload: 0.33 s, most of it added to the run's time in a thread). In a thread where no
+    process can be forked (hashlib releases the GIL on a large chunk, so a big file's digest still overlaps)."""
 
-    def __init__(self, make: Callable[[], Any], process: bool = False) -> None:
+    def __init__(self, make: Callable[[], Any]) -> None:
+        import multiprocessing
+
         self.value: Any = None
         self.error: BaseException | str | None = None
         self.thread: Any = None
         self.proc: Any = None
-        if process:
-            import multiprocessing
-
-            # (where processes fork; a daemonic process, such as a Dask worker, may not start one)
-            process = hasattr(os, "fork") and not multiprocessing.current_process().daemon
-        if process:
+        # (where processes fork; a daemonic process, such as a Dask worker, may not start one)
+        if hasattr(os, "fork") and not multiprocessing.current_process().daemon:
             ctx = multiprocessing.get_context("fork")
             self.receive, send = ctx.Pipe(duplex=False)
             self.proc = ctx.Process(target=self._child, args=(make, send), name="predport-provenance", daemon=True)
@@ -710,10 +708,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         # it would walk the live objects, the parsed input included. Paused for the run, collected after.
         gc.disable()
         if writer is not None:
-            # the sources' SHA-256, beside the run: in a forked process (started before the parse, it has the core
-            # that the parse leaves idle; and the digests of many small files are Python work, which a thread
-            # would do holding the GIL), in a thread where there is no fork
-            background = _Background(lambda: provenance(paths, opts, filters, option_files), process=True)
+            # the sources' SHA-256, beside the run (started before the parse: it has the core the parse leaves idle)
+            background = _Background(lambda: provenance(paths, opts, filters, option_files))
             writer.provenance = background
         t = time.perf_counter()
         report.stages["setup"] += t - t0

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 from predport.core.maps import ClassMap, ImageMap, Resolved
 from predport.core.model import DataUnit, Ref
 from predport.core.ontology import Ontology
-from predport.core.problems import Location, Problem, Problems, Severity
+from predport.core.problems import Location, PredportError, Problem, Problems, Severity
 
 T = TypeVar("T")
 
@@ -171,27 +171,23 @@ class ReadContext:
         from predport.core import jsonio
         from predport.core.parallel import fork_map
 
-        pieces = 1
         try:
-            size = path.stat().st_size
+            data = path.read_bytes()
         except OSError:
-            size = 0
-        if self.workers > 1 and size >= 2 * part_bytes:
-            pieces = min(self.workers, size // part_bytes)
-        if pieces > 1:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                return None
-            cuts = jsonio.split_array(data, pieces)
+            return None
+        if self.workers > 1 and len(data) >= 2 * part_bytes:
+            cuts = jsonio.split_array(data, min(self.workers, len(data) // part_bytes))
             if len(cuts) > 1:  # (each process copies its piece out of the file's bytes, which they share)
                 room = max(b - a for a, b in cuts) * 3 // 2  # (room for a piece's columns: 56 bytes a record of 45+)
-                parts = fork_map(lambda k: _decoded_part(jsonio.array_piece(data, cuts, k), kind, extract),
-                                 range(len(cuts)), room)
+                try:
+                    parts = fork_map(lambda k: _decoded_part(jsonio.array_piece(data, cuts, k), kind, extract),
+                                     range(len(cuts)), room)
+                except PredportError as e:  # (a process that failed or died: which file it was parsing)
+                    raise PredportError(f"{path}: {e}") from e
                 if all(p is not None for p in parts):
                     return parts  # type: ignore[return-value]
-            del data
-        whole = jsonio.decode(path, kind)
+        whole = jsonio.decode_bytes(data, kind)
+        data = b""  # (the file's bytes freed before the records are extracted)
         return None if whole is None else [extract(whole)]
 
     def keep(self, doc: Any) -> None:

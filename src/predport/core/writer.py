@@ -328,7 +328,8 @@ def _box_parts(rb: RBoxes, hashes: InstanceHashes, ts: str) -> tuple[bytes, byte
 def _box_rows(rb: RBoxes, hashes: InstanceHashes, frames: dict[int, list[dict[str, Any]]],
               object_answers: dict[str, Any], ts: str) -> None:
     """The entries of a box table's rows: the same dicts as the object path's, built a row at a time from
-    columns."""
+    columns (a table with frames; the others are written from their columns' JSON, :func:`_box_parts`, which
+    tests hold to these dicts)."""
     t = rb.table
     rows = range(len(t["class"])) if rb.rows is None else rb.rows
     ids = t["id"]
@@ -345,18 +346,6 @@ def _box_rows(rb: RBoxes, hashes: InstanceHashes, frames: dict[int, list[dict[st
     none: list[Any] = []  # shared, never mutated: serialised as []
     if frame is None:
         entries = frames.setdefault(0, [])
-    # the usual table (every row passed, one frame, confidences): its columns zipped instead of indexed per row,
-    # 8-15 % of this function's time on the bench's 5,000 tables of 100 rows
-    if rb.rows is None and frame is None and conf is not None:
-        add = entries.append
-        for c, cf, h, x, y, w, hh in zip(cls, conf, hs, xs, ys, ws, hhs, strict=True):
-            entry = templates[c].copy()
-            entry["confidence"] = cf
-            entry["objectHash"] = h
-            entry["boundingBox"] = {"h": hh, "w": w, "x": x, "y": y}
-            add(entry)
-            object_answers[h] = {"classifications": none, "objectHash": h}
-        return
     for k, h in zip(rows, hs, strict=True):
         entry = templates[cls[k]].copy()
         if conf is not None:

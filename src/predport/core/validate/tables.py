@@ -3,15 +3,16 @@ it stands for (:func:`predport.core.boxes.row_record`), which says exactly what 
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from typing import Any
 
 from predport.core import boxes as boxmod
 from predport.core.model import Boxes
-from predport.core.ontology import Ontology
+from predport.core.ontology import Ontology, OntologyObject
 from predport.core.problems import Problem
 from predport.core.validate.context import UnitContext, collect
-from predport.core.validate.objects import object_problems
+from predport.core.validate.objects import by_shape, object_problems
 from predport.core.validate.resolved import RBoxes, RObject
 
 
@@ -38,7 +39,7 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
                                 "boxes"))
         rejected.add(("boxes", -1))
         return None
-    classes = ontology.box_classes(table["classes"])  # type: ignore[arg-type]
+    classes = _box_classes(ontology, table["classes"])  # type: ignore[arg-type]
     slow = set(bad_rows)
     if None in classes:
         slow.update(k for k, c in enumerate(cls) if classes[c] is None)
@@ -66,6 +67,31 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
             rejected.add(("boxes", k))
     rows = [k for k in range(n) if k not in slow] if slow else None
     return RBoxes(table, classes, rows)
+
+
+def _box_classes(ontology: Ontology, entries: list[dict[str, Any]]) -> list[OntologyObject | None]:
+    """The ontology object each class entry of a table names, when it is a box class; else None. Remembered per
+    ontology by (hash, name): a table lists its classes again in every data unit, 57 a unit on the bench."""
+    cache = _RESOLVED.get(ontology)
+    if cache is None:
+        cache = _RESOLVED[ontology] = {}
+    out: list[OntologyObject | None] = []
+    for entry in entries:
+        ref = entry["class"]
+        key = (ref.get("hash"), ref.get("name"))
+        found = cache.get(key, _MISSING)
+        if found is _MISSING:
+            ont = ontology.objects.get(ref["hash"]) if "hash" in ref else by_shape(ontology.object(ref), "bounding_box")
+            fits = (isinstance(ont, OntologyObject) and ont.shape == "bounding_box"
+                    and ref.get("name", ont.name) == ont.name)
+            found = cache[key] = ont if fits else None
+        out.append(found)
+    return out
+
+
+_RESOLVED: weakref.WeakKeyDictionary[Ontology, dict[tuple[Any, Any], OntologyObject | None]] = \
+    weakref.WeakKeyDictionary()
+_MISSING: Any = object()
 
 
 def _patched(table: Boxes, bad_rows: set[int], n: int) -> Boxes:
