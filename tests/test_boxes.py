@@ -254,6 +254,23 @@ def test_random_tables_match_their_expansion() -> None:
     assert agreed == 300 and valid > 50
 
 
+def test_one_bad_value_after_clean_rows_is_found() -> None:
+    """The bulk checks clear a column by its min, max and sum: a NaN after the first row, which min() and max()
+    pass over, or one value past an edge, still sends its row to the record check."""
+    for column in ("x", "y", "w", "h", "confidence"):
+        for value in (math.nan, math.inf, -math.inf, 1.5, -0.1, 0.0):
+            rows = [(0, f"r{k}", 0.1, 0.2, 0.3, 0.4, 0.5, "") for k in range(4)]
+            unit = image_unit(rows)
+            unit["boxes"][column][2] = value
+            (ru, problems), (_, ref_problems) = both(unit)
+            assert problem_set(problems) == problem_set(ref_problems), (column, value)
+            if value == 0.0 and column in ("x", "y", "confidence"):  # (an edge, inside)
+                assert problems.ok and ru is not None and ru.boxes is not None and ru.boxes.rows is None
+            else:
+                assert [str(p.location) for p in problems if p.severity == "error"] == ["results.json#/2/bbox"], \
+                    (column, value)
+
+
 def test_a_row_the_schema_rejects_counts_in_its_own_group() -> None:
     unit = image_unit(ROWS[:2])  # row 0 is a car, row 1 an animal
     unit["boxes"]["y"][1] = "0.5"

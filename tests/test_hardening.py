@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,28 @@ def test_a_lone_surrogate_in_a_file_with_nan_is_an_unreadable_source(tmp_path: P
     report = predport.convert([src], ONT, "b", tmp_path / "out", fmt="predport")
     [p] = report.problems.items
     assert p.code == "source.unreadable" and "lone surrogate" in p.message
+
+
+def test_integers_beyond_the_float_range_are_not_finite_not_a_crash(tmp_path: Path) -> None:
+    """A file with NaN is parsed by the standard library, which keeps a 400-digit literal as an int: the box checks
+    raised OverflowError on ``x + w`` and ``math.isfinite`` (object records, box tables, classification
+    confidences)."""
+    def box(x: Any) -> dict[str, Any]:
+        return {"shape": "bounding_box", "x": x, "y": 0.1, "w": 0.2, "h": 0.2}
+
+    unit = {"title": "a.jpg", "kind": "image", "width": 640, "height": 480, "objects": [
+        {"id": "a", "class": {"name": "Car"}, "frames": [{"frame": 0, "geometry": box("HUGE")}]},
+        {"id": "b", "class": {"name": "Car"}, "frames": [{"frame": 0, "geometry": box(0.1), "confidence": "HUGE"}]}],
+        "classifications": [{"id": "c", "class": {"name": "Weather"}, "frames": [[0, 0]], "confidence": "-HUGE",
+                             "answers": [{"attribute": {"name": "Weather"}, "radio": {"name": "Rainy"}}]}],
+        "boxes": {"classes": [{"class": {"name": "Car"}}], "class": [0, 0, 0], "id": ["r1", "r2", "r3"],
+                  "x": [0.1, "HUGE", "NAN"], "y": [0.1, 0.5, 0.1], "w": [0.2, 0.1, 0.1], "h": [0.2, 0.1, 0.1],
+                  "confidence": [0.9, "HUGE", 0.5]}}
+    text = json.dumps([unit]).replace('"NAN"', "NaN")  # (NaN: the file goes to the standard library's parser)
+    (tmp_path / "u.json").write_text(re.sub(r'"(-?)HUGE"', r"\g<1>1" + "0" * 400, text))
+    report = predport.convert([tmp_path / "u.json"], ONT, "b", tmp_path / "out", fmt="predport")
+    assert sorted(errors(report)) == [
+        ("confidence.out_of_range", "/0/boxes/id/1"), ("confidence.out_of_range", "/0/classifications/0"),
+        ("confidence.out_of_range", "/0/objects/1/frames/0"), ("geometry.not_finite", "/0/boxes/id/1"),
+        ("geometry.not_finite", "/0/boxes/id/2"), ("geometry.not_finite", "/0/objects/0/frames/0")]
+    assert not (tmp_path / "out").exists()

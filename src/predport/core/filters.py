@@ -9,13 +9,13 @@ other frames; an object left with none is gone, its answers with it. ``--top-k``
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from predport.core import boxes as boxmod
 from predport.core.ontology import Ontology, OntologyObject
+from predport.core.validate.geometry import finite
 from predport.core.validate.objects import record_group
 
 
@@ -98,7 +98,7 @@ class Filters:
 
 
 def _confidence(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, int | float) or not finite((v,)):
         return None
     return float(v)
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
 from predport.core.ontology import Attribute, Feature, Ontology, OntologyClassification, Option
 from predport.core.problems import Problem
 from predport.core.validate.context import UnitContext, resolve_feature
+from predport.core.validate.geometry import finite
 from predport.core.validate.resolved import RAnswer, RClassification, overlaps, to_ranges
-
-_isfinite = math.isfinite
 
 
 def answer_problems(ctx: UnitContext, feature: Feature, pending: list[tuple[dict[str, Any], Any]],
@@ -71,11 +69,11 @@ def answer_problems(ctx: UnitContext, feature: Feature, pending: list[tuple[dict
             value = opts
         else:
             value = a[kind]
-            if kind == "numeric" and not _isfinite(value):  # type: ignore[arg-type]
-                yield ctx.problem("answer.type_mismatch", f"numeric answer {value!r} is not finite", src)
-                continue
             if kind == "numeric" and type(value) is int and not -(2 ** 63) <= value < 2 ** 63:
                 yield ctx.problem("answer.type_mismatch", f"numeric answer {value} does not fit in 64 bits", src)
+                continue
+            if kind == "numeric" and not finite((value,)):
+                yield ctx.problem("answer.type_mismatch", f"numeric answer {value!r} is not finite", src)
                 continue
         ranges: list[tuple[int, int]] | None = None
         if at.dynamic and object_frames is not None:
@@ -174,7 +172,7 @@ def classification_problems(ctx: UnitContext, ontology: Ontology, index: int, c:
             ok = False
         ranges.append((f0, f1))
     conf = c.get("confidence", 1.0)
-    if not (_isfinite(conf) and 0.0 <= conf <= 1.0):
+    if not (finite((conf,)) and 0.0 <= conf <= 1.0):
         yield ctx.problem("confidence.out_of_range", f"confidence {conf!r} is not in [0, 1]", src, "confidence")
         ok = False
     answers: list[RAnswer] = []

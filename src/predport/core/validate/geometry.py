@@ -4,7 +4,7 @@ bitmasks against the frame's pixel size, skeleton vertices against the class's t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from predport.core.ontology import OntologyObject
@@ -13,7 +13,16 @@ from predport.core.validate.context import UnitContext
 
 #: tolerance for "inside the frame", in normalised units (far below a pixel of any real image)
 EPS = 1e-9
-_isfinite = math.isfinite
+
+
+def finite(values: Iterable[Any]) -> bool:
+    """Every value is finite as a 64-bit float. An integer beyond that range is not: it is infinite as a float,
+    as the JSON readers parse such a literal, and ``math.isfinite`` raises for it (a plugin reader or the Python
+    API can hand one over)."""
+    try:
+        return all(map(math.isfinite, values))
+    except OverflowError:
+        return False
 
 
 def in_frame(v: float) -> bool:
@@ -27,7 +36,7 @@ def geometry_problems(ctx: UnitContext, g: dict[str, Any], ont: OntologyObject,
     if shape in ("bounding_box", "rotatable_bounding_box"):
         x, y, w, h = g["x"], g["y"], g["w"], g["h"]
         vals = (x, y, w, h, g["theta"]) if shape == "rotatable_bounding_box" else (x, y, w, h)
-        if not all(map(_isfinite, vals)):
+        if not finite(vals):
             yield ctx.problem("geometry.not_finite", f"{shape} has a NaN or infinite value: {list(vals)}", src)
         elif w <= 0 or h <= 0:
             yield ctx.problem("geometry.degenerate", f"{shape} has zero or negative size (w={w}, h={h})", src)
@@ -47,7 +56,7 @@ def geometry_problems(ctx: UnitContext, g: dict[str, Any], ont: OntologyObject,
         yield from _points(ctx, g["points"], 2, "polyline", src)
     elif shape == "point":
         x, y = g["x"], g["y"]
-        if not (_isfinite(x) and _isfinite(y)):
+        if not finite((x, y)):
             yield ctx.problem("geometry.not_finite", f"point ({x}, {y}) is not finite", src)
         elif not (in_frame(x) and in_frame(y)):
             yield ctx.problem("geometry.out_of_frame", f"point ({x}, {y}) is outside the frame", src)
@@ -95,7 +104,7 @@ def _skeleton(ctx: UnitContext, g: dict[str, Any], ont: OntologyObject, src: Any
             yield ctx.problem("skeleton.duplicate_vertex", f"vertex {name!r} appears twice", src, where)
         seen.add(name)
         x, y = pt["x"], pt["y"]
-        if not (_isfinite(x) and _isfinite(y)):
+        if not finite((x, y)):
             yield ctx.problem("geometry.not_finite", f"vertex {name!r} ({x}, {y}) is not finite", src)
         elif pt.get("visibility") != "invisible" and not (in_frame(x) and in_frame(y)):
             yield ctx.problem("geometry.out_of_frame", f"vertex {name!r} ({x}, {y}) is outside the frame", src)
@@ -107,7 +116,7 @@ def _points(ctx: UnitContext, flat: list[float], minimum: int, what: str, src: A
     elif len(flat) < 2 * minimum:
         yield ctx.problem("geometry.degenerate", f"{what} has {len(flat) // 2} points; at least {minimum} are needed",
                           src)
-    elif not all(map(_isfinite, flat)):
+    elif not finite(flat):
         yield ctx.problem("geometry.not_finite", f"{what} has a NaN or infinite coordinate", src)
     elif not (min(flat) >= -EPS and max(flat) <= 1.0 + EPS):
         yield ctx.problem("geometry.out_of_frame", f"{what} has coordinates outside the frame [0, 1]", src)

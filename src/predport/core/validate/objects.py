@@ -136,7 +136,11 @@ def object_problems(ctx: UnitContext, ontology: Ontology, obj: Any, names: list[
             continue
         if shape == "bounding_box":  # the common case, inline; anything doubtful goes to the full check
             x, y, w, h = g["x"], g["y"], g["w"], g["h"]
-            if not (x >= 0.0 and y >= 0.0 and w > 0.0 and h > 0.0 and x + w <= 1.0 and y + h <= 1.0):
+            try:
+                inside = x >= 0.0 and y >= 0.0 and w > 0.0 and h > 0.0 and x + w <= 1.0 and y + h <= 1.0
+            except OverflowError:  # (an integer beyond the float range: geometry.not_finite)
+                inside = False
+            if not inside:
                 yield from geometry_problems(ctx, g, ont, ctx.size(n), fsrc)
         else:
             yield from geometry_problems(ctx, g, ont, ctx.size(n), fsrc)

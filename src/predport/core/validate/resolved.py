@@ -113,8 +113,12 @@ def frame_count(unit: DataUnit) -> int | None:
         return len(unit.get("images", []))
     n = unit.get("frame_count")
     if n is None and unit.get("fps") and unit.get("duration"):
-        product = unit["fps"] * unit["duration"]  # type: ignore[operator]
-        if math.isfinite(product) and product <= MAX_INDEX:  # (else unknown, as without fps)
+        try:
+            product = unit["fps"] * unit["duration"]  # type: ignore[operator]
+            known = math.isfinite(product) and product <= MAX_INDEX  # (else unknown, as without fps)
+        except OverflowError:  # (an integer beyond the float range)
+            known = False
+        if known:
             n = math.ceil(product)
     return n
 

@@ -43,10 +43,13 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
     slow = set(bad_rows)
     if None in classes:
         slow.update(k for k, c in enumerate(cls) if classes[c] is None)
-    slow.update(k for k, (x, y, w, h) in enumerate(zip(table["x"], table["y"], table["w"], table["h"], strict=True))
-                if not (x >= 0.0 and y >= 0.0 and w > 0.0 and h > 0.0 and x + w <= 1.0 and y + h <= 1.0))
-    if "confidence" in table:
-        slow.update(k for k, c in enumerate(table["confidence"]) if not (0.0 <= c <= 1.0))
+    try:
+        slow.update(k for k, (x, y, w, h) in enumerate(zip(table["x"], table["y"], table["w"], table["h"], strict=True))
+                    if not (x >= 0.0 and y >= 0.0 and w > 0.0 and h > 0.0 and x + w <= 1.0 and y + h <= 1.0))
+        if "confidence" in table:
+            slow.update(k for k, c in enumerate(table["confidence"]) if not (0.0 <= c <= 1.0))
+    except OverflowError:  # an integer beyond the float range somewhere: every row is checked as its record
+        slow.update(range(n))
     if "frame" in table:
         count = ctx.count
         slow.update(k for k, f in enumerate(table["frame"]) if type(f) is not int or (count is not None and f >= count))
