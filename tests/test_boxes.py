@@ -255,8 +255,8 @@ def test_random_tables_match_their_expansion() -> None:
 
 
 def test_one_bad_value_after_clean_rows_is_found() -> None:
-    """The bulk checks clear a column by its min, max and sum: a NaN after the first row, which min() and max()
-    pass over, or one value past an edge, still sends its row to the record check."""
+    """One NaN, infinity or value past an edge among clean rows sends that row, and only it, to the record check
+    (a bulk check by min() and max() would pass over a NaN that is not first)."""
     for column in ("x", "y", "w", "h", "confidence"):
         for value in (math.nan, math.inf, -math.inf, 1.5, -0.1, 0.0):
             rows = [(0, f"r{k}", 0.1, 0.2, 0.3, 0.4, 0.5, "") for k in range(4)]
