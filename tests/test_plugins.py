@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,66 @@ def test_ambiguous_detection_lists_reasons(tmp_path: Path) -> None:
 def test_readme_shows_the_example_plugin_as_it_is() -> None:
     module = (EXAMPLE_PLUGIN / "src" / "predport_csvboxes" / "__init__.py").read_text()
     assert f"```python\n{module}```" in (ROOT / "README.md").read_text()
+
+
+NUMPY_READER = '''
+from collections import OrderedDict
+import numpy as np
+import predport
+
+def unit(k, plain):
+    num = (lambda v: v) if plain else np.float64
+    seq = list if plain else tuple
+    table = {"classes": [{"class": {"name": "Car"}, "group": "car"}], "class": [0, 0, 0], "id": ["r1", "r2", "r3"],
+             "x": [0.1, 0.2, 0.3], "y": [0.1, 0.2, 0.3], "w": [0.1, 0.1, 0.1], "h": [0.1, 0.1, 0.1],
+             "confidence": [float(np.float32(c)) for c in (0.9, 0.2, 0.6)]}
+    if not plain:  # columns as arrays, one of them float32 (its float64 value is what gets written)
+        table = {key: (np.array(col) if key != "classes" else col) for key, col in table.items()}
+        table["confidence"] = np.array([0.9, 0.2, 0.6], dtype=np.float32)
+    frame = {"frame": 0, "confidence": np.float32(0.25) if not plain else float(np.float32(0.25)),
+             "geometry": {"shape": "bounding_box", "x": num(0.5), "y": 0.5, "w": num(0.25), "h": 0.25}}
+    doc = {"title": f"img{k}.jpg", "kind": "image", "width": 640 if plain else np.int64(640), "height": 480,
+           "classifications": [], "boxes": table,
+           "objects": seq([(dict if plain else OrderedDict)(id="a", **{"class": {"name": "Car"}},
+                                                           frames=seq([frame]))])}
+    return doc
+
+class R(predport.BaseReader):
+    name = "{name}"
+    description = "test"
+    def detect(self, path):
+        return predport.Detection(0, "never")
+    def read(self, path, ctx):
+        for k in range(2):
+            yield unit(k, {plain})
+
+@predport.hookimpl
+def predport_readers():
+    return [R()]
+'''
+
+
+@pytest.mark.parametrize("options", [{}, {"min_confidence": 0.3}, {"top_k": 1}])
+def test_numpy_values_tuples_and_subclasses_convert_as_the_plain_values(tmp_path: Path, options: dict[str, Any]) \
+        -> None:
+    """A reader's numpy scalars and arrays, tuples and dict subclasses are the JSON values they stand for: the rows
+    and counts are those of the plain values (before, numpy.float64 passed validation, then stopped the writer;
+    filters passed numpy confidences over)."""
+    import predport
+    from predport.core.output import open_output
+
+    path = _local(tmp_path, {"plain": "plain.py", "numpy": "numpy_reader.py"}, {
+        "plain.py": NUMPY_READER.replace("{name}", "plain").replace("{plain}", "True"),
+        "numpy_reader.py": NUMPY_READER.replace("{name}", "numpy").replace("{plain}", "False")})
+    (tmp_path / "in.x").write_text("")
+    rows, per_group = [], []
+    for name in ("plain", "numpy"):
+        out = tmp_path / f"{name}.jsonl"
+        report = predport.convert([tmp_path / "in.x"], ONT, "b", out, fmt=name, plugins=[path], options=options)
+        assert report.ok, [p.message for p in report.problems if p.severity == "error"]
+        rows.append([{k: v for k, v in json.loads(data).items() if k not in ("created_at", "last_edited_at")}
+                     for _, data in open_output(out).rows()])
+        per_group.append(report.per_group())
+    assert rows[0] == rows[1] and per_group[0] == per_group[1]
+    written = [len(du["labels"]["objects"]) for r in rows[0] for du in r["data_units"].values()]
+    assert written == {"min_confidence": [2, 2], "top_k": [1, 1]}.get(next(iter(options), ""), [4, 4])

@@ -75,7 +75,11 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       or no positive score is an error that lists every reader's reason. An exception here counts as
       declining, with the exception as the reason;
     * ``read(path, ctx) -> Iterator[DataUnit]``: yield data units (dicts valid against
-      ``schemas/data_unit.schema.json``) one at a time, so memory does not grow with the input.
+      ``schemas/data_unit.schema.json``) one at a time, so memory does not grow with the input. Values of
+      JSON's own Python types (dict, list, str, int, float, bool, None) take the fast path. numpy scalars and
+      arrays, tuples and subclasses of those types are taken as the JSON values they stand for (a float32 as
+      the float64 it equals), after the compiled schema check has said no to them: correct, but slower. The
+      conformance kit asks for the plain types.
 
     Optional members:
 

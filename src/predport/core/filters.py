@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from predport.core import boxes as boxmod
+from predport.core.jsonio import json_values
 from predport.core.ontology import Ontology, OntologyObject
 from predport.core.validate.geometry import finite
 from predport.core.validate.objects import record_group
@@ -30,10 +32,13 @@ class Filters:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("min_confidence", self.min_confidence), ("top_k", self.top_k)) if v is not None}
 
-    def apply(self, unit: Any, ledger: Counter[tuple[str, str]], ontology: Ontology | None = None) -> None:
-        """Filter ``unit`` (a data unit document) in place; count what it leaves out in ``ledger``."""
+    def apply(self, unit: Any, ledger: Counter[tuple[str, str]], ontology: Ontology | None = None) -> Any:
+        """Filter ``unit`` (a data unit document) in place; count what it leaves out in ``ledger``. Returns the
+        unit (another dict when the reader's values had to be made plain first: see :func:`_walkable`)."""
+        if not _walkable(unit):
+            unit = json_values(unit)
         if not isinstance(unit, dict):
-            return
+            return unit
         if self.min_confidence is not None:
             self._classifications(unit, ledger)
 
@@ -79,6 +84,7 @@ class Filters:
                     drop.update(where for _, _, where in sorted(members)[self.top_k:])
         if drop:
             _remove(unit, objects, table, drop, ledger)
+        return unit
 
     def _classifications(self, unit: dict[str, Any], ledger: Counter[tuple[str, str]]) -> None:
         found = unit.get("classifications")
@@ -95,6 +101,27 @@ class Filters:
                 kept.append(c)
         if len(kept) != len(found):
             unit["classifications"] = kept
+
+
+def _walkable(unit: Any) -> bool:
+    """The parts of ``unit`` that filtering reads are plain lists and numbers (else a reader's numpy arrays, tuples
+    or numpy confidences would pass unfiltered)."""
+    if type(unit) is not dict:
+        return False
+    objects, found, table = unit.get("objects", []), unit.get("classifications", []), unit.get("boxes", {})
+    if type(objects) is not list or type(found) is not list or type(table) is not dict:
+        return False
+    for record in chain(objects, found):
+        if type(record) is dict:
+            frames = record.get("frames", [])
+            if type(frames) is not list or type(record.get("confidence", 1.0)) not in _NUMBER:
+                return False
+            if not all(type(fr) is not dict or type(fr.get("confidence", 1.0)) in _NUMBER for fr in frames):
+                return False
+    return all(type(table.get(k, [])) is list for k in ("classes", "class", "confidence", "frame"))
+
+
+_NUMBER = frozenset((int, float))
 
 
 def _confidence(v: Any) -> float | None:

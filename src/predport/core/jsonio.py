@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gc
 import json
+import numbers
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,44 @@ def array_piece(data: bytes, pieces: list[tuple[int, int]], k: int) -> bytes:
     parses it)."""
     a, b = pieces[k]
     return b"".join((b"[" if k else b"", memoryview(data)[a:b], b"]" if k < len(pieces) - 1 else b""))
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
+def json_values(v: Any) -> Any:
+    """``v`` with every value that stands for a JSON value made of that value's own Python type: numpy scalars
+    and arrays (by ``tolist``), tuples, and subclasses of dict, list, str, int and float. Dicts and lists are
+    changed in place; a value of another type is left for the schema to report.
+
+    Why: readers written with numpy hand over ``numpy.float64`` and arrays. The schema's compiled check takes
+    only the exact types, jsonschema takes some of these as numbers, and orjson writes none of them; made
+    plain here (on the slow path, where the compiled check said no), they validate and write as the numbers
+    they are."""
+    t = type(v)
+    if t in _PLAIN:
+        return v
+    if t is dict:
+        for k, x in v.items():
+            if type(x) not in _PLAIN and (y := json_values(x)) is not x:
+                v[k] = y  # (a value replaced, no key added: iterating goes on)
+        return v
+    if t is list:
+        if not _PLAIN.issuperset(map(type, v)):
+            for i, x in enumerate(v):
+                if type(x) not in _PLAIN and (y := json_values(x)) is not x:
+                    v[i] = y
+        return v
+    if isinstance(v, Mapping):
+        return json_values(dict(v))
+    if isinstance(v, list | tuple):
+        return json_values(list(v))
+    if hasattr(v, "dtype") and callable(getattr(v, "tolist", None)):  # numpy: its values as Python's
+        return json_values(v.tolist())
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    return v

@@ -225,7 +225,8 @@ class _Background:
         if self.proc is not None:
             try:
                 kind, value = self.receive.recv()
-            except EOFError:
+            except EOFError:  # (joined first: the pipe can close before the process is reaped)
+                self.proc.join()
                 kind, value = "error", f"the process that computed it {exit_text(self.proc.exitcode)}"
             self.proc.join()
             self.receive.close()
@@ -676,7 +677,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
             if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
-                filters.apply(unit, report.ledger, ont)
+                unit = filters.apply(unit, report.ledger, ont)
             for admitted in repeats.admit(unit):
                 _one(admitted, ont, report, titles, writer, keep_going, keep)
                 tick()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from predport.core import schema
+from predport.core.jsonio import json_values
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.problems import Problem, Problems
@@ -19,6 +21,8 @@ def check_unit(unit: DataUnit, ontology: Ontology) -> tuple[ResolvedUnit | None,
     (so that callers can count what it holds); None when it is too malformed to resolve at all."""
     found: list[Problem] = []
     bad = Rejected()
+    if not schema.compiled()(unit):  # (numpy values, tuples, subclasses: the JSON values they stand for)
+        unit = json_values(unit)
     found.extend(schema_problems(unit, bad))
     if bad.whole:
         return None, found
