@@ -216,3 +216,29 @@ def test_integers_beyond_the_float_range_are_not_finite_not_a_crash(tmp_path: Pa
         ("confidence.out_of_range", "/0/objects/1/frames/0"), ("geometry.not_finite", "/0/boxes/id/1"),
         ("geometry.not_finite", "/0/boxes/id/2"), ("geometry.not_finite", "/0/objects/0/frames/0")]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_class_reference_that_is_not_a_string_under_a_filter_is_a_schema_problem(tmp_path: Path) -> None:
+    """--top-k keys candidates by class before the schema has seen the unit: a name that is a list raised
+    TypeError (unhashable) in the ontology's lookup."""
+    unit = {"title": "a.jpg", "kind": "image", "width": 10, "height": 10, "classifications": [], "objects": [
+        {"id": "a", "class": {"name": ["Car"]}, "frames": [
+            {"frame": 0, "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}}]}]}
+    src = tmp_path / "u.json"
+    src.write_text(json.dumps([unit]))
+    report = predport.convert([src], ONT, "b", tmp_path / "out", fmt="predport", options={"top_k": 1})
+    assert errors(report) == [("schema.invalid", "/0/objects/0")]
+
+
+def test_a_complex_number_is_not_a_number() -> None:
+    """jsonschema took a complex for a number (numbers.Number), then its "minimum" raised TypeError."""
+    from predport.core.ontology import Ontology
+    from predport.core.validate import check_unit
+
+    unit = {"title": "a.jpg", "kind": "image", "width": 10, "height": 10, "classifications": [], "objects": [
+        {"id": "a", "class": {"name": "Car"}, "frames": [
+            {"frame": 0, "confidence": 0.5 + 1j,
+             "geometry": {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}}]}]}
+    _, found = check_unit(unit, Ontology.load(ONT))  # type: ignore[arg-type]
+    assert [(p.code, p.location.field, p.message) for p in found] == [
+        ("schema.invalid", "objects/0/frames/0/confidence", "(0.5+1j) is not of type 'number'")]

@@ -8,6 +8,7 @@ import numbers
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,8 @@ _PLAIN = frozenset((str, int, float, bool, type(None)))
 
 def json_values(v: Any) -> Any:
     """``v`` with every value that stands for a JSON value made of that value's own Python type: numpy scalars
-    and arrays (by ``tolist``), tuples, and subclasses of dict, list, str, int and float. Dicts and lists are
-    changed in place; a value of another type is left for the schema to report.
+    and arrays (by ``tolist``), tuples, decimals, fractions, and subclasses of dict, list, str, int and float.
+    Dicts and lists are changed in place; a value of another type is left for the schema to report.
 
     Why: readers written with numpy hand over ``numpy.float64`` and arrays. The schema's compiled check takes
     only the exact types, jsonschema takes some of these as numbers, and orjson writes none of them; made
@@ -138,6 +139,6 @@ def json_values(v: Any) -> Any:
         return str.__str__(v)
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         return int(v)
-    if isinstance(v, numbers.Real):
+    if isinstance(v, numbers.Real | Decimal):
         return float(v)
     return v

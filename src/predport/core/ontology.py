@@ -176,9 +176,12 @@ def _fold(name: str) -> str:
 
 
 def _resolve(ref: dict[str, str], by_hash: dict[str, Any], by_name: dict[str, list[Any]]) -> Any:
+    key = ref["hash"] if "hash" in ref else ref.get("name", "")
+    if not isinstance(key, str):  # (a reference the schema has not checked yet, e.g. in a filter: names nothing)
+        return None
     if "hash" in ref:
-        return by_hash.get(ref["hash"])
-    found = by_name.get(ref.get("name", ""), [])
+        return by_hash.get(key)
+    found = by_name.get(key, [])
     if not found:
         return None
     return found[0] if len(found) == 1 else list(found)

@@ -31,9 +31,16 @@ def compiled(name: str = "data_unit") -> Callable[[Any], bool]:
 
 @cache
 def _reference(name: str) -> Any:
+    import numbers
+
     import jsonschema
 
-    return jsonschema.Draft202012Validator(load(name))
+    # "number": a real number, as JSON's are; jsonschema's own takes any numbers.Number, and its "minimum" then
+    # raises TypeError on a complex
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "number", lambda _, v: isinstance(v, numbers.Real) and not isinstance(v, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)(load(name))
 
 
 def errors(instance: Any, name: str = "data_unit") -> list[SchemaError]:
