@@ -242,3 +242,26 @@ def test_a_complex_number_is_not_a_number() -> None:
     _, found = check_unit(unit, Ontology.load(ONT))  # type: ignore[arg-type]
     assert [(p.code, p.location.field, p.message) for p in found] == [
         ("schema.invalid", "objects/0/frames/0/confidence", "(0.5+1j) is not of type 'number'")]
+
+
+def test_names_too_long_for_the_file_system_are_missing_files_not_a_failed_reader(tmp_path: Path) -> None:
+    """Found by mutating the readers' samples: a VOC image set listing a 300-character name made the reader
+    fail with OSError (File name too long) where it looks for the image; so did a MOT seqinfo.ini's imDir."""
+    import shutil
+
+    from predport.testing import samples
+
+    long = "x" * 300
+    voc = samples("voc")[0]
+    shutil.copytree(voc.path, tmp_path / "voc")
+    with (tmp_path / "voc" / "ImageSets" / "Main" / "train.txt").open("a") as f:
+        f.write(f"\n{long}\n")
+    report = predport.convert([tmp_path / "voc"], voc.ontology, "b", tmp_path / "voc.jsonl", fmt="voc")
+    assert report.ok and report.units == 4  # (the listed name is an image without predictions, of unknown size)
+
+    mot = next(s for s in samples("mot") if s.path.name == "clip")
+    shutil.copytree(mot.path, tmp_path / "mot")
+    (tmp_path / "mot" / "seqinfo.ini").write_text(f"[Sequence]\nname=clip\nimDir={long}\n")
+    report = predport.convert([tmp_path / "mot"], mot.ontology, "b", tmp_path / "mot.jsonl", fmt="mot")
+    assert not any("failed" in p.message for p in report.problems)
+    assert "unit.frame_count_unknown" in {p.code for p in report.problems}  # (no frames found: length unknown)

@@ -376,7 +376,7 @@ class _Xml(_Unit):
                 places.append(parent.parent / "Masks" / folder / name)
                 break
         places.append(self.f.parent / name)
-        path = next((p for p in places if name and p.is_file()), None)
+        path = next((p for p in places if name and imagemod.is_file(p)), None)
         if path is None:
             self.ctx.report("labelme.bad_shape", f"mask {name!r} not found (Masks/{folder}/ or beside the file)",
                             where, group=label)

@@ -111,6 +111,14 @@ def _mot_row(line: str) -> bool:
     return True
 
 
+def _listing(directory: Path) -> list[Path]:
+    """The entries of the frames directory seqinfo.ini names ([] when it names none the system lets us list)."""
+    try:
+        return list(directory.iterdir())
+    except (OSError, ValueError):
+        return []
+
+
 def _unit(seq: Path, rows: Path, gt: bool, ctx: predport.ReadContext) -> DataUnit | None:
     info = configparser.ConfigParser()
     ini = seq / "seqinfo.ini"
@@ -125,8 +133,9 @@ def _unit(seq: Path, rows: Path, gt: bool, ctx: predport.ReadContext) -> DataUni
     width, height = _int(sequence.get("imwidth")), _int(sequence.get("imheight"))
     length, fps = _int(sequence.get("seqlength")), _float(sequence.get("framerate"))
     frames_dir = seq / (sequence.get("imdir") or "img1")
-    if (width is None or height is None or length is None) and frames_dir.is_dir():
-        images = sorted(p for p in frames_dir.iterdir() if p.suffix in imagemod.EXTENSIONS)
+    listed = _listing(frames_dir) if width is None or height is None or length is None else []
+    if listed:
+        images = sorted(p for p in listed if p.suffix in imagemod.EXTENSIONS)
         if images:
             size = imagemod.size(images[0])
             if size is not None and (width is None or height is None):

@@ -25,6 +25,15 @@ def find(directory: Path, stem: str) -> Path | None:
     """The image named ``stem`` plus an image extension in ``directory``, if there is one."""
     for ext in EXTENSIONS:
         p = directory / (stem + ext)
-        if p.is_file():
+        if is_file(p):
             return p
     return None
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` for a path a label file names: one the system refuses (a name too long, a NUL) is no
+    file there, as for pathlib's own missing-file errors, rather than an OSError out of the reader."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
