@@ -9,6 +9,7 @@ other frames; an object left with none is gone, its answers with it. ``--top-k``
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
@@ -125,6 +126,8 @@ _NUMBER = frozenset((int, float))
 
 
 def _confidence(v: Any) -> float | None:
+    if type(v) is float:  # (the usual: once per candidate)
+        return v if math.isfinite(v) else None
     if isinstance(v, bool) or not isinstance(v, int | float) or not finite((v,)):
         return None
     return float(v)

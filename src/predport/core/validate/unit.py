@@ -21,9 +21,9 @@ def check_unit(unit: DataUnit, ontology: Ontology) -> tuple[ResolvedUnit | None,
     (so that callers can count what it holds); None when it is too malformed to resolve at all."""
     found: list[Problem] = []
     bad = Rejected()
-    if not schema.compiled()(unit):  # (numpy values, tuples, subclasses: the JSON values they stand for)
-        unit = json_values(unit)
-    found.extend(schema_problems(unit, bad))
+    if not schema.compiled()(unit):  # (once: valid, the usual answer, is the schema's whole verdict)
+        unit = json_values(unit)  # numpy values, tuples, subclasses: the JSON values they stand for
+        found.extend(schema_problems(unit, bad))
     if bad.whole:
         return None, found
     _integral(unit)
