@@ -155,7 +155,7 @@ def test_readme_shows_the_example_plugin_as_it_is() -> None:
     assert f"```python\n{module}```" in (ROOT / "README.md").read_text()
 
 
-NUMPY_READER = '''
+NUMPY_UNIT = '''
 from collections import OrderedDict
 import numpy as np
 import predport
@@ -176,19 +176,6 @@ def unit(k, plain):
            "objects": seq([(dict if plain else OrderedDict)(id="a", **{"class": {"name": "Car"}},
                                                            frames=seq([frame]))])}
     return doc
-
-class R(predport.BaseReader):
-    name = "{name}"
-    description = "test"
-    def detect(self, path):
-        return predport.Detection(0, "never")
-    def read(self, path, ctx):
-        for k in range(2):
-            yield unit(k, {plain})
-
-@predport.hookimpl
-def predport_readers():
-    return [R()]
 '''
 
 
@@ -201,9 +188,12 @@ def test_numpy_values_tuples_and_subclasses_convert_as_the_plain_values(tmp_path
     import predport
     from predport.core.output import open_output
 
-    path = _local(tmp_path, {"plain": "plain.py", "numpy": "numpy_reader.py"}, {
-        "plain.py": NUMPY_READER.replace("{name}", "plain").replace("{plain}", "True"),
-        "numpy_reader.py": NUMPY_READER.replace("{name}", "numpy").replace("{plain}", "False")})
+    def reader(name: str, plain: bool) -> str:
+        return NUMPY_UNIT + READER.format(name=name).replace("return iter(())",
+                                                             f"return (unit(k, {plain}) for k in range(2))")
+
+    path = _local(tmp_path, {"plain": "plain.py", "numpy": "numpy_reader.py"},
+                  {"plain.py": reader("plain", True), "numpy_reader.py": reader("numpy", False)})
     (tmp_path / "in.x").write_text("")
     rows, per_group = [], []
     for name in ("plain", "numpy"):
