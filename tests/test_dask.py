@@ -306,3 +306,33 @@ def test_option_files_as_urls(tmp_path: Path) -> None:
             prov = manifest(tmp_path / f"{k}.jsonl")["provenance"]
             assert prov["option_files"]["coco.images"]["path"] == "memory://gt/images.json"
     assert one.ok
+
+
+def test_a_killed_drivers_remote_parts_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """A driver killed mid-run cannot remove its parts on object storage. Its heartbeat (driver.json, rewritten
+    every minute) stops; the next run into the same output removes parts directories silent for 15 minutes and
+    says so, and leaves a running driver's alone."""
+    import time
+
+    from predport.core import cluster
+
+    src = shards(tmp_path, 2)
+    mem = fsspec.filesystem("memory")
+    now = time.time()
+    for name, beat in (("dead", now - 3600), ("live", now - 30)):
+        mem.pipe_file(f"/sweep/.o.jsonl.predport-parts-{name}/driver.json", json.dumps({"time": beat}).encode())
+        mem.pipe_file(f"/sweep/.o.jsonl.predport-parts-{name}/part-000000", b"rows\n")
+    mem.pipe_file("/sweep/.other.jsonl.predport-parts-dead/driver.json", json.dumps({"time": 0}).encode())
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as local:
+        report = predport.convert(src, ontology(tmp_path), "p", "memory://sweep/o.jsonl", dask=local)
+    assert report.ok
+    assert [(p.code, p.location.file) for p in report.problems if p.code == "output.stale"] == [
+        ("output.stale", "/sweep/.o.jsonl.predport-parts-dead")]
+    assert sorted(p["name"] for p in mem.ls("/sweep")) == [
+        "/sweep/.o.jsonl.predport-parts-live", "/sweep/.other.jsonl.predport-parts-dead", "/sweep/o.jsonl",
+        "/sweep/o.manifest.json"]
+    beat = cluster._Heartbeat(mem, "/beat", every=0.05)  # (the beat itself: rewritten while the run goes on)
+    first = json.loads(mem.cat_file("/beat/driver.json"))["time"]
+    time.sleep(0.3)
+    beat.stop()
+    assert json.loads(mem.cat_file("/beat/driver.json"))["time"] > first

@@ -17,7 +17,9 @@ reports. Then, all or nothing:
 Sources and the output may be fsspec URLs: local paths, ``memory://`` (tests), ``s3://`` when s3fs is installed.
 A task reads a remote source through a local copy in its own temporary directory (readers read files); problems
 still name the URL. Parts are written beside the output (``.<name>.predport-parts-<token>/``: in the driver's
-staging directory when the output is local, which then must be on storage every worker sees).
+staging directory when the output is local, which then must be on storage every worker sees). A remote parts
+directory holds the driver's heartbeat; the next run into the output removes those of dead drivers
+(:func:`sweep_parts`).
 
 Task granularity is the source: a single 2 GB results file is one task (use ``--workers`` on one machine for
 that); a thousand shards are a thousand tasks.
@@ -26,8 +28,10 @@ that); a thousand shards are a thousand tasks.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -35,6 +39,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from predport.core import faults
 from predport.core.ontology import Ontology
@@ -267,12 +273,15 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
         task = _Task(ont.data, ont.origin, branch, fmt, opts, [str(p) for p in plugins or []], keep_going,
                      [list(a) for a in reader_args], when, local_out.name.endswith(".gz"), parts)
         client, closer = client_for(dask)
+        beat = None
         try:
             if remote:
                 import fsspec
 
                 fs, base = fsspec.core.url_to_fs(parts)
+                report.problems.extend(sweep_parts(fs, base.rsplit("/", 1)[0], local_out.name))
                 fs.makedirs(base, exist_ok=True)
+                beat = _Heartbeat(fs, base)
             t = time.perf_counter()
             report.stages["setup"] += t - t0
             results = _compute(client, urls, task)
@@ -335,11 +344,75 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
         finally:
             report.seconds = time.perf_counter() - t0
             writer.abort()  # (a local output's parts are in the staging directory: gone with it)
+            if beat is not None:
+                beat.stop()
             if remote:
                 with contextlib.suppress(Exception):
                     fs.rm(base, recursive=True)
             if closer is not None:
                 closer()
+
+
+#: how often a driver says, in its remote parts directory, that it is still running; and after how long without a
+#: word a parts directory is a dead run's (a killed driver cannot remove its parts: the next run into the same
+#: output does). The margin covers clocks that differ between machines.
+HEARTBEAT_S = 60.0
+STALE_S = 15 * 60.0
+
+
+class _Heartbeat:
+    """A thread that rewrites ``driver.json`` (the time, this host and process) in a remote parts directory every
+    :data:`HEARTBEAT_S` seconds until :meth:`stop`."""
+
+    def __init__(self, fs: Any, base: str, every: float = HEARTBEAT_S) -> None:
+        import threading
+
+        self.fs, self.path, self.every = fs, f"{base.rstrip('/')}/driver.json", every
+        self.done = threading.Event()
+        self.beat()  # (before any part: a directory without it is never newer than its parts)
+        self.thread = threading.Thread(target=self.run, name="predport-heartbeat", daemon=True)
+        self.thread.start()
+
+    def beat(self) -> None:
+        self.fs.pipe_file(self.path, orjson.dumps({"time": time.time(), "host": socket.gethostname(),
+                                                   "pid": os.getpid()}))
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            with contextlib.suppress(Exception):  # (a missed beat is retried; the run itself says what fails)
+                self.beat()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def sweep_parts(fs: Any, directory: str, name: str, now: float | None = None) -> list[Problem]:
+    """Remove the parts directories of output ``name`` in ``directory`` whose driver has not said it is running
+    for :data:`STALE_S` seconds (by its ``driver.json``; one without it, by its files' times); say so."""
+    now = time.time() if now is None else now
+    out = []
+    for path in fs.glob(f"{directory.rstrip('/')}/.{name}.predport-parts-*"):
+        try:
+            last = orjson.loads(fs.cat_file(f"{path}/driver.json"))["time"]
+        except Exception:  # (no heartbeat, or not readable: the newest of its files)
+            times = [_modified(fs, p) for p in [path, *fs.find(path)]]
+            last = max((t for t in times if t is not None), default=None)
+        if not isinstance(last, int | float) or now - last < STALE_S:
+            continue
+        with contextlib.suppress(Exception):
+            fs.rm(path, recursive=True)
+            out.append(Problem("output.stale", "info", f"removed {path.rsplit('/', 1)[-1]}, left by a run whose "
+                               f"driver last said it was running {(now - last) / 60:.0f} minutes ago",
+                               Location(str(path))))
+    return out
+
+
+def _modified(fs: Any, path: str) -> float | None:
+    try:
+        return float(fs.modified(path).timestamp())
+    except Exception:  # (a file system or a pseudo-directory that does not say)
+        return None
 
 
 def _check_remote_target(out: str) -> None:

@@ -85,7 +85,8 @@ CORE_CODES: dict[str, str] = {
     "reader.cannot_carry": "the ontology asks for what the chosen reader cannot carry (e.g. required attributes)",
     "branch.invalid": "the branch name is not a valid prediction branch name",
     "output.dropped": "fields a label row cannot hold (COCO ground truth's area, iscrowd, bbox) were not written",
-    "output.stale": "a staging directory left by an earlier run whose process is gone was removed (or restored)",
+    "output.stale": "a staging directory left by an earlier run whose process is gone was removed (or restored); "
+                    "or a remote parts directory whose Dask driver stopped its heartbeat",
 }
 
 _CODE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
