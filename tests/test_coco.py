@@ -504,3 +504,30 @@ def test_a_failed_part_names_its_file(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(reader, "_decoded_part", lambda text, kind, extract: 1 / (os.getpid() == here))
     with pytest.raises(PredportError, match=f"{path}: parsing part of the input failed: ZeroDivisionError"):
         ctx.decode_parts(path, list[PlainResult], len, part_bytes=1)
+
+
+def test_a_small_results_file_converts_without_numpy_and_as_with_it(tmp_path: Path) -> None:
+    """Plain box results below COLUMNS_FROM annotations go annotation by annotation when numpy is not loaded
+    (importing it costs more than columns save), and the rows' CRC-32 is zlib's for a process's first 4 MB:
+    such a run imports no numpy, and writes what the column path writes."""
+    import subprocess
+    import sys
+
+    from output_kit import same_but_time
+
+    meta = load(DATA / "coco" / "instances_val2014_100.json")
+    ontology = coco_ontology(tmp_path / "ont.json", meta["categories"])
+    args = [str(DATA / "coco" / "instances_val2014_fakebbox100_results.json"),
+            str(DATA / "coco" / "instances_val2014_100.json"), str(ontology)]
+    code = ("import sys, predport\n{pre}"
+            "r = predport.convert([sys.argv[1]], sys.argv[3], 'b', sys.argv[4], options={{'images': sys.argv[2]}})\n"
+            "print(r.ok, r.units, sum(r.objects.values()), 'numpy' in sys.modules)")
+    seen = []
+    for k, pre in enumerate(("", "import numpy\n")):
+        out = tmp_path / f"{k}.jsonl"
+        run = subprocess.run([sys.executable, "-c", code.format(pre=pre), *args, str(out)], capture_output=True,
+                             text=True, check=True)
+        seen.append((run.stdout.split(), out.read_bytes()))
+    (without, rows), (with_numpy, column_rows) = seen
+    assert without == ["True", "100", "734", "False"] and with_numpy == ["True", "100", "734", "True"]
+    assert same_but_time(rows, column_rows)

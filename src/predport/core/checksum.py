@@ -11,6 +11,7 @@ without AVX, or not x86, it is a cheap no-op.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -19,10 +20,18 @@ from isal import isal_zlib
 
 
 def crc32(data: bytes) -> int:
-    """CRC-32 of ``data`` (the same value as ``zlib.crc32``)."""
+    """CRC-32 of ``data`` (the same value as ``zlib.crc32``): by zlib for a process's first 4 MB, which then
+    imports no numpy for :func:`_clear` (50-115 ms, more than a small run's rows cost), by ISA-L after."""
+    global _zlib_left
+    if _zlib_left > 0:
+        _zlib_left -= len(data)
+        return zlib.crc32(data)
     value = isal_zlib.crc32(data)
     _clear()
     return value
+
+
+_zlib_left = 4 << 20
 
 
 def gzip_member(data: bytes) -> bytes:
