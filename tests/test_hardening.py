@@ -265,3 +265,23 @@ def test_names_too_long_for_the_file_system_are_missing_files_not_a_failed_reade
     report = predport.convert([tmp_path / "mot"], mot.ontology, "b", tmp_path / "mot.jsonl", fmt="mot")
     assert not any("failed" in p.message for p in report.problems)
     assert "unit.frame_count_unknown" in {p.code for p in report.problems}  # (no frames found: length unknown)
+
+
+def test_a_unit_that_contains_itself_is_a_schema_problem() -> None:
+    """Made plain before the schema's messages (numpy values, tuples, subclasses), a container inside itself
+    must not recurse forever: it is left as it is, for the schema to report."""
+    from collections import OrderedDict
+
+    from predport.core.ontology import Ontology
+    from predport.core.validate import check_unit
+
+    box = {"shape": "bounding_box", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}
+    first = {"id": "a", "class": {"name": "Car"}, "frames": [{"frame": 0, "geometry": box}]}
+    unit: dict[str, Any] = {"title": "a.jpg", "kind": "image", "width": 10, "height": 10, "classifications": [],
+                            "objects": [first, OrderedDict(id="b", frames=[{"frame": 0, "geometry": dict(box)}])]}
+    unit["objects"][1]["class"] = {"name": "Car"}
+    box["self"] = unit["objects"]
+    unit["objects"][1]["me"] = unit["objects"][1]
+    _, found = check_unit(unit, Ontology.load(ONT))  # type: ignore[arg-type]
+    assert [(p.code, p.location.field) for p in found] == [
+        ("schema.invalid", "objects/0/frames/0/geometry"), ("schema.invalid", "objects/1")]

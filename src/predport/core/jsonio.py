@@ -106,10 +106,11 @@ def array_piece(data: bytes, pieces: list[tuple[int, int]], k: int) -> bytes:
 _PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
-def json_values(v: Any) -> Any:
+def json_values(v: Any, _open: set[int] | None = None) -> Any:
     """``v`` with every value that stands for a JSON value made of that value's own Python type: numpy scalars
     and arrays (by ``tolist``), tuples, decimals, fractions, and subclasses of dict, list, str, int and float.
-    Dicts and lists are changed in place; a value of another type is left for the schema to report.
+    Dicts and lists are changed in place; a value of another type, or a container inside itself (no JSON value
+    is), is left for the schema to report.
 
     Why: readers written with numpy hand over ``numpy.float64`` and arrays. The schema's compiled check takes
     only the exact types, jsonschema takes some of these as numbers, and orjson writes none of them; made
@@ -118,6 +119,33 @@ def json_values(v: Any) -> Any:
     t = type(v)
     if t in _PLAIN:
         return v
+    if _open is None:
+        _open = set()
+    if id(v) in _open:
+        return v
+    if t is dict or t is list:
+        _open.add(id(v))
+        items = v.items() if t is dict else enumerate(v)
+        if t is dict or not _PLAIN.issuperset(map(type, v)):
+            for k, x in items:
+                if type(x) not in _PLAIN and (y := json_values(x, _open)) is not x:
+                    v[k] = y  # (a value replaced, no key added: iterating goes on)
+        _open.discard(id(v))
+        return v
+    if isinstance(v, Mapping | list | tuple):
+        _open.add(id(v))  # (its copy's items may lead back to it)
+        out = json_values(dict(v) if isinstance(v, Mapping) else list(v), _open)
+        _open.discard(id(v))
+        return out
+    if hasattr(v, "dtype") and callable(getattr(v, "tolist", None)):  # numpy: its values as Python's
+        return json_values(v.tolist(), _open)
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, numbers.Real | Decimal):
+        return float(v)
+    return v
     if t is dict:
         for k, x in v.items():
             if type(x) not in _PLAIN and (y := json_values(x)) is not x:
