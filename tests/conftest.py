@@ -21,6 +21,18 @@ def load(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _column_paths_on_small_files() -> Any:
+    """In this process, the COCO reader's column paths take small files too (outside, they start at
+    COLUMNS_FROM annotations unless numpy is loaded): what a test sees does not depend on which tests ran
+    first and imported numpy. Runs in subprocesses keep the threshold (test_coco checks both give the same)."""
+    from predport.converters import coco
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(coco, "COLUMNS_FROM", 0)
+        yield
+
+
 def coco_ontology(path: Path, categories: list[dict[str, Any]], shape: str | Callable[[int], str] = "bounding_box",
                   keypoints: list[str] | None = None) -> Path:
     """An ontology with one object per COCO category (feature hash ``c`` + the category id), of one shape or of

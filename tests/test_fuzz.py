@@ -168,7 +168,7 @@ def plain_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]
     """A COCO images file and a results list of plain boxes -- the shape the whole-file path takes -- with
     the variations it must get right: ints and floats, boxes outside the frame, ids on some, scores missing,
     images without boxes, two images of one file name, images without a size, categories of other shapes, image
-    ids small, negative, large and beyond 2**53."""
+    ids small, negative, large and beyond 2**53, category ids small, negative and large."""
     n_images = draw(st.integers(1, 6))
     first = draw(st.sampled_from([10, 10, -3, 2 ** 22 - 2, 2 ** 40, 2 ** 53 - 2]))  # (small ids: a table lookup)
     order = draw(st.permutations(range(n_images)))  # (ids not in file order)
@@ -177,7 +177,8 @@ def plain_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]
          "height": draw(st.sampled_from([480, 17, 1]))} for k in range(n_images)]
     if draw(st.booleans()):
         del images[-1]["width"]
-    categories = [{"id": c, "name": f"c{c}"} for c in (3, 1, 70, 2)]  # (not sorted: class indices are by id)
+    base = draw(st.sampled_from([0, 0, -80, 2 ** 22, 2 ** 40]))  # (category ids: small ones take a table lookup)
+    categories = [{"id": base + c, "name": f"c{c}"} for c in (3, 1, 70, 2)]  # (not sorted: indices are by id)
     number = st.one_of(st.integers(-5, 700), st.floats(-5, 700, allow_nan=False), st.sampled_from([0, 0.5, 1e-9]))
     anns = []
     for i in range(draw(st.integers(0, 30))):
@@ -217,6 +218,7 @@ def _units_every_way(tmp_path: Path, meta: Any, anns: Any, ontology: Path) -> li
     for way in ("parts", "typed", "dicts", "general"):
         problems = Problems()
         with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(coco, "COLUMNS_FROM", 0)  # (the column paths whatever the size, numpy loaded or not)
             if way == "parts":
                 mp.setattr(ReadContext, "decode_parts", in_parts)
             if way in ("dicts", "general"):
