@@ -135,3 +135,21 @@ def test_workers_on_ranges_of_titles_append_their_parts(tmp_path: Path, monkeypa
     assert lines(tmp_path / "two.jsonl") == lines(tmp_path / "one.jsonl")
     assert len(copies) == 1  # (the second part, appended whole: not 40 rows copied one by one)
     assert copies[0] < (tmp_path / "two.jsonl").stat().st_size
+
+
+@pytest.mark.parametrize(("name", "workers"), [("o.jsonl", 1), ("o.jsonl", 2), ("o.jsonl.gz", 1), ("dir", 2)])
+def test_a_disk_that_refuses_the_rows_ends_the_run_cleanly(inputs: dict[str, Path], tmp_path: Path, name: str,
+                                                           workers: int) -> None:
+    """A full disk (here a file size limit: EFBIG where ENOSPC would come) raised an OSError with a traceback,
+    and the staging directory stayed, since closing the part file raised again in the abort. Now the run says
+    what it could not write and leaves nothing beside the output."""
+    out = tmp_path / "out" / name
+    prelude = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))")
+    run = run_cli([*convert_args(inputs, "new", out), "--workers", str(workers)], dict(os.environ), prelude)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith("predport: error: cannot write ") and "File too large" in run.stderr
+    assert leftovers(out.parent, out) == [] and not out.exists()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert main([*convert_args(inputs, "new", blocked / "o.jsonl")]) == 2  # (its parent is a file)

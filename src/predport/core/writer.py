@@ -17,12 +17,13 @@ CRC-32, so a reader tells a file whose run was killed between the two renames fr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import re
 import secrets
 from binascii import b2a_base64 as b2a
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
@@ -472,7 +473,8 @@ class BranchWriter:
         self.gz = self.out.name.endswith(".gz")
         self._part: Any = None  # (one file: this process's part file, and the process it belongs to)
         self._part_pid = 0
-        self._staging = Staging(self.out)
+        with _disk(f"beside {self.out}"):
+            self._staging = Staging(self.out)
         self.staging = self._staging.path
         self.removed: list[Removed] = self._staging.removed
 
@@ -492,12 +494,13 @@ class BranchWriter:
         entry: dict[str, Any] = {"title": ru.unit["title"], "kind": ru.unit["kind"],
                                  "data_hash": ru.unit.get("data_hash"), "width": ru.unit.get("width"),
                                  "height": ru.unit.get("height"), **unit_counts(ru)}
-        if self.one_file:
-            entry.update(self._append(data + b"\n"))
-        else:
-            name = safe_file_name(ru.unit["title"], self._names)
-            (self.staging / name).write_bytes(data)
-            entry["file"] = name
+        with _disk(f"the label row of {ru.unit['title']!r} into {self.staging}"):
+            if self.one_file:
+                entry.update(self._append(data + b"\n"))
+            else:
+                name = safe_file_name(ru.unit["title"], self._names)
+                (self.staging / name).write_bytes(data)
+                entry["file"] = name
         self.units.append(entry)
         faults.point("unit")
         return entry
@@ -522,8 +525,9 @@ class BranchWriter:
     def flush(self) -> None:
         """Close this process's part file (its rows are on disk)."""
         if self._part is not None:
-            self._part.close()
-            self._part = None
+            part, self._part = self._part, None
+            with _disk(f"the rows into {self.staging}"):
+                part.close()
 
     def manifest(self) -> dict[str, Any]:
         from predport import __version__
@@ -544,9 +548,10 @@ class BranchWriter:
     def seal(self) -> Path:
         """Write the manifest into the staging directory and return it (the rows are complete there). A
         one-file output is assembled there first (``data``), its rows ordered by title."""
-        if self.one_file:
-            self._assemble()
-        (self.staging / MANIFEST).write_bytes(orjson.dumps(self.manifest(), option=orjson.OPT_INDENT_2))
+        with _disk(f"the output into {self.staging}"):
+            if self.one_file:
+                self._assemble()
+            (self.staging / MANIFEST).write_bytes(orjson.dumps(self.manifest(), option=orjson.OPT_INDENT_2))
         return self.staging
 
     def _assemble(self) -> None:
@@ -603,22 +608,36 @@ class BranchWriter:
         """Seal and put the staging directory in place of ``out`` (atomically where the platform can); for
         one-file output, the file, then its manifest (which says which bytes make the file complete)."""
         self.seal()
-        if not self.one_file:
-            return self._staging.commit()
-        import os
+        with _disk(str(self.out)):
+            if not self.one_file:
+                return self._staging.commit()
+            import os
 
-        faults.point("commit")
-        os.replace(self.staging / "data", self.out)
-        faults.point("file-renamed")
-        os.replace(self.staging / MANIFEST, file_manifest(self.out))
+            faults.point("commit")
+            os.replace(self.staging / "data", self.out)
+            faults.point("file-renamed")
+            os.replace(self.staging / MANIFEST, file_manifest(self.out))
         self._staging.discard()
         return self.out
 
     def abort(self) -> None:
         if self._part is not None:
-            self._part.close()
-            self._part = None
+            part, self._part = self._part, None
+            with contextlib.suppress(OSError):  # (its last rows may not fit the disk: they are discarded anyway)
+                part.close()
         self._staging.discard()
+
+
+@contextlib.contextmanager
+def _disk(what: str) -> Iterator[None]:
+    """An OSError while writing the output (a full disk, a read-only file system, no permission) is the run's
+    end, said as such: a PredportError naming what could not be written. The caller's abort then removes
+    the staging directory, as after any failed run."""
+    try:
+        yield
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename and str(e.filename) not in what else ""
+        raise PredportError(f"cannot write {what}: {e.strerror or e}{where}") from e
 
 
 def _copy(src: int, dst: int, offset: int, count: int) -> None:
