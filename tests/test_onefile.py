@@ -153,3 +153,15 @@ def test_a_disk_that_refuses_the_rows_ends_the_run_cleanly(inputs: dict[str, Pat
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     assert main([*convert_args(inputs, "new", blocked / "o.jsonl")]) == 2  # (its parent is a file)
+
+
+def test_evaluate_on_a_disk_that_refuses_its_files_ends_cleanly(inputs: dict[str, Path], tmp_path: Path) -> None:
+    """The same for `predport evaluate --out DIR`: its report files, refused, raised with a traceback."""
+    out = tmp_path / "ev"
+    prelude = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))")
+    run = run_cli(["evaluate", str(inputs["new"]), "--images", str(inputs["images"]), "--truth",
+                   str(inputs["images"]), "--ontology", str(inputs["ontology"]), "--out", str(out)],
+                  dict(os.environ), prelude)
+    assert run.returncode == 2 and run.stderr.startswith(f"predport: error: cannot write {out}: File too large")
+    assert not out.exists() and leftovers(tmp_path, out) == []

@@ -23,9 +23,12 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from predport.core.problems import PredportError
 
 try:
     import fcntl
@@ -187,3 +190,15 @@ class Staging:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+
+@contextlib.contextmanager
+def disk_errors(what: str) -> Iterator[None]:
+    """An OSError while writing the output (a full disk, a read-only file system, no permission) is the run's
+    end, said as such: a PredportError naming what could not be written. The caller's abort then removes
+    the staging directory, as after any failed run."""
+    try:
+        yield
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename and str(e.filename) not in what else ""
+        raise PredportError(f"cannot write {what}: {e.strerror or e}{where}") from e

@@ -23,7 +23,7 @@ import mimetypes
 import re
 import secrets
 from binascii import b2a_base64 as b2a
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
@@ -37,7 +37,7 @@ import orjson
 from predport.core import checksum, faults
 from predport.core.ontology import Attribute, Ontology, OntologyObject, Option
 from predport.core.problems import PredportError
-from predport.core.staging import MANIFEST, Removed, Staging
+from predport.core.staging import MANIFEST, Removed, Staging, disk_errors
 from predport.core.validate import RAnswer, RBoxes, ResolvedUnit
 
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -473,7 +473,7 @@ class BranchWriter:
         self.gz = self.out.name.endswith(".gz")
         self._part: Any = None  # (one file: this process's part file, and the process it belongs to)
         self._part_pid = 0
-        with _disk(f"beside {self.out}"):
+        with disk_errors(f"beside {self.out}"):
             self._staging = Staging(self.out)
         self.staging = self._staging.path
         self.removed: list[Removed] = self._staging.removed
@@ -494,7 +494,7 @@ class BranchWriter:
         entry: dict[str, Any] = {"title": ru.unit["title"], "kind": ru.unit["kind"],
                                  "data_hash": ru.unit.get("data_hash"), "width": ru.unit.get("width"),
                                  "height": ru.unit.get("height"), **unit_counts(ru)}
-        with _disk(f"the label row of {ru.unit['title']!r} into {self.staging}"):
+        with disk_errors(f"the label row of {ru.unit['title']!r} into {self.staging}"):
             if self.one_file:
                 entry.update(self._append(data + b"\n"))
             else:
@@ -526,7 +526,7 @@ class BranchWriter:
         """Close this process's part file (its rows are on disk)."""
         if self._part is not None:
             part, self._part = self._part, None
-            with _disk(f"the rows into {self.staging}"):
+            with disk_errors(f"the rows into {self.staging}"):
                 part.close()
 
     def manifest(self) -> dict[str, Any]:
@@ -548,7 +548,7 @@ class BranchWriter:
     def seal(self) -> Path:
         """Write the manifest into the staging directory and return it (the rows are complete there). A
         one-file output is assembled there first (``data``), its rows ordered by title."""
-        with _disk(f"the output into {self.staging}"):
+        with disk_errors(f"the output into {self.staging}"):
             if self.one_file:
                 self._assemble()
             (self.staging / MANIFEST).write_bytes(orjson.dumps(self.manifest(), option=orjson.OPT_INDENT_2))
@@ -608,7 +608,7 @@ class BranchWriter:
         """Seal and put the staging directory in place of ``out`` (atomically where the platform can); for
         one-file output, the file, then its manifest (which says which bytes make the file complete)."""
         self.seal()
-        with _disk(str(self.out)):
+        with disk_errors(str(self.out)):
             if not self.one_file:
                 return self._staging.commit()
             import os
@@ -628,16 +628,6 @@ class BranchWriter:
         self._staging.discard()
 
 
-@contextlib.contextmanager
-def _disk(what: str) -> Iterator[None]:
-    """An OSError while writing the output (a full disk, a read-only file system, no permission) is the run's
-    end, said as such: a PredportError naming what could not be written. The caller's abort then removes
-    the staging directory, as after any failed run."""
-    try:
-        yield
-    except OSError as e:
-        where = f" ({e.filename})" if e.filename and str(e.filename) not in what else ""
-        raise PredportError(f"cannot write {what}: {e.strerror or e}{where}") from e
 
 
 def _copy(src: int, dst: int, offset: int, count: int) -> None:

@@ -68,20 +68,21 @@ def matches_csv(ev: Evaluation) -> str:
 
 def write(ev: Evaluation, out: Path) -> Path:
     """Everything into ``out``, all or nothing."""
-    from predport.core.staging import Staging
+    from predport.core.staging import Staging, disk_errors
 
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "evaluation.json").is_file())):
         from predport.core.problems import PredportError
 
         raise PredportError(f"{out} exists and is not a predport evaluation directory; choose another --out")
-    staging = Staging(out)
-    try:
-        (staging.path / "evaluation.json").write_text(json.dumps(ev.as_dict(), indent=2) + "\n", "utf-8")
-        (staging.path / "matches.csv").write_text(matches_csv(ev), "utf-8")
-        plots(ev, staging.path)
-        return staging.commit()
-    finally:
-        staging.discard()
+    with disk_errors(str(out)):
+        staging = Staging(out)
+        try:
+            (staging.path / "evaluation.json").write_text(json.dumps(ev.as_dict(), indent=2) + "\n", "utf-8")
+            (staging.path / "matches.csv").write_text(matches_csv(ev), "utf-8")
+            plots(ev, staging.path)
+            return staging.commit()
+        finally:
+            staging.discard()
 
 
 def _file_name(name: str) -> str:
