@@ -105,3 +105,16 @@ def test_warnings_do_not_block(tmp_path: Path) -> None:
 def test_console_script_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "predport.cli", "formats"], capture_output=True, text=True, check=True)
     assert {line.split()[0] for line in proc.stdout.splitlines()} >= {"coco", "encord", "predport"}
+
+
+def test_counts_and_times_below_their_floor_are_usage_errors(capsys) -> None:  # type: ignore[no-untyped-def]
+    """--workers 0 and -1 ran as 1 worker without a word; --bundle-size 0 would have reached the upload."""
+    convert = ["convert", str(REF / "image-point.json"), "--ontology", str(ONT), "--branch", "b"]
+    upload = ["upload", "out", "--project", "p"]
+    for args, said in ((["--workers", "0"], "argument --workers: 0 is less than 1"),
+                       (["--workers", "two"], "argument --workers: 'two' is not a whole number"),
+                       (["--bundle-size", "0"], "argument --bundle-size: 0 is less than 1"),
+                       (["--retries", "-1"], "argument --retries: -1 is less than 0"),
+                       (["--backoff", "nan"], "argument --backoff: nan is not a finite number")):
+        assert main([*(convert if args[0] == "--workers" else upload), *args]) == 2
+        assert said in capsys.readouterr().err

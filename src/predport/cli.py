@@ -81,7 +81,7 @@ def _parser(registry: Any, command: str | None) -> argparse.ArgumentParser:
         c.add_argument("--format", dest="output", choices=("text", "json"), default="text",
                        help="how to print problems and the summary")
         c.add_argument("--branch", required=name == "convert", help="prediction branch name")
-        c.add_argument("--workers", type=int, default=1, metavar="N",
+        c.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
                        help="spread the work over N processes (default 1)")
         c.add_argument("--quiet", action="store_true", help="no progress line (it is shown only on a terminal)")
         if name == "convert":
@@ -160,11 +160,27 @@ def _remote(p: argparse.ArgumentParser, required: bool, writes: bool = True) -> 
                    "ENCORD_SSH_KEY environment variables)")
     g.add_argument("--token-file", metavar="FILE", help="a file holding a bearer token (or set ENCORD_TOKEN)")
     g.add_argument("--domain", metavar="URL", help="Encord API domain (other regions and deployments)")
-    g.add_argument("--retries", type=int, default=5, help="retries of a failed bundle (rate limits, server errors)")
-    g.add_argument("--backoff", type=float, default=2.0, help="seconds before the first retry; doubles each time")
+    g.add_argument("--retries", type=_at_least(0), default=5,
+                   help="retries of a failed bundle (rate limits, server errors)")
+    g.add_argument("--backoff", type=_at_least(0, float), default=2.0,
+                   help="seconds before the first retry; doubles each time")
     if writes:
         g.add_argument("--dry-run", action="store_true", help="print the plan; send no write request")
-        g.add_argument("--bundle-size", type=int, default=100, help="label rows per save request")
+        g.add_argument("--bundle-size", type=_at_least(1), default=100, help="label rows per save request")
+
+
+def _at_least(low: float, kind: type = int) -> Any:
+    """An argparse type: a number of ``kind`` no smaller than ``low`` (finite), else argparse's usage error."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not value >= low or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text} is less than {low}" if value == value and value < low
+                                             else f"{text} is not a finite number")
+        return value
+    return parse
 
 
 def _connection(args: argparse.Namespace) -> Any:
