@@ -146,27 +146,3 @@ def json_values(v: Any, _open: set[int] | None = None) -> Any:
     if isinstance(v, numbers.Real | Decimal):
         return float(v)
     return v
-    if t is dict:
-        for k, x in v.items():
-            if type(x) not in _PLAIN and (y := json_values(x)) is not x:
-                v[k] = y  # (a value replaced, no key added: iterating goes on)
-        return v
-    if t is list:
-        if not _PLAIN.issuperset(map(type, v)):
-            for i, x in enumerate(v):
-                if type(x) not in _PLAIN and (y := json_values(x)) is not x:
-                    v[i] = y
-        return v
-    if isinstance(v, Mapping):
-        return json_values(dict(v))
-    if isinstance(v, list | tuple):
-        return json_values(list(v))
-    if hasattr(v, "dtype") and callable(getattr(v, "tolist", None)):  # numpy: its values as Python's
-        return json_values(v.tolist())
-    if isinstance(v, str):
-        return str.__str__(v)
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        return int(v)
-    if isinstance(v, numbers.Real | Decimal):
-        return float(v)
-    return v
