@@ -200,5 +200,11 @@ def disk_errors(what: str) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        where = f" ({e.filename})" if e.filename and str(e.filename) not in what else ""
-        raise PredportError(f"cannot write {what}: {e.strerror or e}{where}") from e
+        raise disk_error(e, what) from e
+
+
+def disk_error(e: OSError, what: str) -> PredportError:
+    """:func:`disk_errors`' error, for a caller on a hot path that catches the OSError itself (and so formats
+    ``what`` only when it fails)."""
+    where = f" ({e.filename})" if e.filename and str(e.filename) not in what else ""
+    return PredportError(f"cannot write {what}: {e.strerror or e}{where}")

@@ -37,7 +37,7 @@ import orjson
 from predport.core import checksum, faults
 from predport.core.ontology import Attribute, Ontology, OntologyObject, Option
 from predport.core.problems import PredportError
-from predport.core.staging import MANIFEST, Removed, Staging, disk_errors
+from predport.core.staging import MANIFEST, Removed, Staging, disk_error, disk_errors
 from predport.core.validate import RAnswer, RBoxes, ResolvedUnit
 
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -494,13 +494,15 @@ class BranchWriter:
         entry: dict[str, Any] = {"title": ru.unit["title"], "kind": ru.unit["kind"],
                                  "data_hash": ru.unit.get("data_hash"), "width": ru.unit.get("width"),
                                  "height": ru.unit.get("height"), **unit_counts(ru)}
-        with disk_errors(f"the label row of {ru.unit['title']!r} into {self.staging}"):
+        try:
             if self.one_file:
                 entry.update(self._append(data + b"\n"))
             else:
                 name = safe_file_name(ru.unit["title"], self._names)
                 (self.staging / name).write_bytes(data)
                 entry["file"] = name
+        except OSError as e:  # (formatted only then: a unit's row is on the hot path)
+            raise disk_error(e, f"the label row of {ru.unit['title']!r} into {self.staging}") from e
         self.units.append(entry)
         faults.point("unit")
         return entry
@@ -626,8 +628,6 @@ class BranchWriter:
             with contextlib.suppress(OSError):  # (its last rows may not fit the disk: they are discarded anyway)
                 part.close()
         self._staging.discard()
-
-
 
 
 def _copy(src: int, dst: int, offset: int, count: int) -> None:
