@@ -339,3 +339,74 @@ def test_table_classes_resolve_like_object_records() -> None:
         assert problem_set(problems) == problem_set(ref_problems)
         assert [(p.code, str(p.location)) for p in problems] == [("class.ambiguous", "results.json#/1/bbox")]
         assert ru is not None and [c.hash if c else None for c in ru.boxes.classes] == ["carBox01", None]
+
+
+def shared_table(rows: list[tuple[Any, ...]], **columns: Any) -> boxes.SharedBoxes:
+    import numpy as np
+
+    cols = list(zip(*rows, strict=True))
+    given: dict[str, Any] = {"class": np.array(cols[0], dtype=np.int64), "id": list(cols[1]),
+                             **{name: np.array(cols[k], dtype=np.float64)
+                                for k, name in enumerate(("x", "y", "w", "h", "confidence"), 2)}}
+    return boxes.SharedBoxes(CLASSES, {**given, **columns}, source={"file": "results.json"})
+
+
+def test_a_shared_table_is_checked_once_and_says_which_rows_the_bulk_checks_do_not_clear() -> None:
+    """The rows a shared table's verdict lists are those that the bulk checks of a plain table send to the record
+    path (their units then take it); a table the fast path cannot take whole gets no verdict."""
+    import numpy as np
+
+    plain = [r for r in ROWS if r[1] not in ("dup", "a")]  # (ids once each)
+    table = shared_table(plain)
+    classes, failing = table.verdict(ONTOLOGY)  # type: ignore[misc]
+    assert [o.name if o is not None else None for o in classes] == ["Car", "Animal", None, None, None]
+    assert [plain[k][7] for k in failing] == [r[7] for r in plain if r[7] not in (
+        "plain", "the whole frame, class by name, integer confidence", "an id that is kept as the object hash")]
+    assert table.verdict(ONTOLOGY) is table.verdict(ONTOLOGY)  # (once)
+    assert table.clean(ONTOLOGY, 0, 2) is classes and table.clean(ONTOLOGY, 0, 3) is None
+    assert table.clean(ONTOLOGY, 2, 1) is None and table.clean(ONTOLOGY, 0, len(plain) + 1) is None
+    with np.testing.assert_raises(ValueError):  # (read-only: what was checked cannot change)
+        table.columns["x"][0] = 5.0
+    good = [r for r in plain[:2]]
+    refused = {
+        "float32 numbers": shared_table(good, x=np.array([0.1, 0.0], dtype=np.float32)),
+        "a short column": shared_table(good, y=np.array([0.1])),
+        "a class index out of range": shared_table(good, **{"class": np.array([0, 5])}),
+        "an id twice": shared_table(good, id=np.array([7, 7])),
+        "an empty id": shared_table(good, id=["", "b"]),
+        "a bad class entry": boxes.SharedBoxes([{"klass": 1}], {"class": np.array([0]), "id": ["a"], **{
+            k: np.array([0.1]) for k in "xywh"}}),
+    }
+    for why, broken in refused.items():
+        assert broken.verdict(ONTOLOGY) is None, why
+
+
+def test_a_unit_of_shared_rows_validates_and_writes_as_its_table() -> None:
+    """Slices of one shared table: a clean one takes the fast path, one with a row the bulk checks do not clear
+    and one beside an object record take the record path; each gives the problems, counts and label row of the
+    plain table it stands for."""
+    import numpy as np
+
+    plain = [r for r in ROWS if r[1] not in ("dup", "a")]
+    table = shared_table(plain, id=np.arange(100, 100 + len(plain)))
+    for a, b, objects, fast in ((0, 2, False, True), (0, 4, False, False), (0, 2, True, False), (1, 1, False, True)):
+        unit = image_unit(ROWS[:1])
+        if not objects:
+            unit["objects"] = []
+        unit["boxes"] = table.rows(a, b)
+        problems, ref_problems = Problems(), Problems()
+        ru = validate_unit(unit, ONTOLOGY, problems)  # type: ignore[arg-type]
+        ref = validate_unit(boxes.plain(unit), ONTOLOGY, ref_problems)
+        assert ru is not None and ref is not None
+        assert (ru.boxes is not None and ru.boxes.sliced is not None) == fast
+        assert problem_set(problems) == problem_set(ref_problems)
+        assert row_bytes(ru, "preds", TS) == row_bytes(ref, "preds", TS)
+        if ru.boxes is not None and ref.boxes is not None:
+            mine: Counter[str] = Counter()
+            theirs: Counter[str] = Counter()
+            assert ru.boxes.count_objects(mine) == ref.boxes.count_objects(theirs) and mine == theirs
+            ledger: Counter[tuple[str, str]] = Counter()
+            ref_ledger: Counter[tuple[str, str]] = Counter()
+            ru.boxes.count_groups(ledger)
+            ref.boxes.count_groups(ref_ledger)
+            assert ledger == ref_ledger

@@ -261,3 +261,107 @@ def test_number_spellings_read_the_same_typed_or_as_dicts(tmp_path: Path, number
            b'}, {"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}]')
     parts, typed, dicts, general = _units_every_way(tmp_path, meta, raw, ontology)
     assert parts == typed == dicts == general
+
+
+def _converted_both_ways(tmp_path: Path, meta: Any, anns: Any, ontology: Path, workers: int = 1,
+                         options: dict[str, Any] | None = None) -> list[Any]:
+    """(rows, problems, counts, units taken whole from the shared table in this process) of converting COCO results
+    whose plain boxes the reader gives as rows of a shared table (core.boxes.SharedBoxes), and of the same run
+    with every unit's rows made the table they stand for."""
+    import re
+
+    import predport
+    from predport.core import boxes
+
+    images = _write(tmp_path, "images.json", meta)
+    results = _write(tmp_path, "results.json", anns)
+    outcomes = []
+    clean = boxes.SharedBoxes.clean
+    for way in ("shared", "plain"):
+        out = tmp_path / f"{way}.jsonl"
+        taken: list[Any] = []
+
+        def spy(self: Any, *args: Any, taken: list[Any] = taken) -> Any:
+            taken.append(clean(self, *args))
+            return taken[-1]
+
+        with pytest.MonkeyPatch.context() as mp:
+            if way == "plain":
+                mp.setattr(boxes.SharedBoxes, "verdict", lambda self, ontology: None)
+            mp.setattr(boxes.SharedBoxes, "clean", spy)
+            report = predport.convert([results], ontology, "preds", out, "coco",
+                                      {"images": str(images), **(options or {})}, workers=workers, keep_going=True)
+        rows = re.sub(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} [\d:]+ UTC", b"TS", out.read_bytes()) \
+            if out.exists() else None
+        summary = report.summary()
+        for key in ("stages", "seconds", "written"):
+            summary.pop(key, None)
+        outcomes.append((rows, [(p.code, p.severity, p.message, p.location) for p in report.problems.items],
+                         json.dumps(summary, sort_keys=True, default=str), sum(t is not None for t in taken)))
+        for p in tmp_path.glob(f"{way}.*"):
+            p.unlink()
+    return outcomes
+
+
+@st.composite
+def clean_results(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """COCO results that the shared table takes whole: boxes inside 640x480 frames with float scores, the ids the
+    annotations' indices (some files with an 8-digit index's worth of rows would keep ids as hashes: see
+    test_integer_ids_hash_as_their_spelling)."""
+    images = [{"id": k, "file_name": f"im{k}.jpg", "width": 640, "height": 480} for k in range(draw(st.integers(1, 5)))]
+    categories = [{"id": c, "name": f"c{c}"} for c in (3, 1, 2)]
+    anns = []
+    for _ in range(draw(st.integers(0, 40))):
+        x, y = draw(st.integers(0, 600)), draw(st.floats(0, 400))
+        anns.append({"image_id": draw(st.sampled_from([im["id"] for im in images])),
+                     "category_id": draw(st.sampled_from([1, 2, 3])),
+                     "bbox": [x, y, draw(st.integers(1, 639 - x)), draw(st.floats(0.5, 479 - y))],
+                     "score": draw(st.floats(0, 1))})
+    return {"images": images, "categories": categories}, anns
+
+
+@SETTINGS
+@given(case=st.one_of(plain_results().map(lambda c: (False, c)), clean_results().map(lambda c: (True, c))),
+       shape=st.sampled_from([["bounding_box"], ["bounding_box", "polygon"]]), data=st.data())
+def test_rows_of_a_shared_table_convert_as_the_tables_they_stand_for(tmp_path: Path, case: Any, shape: list[str],
+                                                                    data: st.DataObject) -> None:
+    """A unit whose boxes are rows of a table shared by the file (checked once for the whole file, written from
+    its numpy columns and hashes computed per block of ids) gives the label rows, problems and counts of the unit
+    with the plain table those rows stand for: on plain results, with a mutation, and under the filters (which
+    take the plain table)."""
+    clean, (meta, anns) = case
+    ontology = coco_ontology(tmp_path / "ont.json", meta["categories"], lambda c: shape[c % len(shape)])
+    shared, plain = _converted_both_ways(tmp_path, meta, anns, ontology)
+    assert shared[:3] == plain[:3] and plain[3] == 0
+    if clean and anns and shape == ["bounding_box"]:
+        assert shared[3] > 0  # (the shared table was taken)
+    broken = data.draw(mutated(anns)) if anns else anns
+    options = data.draw(st.sampled_from([{}, {"min_confidence": 0.5}, {"top_k": 1}]))
+    shared, plain = _converted_both_ways(tmp_path, meta, broken, ontology, options=options)
+    assert shared[:3] == plain[:3]
+
+
+def test_rows_of_a_shared_table_with_workers(tmp_path: Path) -> None:
+    """The same with two worker processes, on 3,000 boxes of which some leave the frame and some have scores
+    outside [0, 1] (their images are left out, the others are written from the shared table)."""
+    import random
+
+    rnd = random.Random(5)
+    images = [{"id": k, "file_name": f"im{k:03d}.jpg", "width": 640, "height": 480} for k in range(60)]
+    categories = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3, 4)]
+    anns: list[dict[str, Any]] = [{"image_id": rnd.randrange(60), "category_id": rnd.choice((1, 2, 3, 4)),
+                                   "bbox": [rnd.uniform(0, 580), rnd.uniform(0, 420), rnd.uniform(1, 60),
+                                            rnd.uniform(1, 60)], "score": rnd.uniform(0, 1)} for _ in range(3000)]
+    for k in range(0, 3000, 211):
+        anns[k]["score"] = 1.25
+    for k in range(5, 3000, 307):
+        anns[k]["bbox"][0] = 630.0
+    ontology = coco_ontology(tmp_path / "ont.json", categories)
+    meta = {"images": images, "categories": categories}
+    shared, plain = _converted_both_ways(tmp_path, meta, anns, ontology, workers=2)
+    assert shared[:3] == plain[:3]
+    left_out = json.loads(shared[2])["left_out"]
+    assert shared[0] is not None and 0 < shared[0].count(b"\n") == 60 - len(left_out) < 60
+    assert {code for code, *_ in shared[1]} >= {"geometry.out_of_frame", "confidence.out_of_range"}
+    one, _ = _converted_both_ways(tmp_path, meta, anns, ontology, workers=1)
+    assert one[:3] == shared[:3] and one[3] == 60 - len(left_out)  # (in one process: the clean units, from the table)

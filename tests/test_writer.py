@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import predport
 from conftest import DATA
@@ -63,3 +66,30 @@ def test_checksums_are_zlibs() -> None:
     member = checksum.gzip_member(data)
     assert gzip.decompress(member) == data and gzip.decompress(member + member) == data * 2
     assert member == checksum.gzip_member(data)  # (mtime 0: the same rows give the same bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(st.one_of(st.integers(0, 2000), st.integers(0, 10**17),
+                              st.sampled_from([12345678, 99999999, 10**7])), max_size=60)
+       | st.lists(st.integers(-5, 5), max_size=10),
+       cuts=st.lists(st.integers(0, 60), min_size=2, max_size=6), kept=st.lists(st.integers(0, 60), max_size=3))
+def test_integer_ids_hash_as_their_spelling(ids: list[int], cuts: list[int], kept: list[int]) -> None:
+    """The hashes of a shared table's integer ids, from their digits' checksums computed per block of the column
+    and shifted by the unit's title, are exactly those of their decimal spellings (8-digit ids kept as they are,
+    collisions salted, hashes already taken in the unit avoided), unit after unit over one column."""
+    import numpy as np
+
+    from predport.core import writer
+
+    column = np.array(ids, dtype=np.int64)
+    column.flags.writeable = False
+    bounds = sorted(min(c, len(ids)) for c in cuts)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(writer._Digits, "BLOCK", 16)  # (units across blocks)
+        for k, (a, b) in enumerate(pairwise(bounds)):
+            fast, slow = writer.InstanceHashes(f"unit {k}"), writer.InstanceHashes(f"unit {k}")
+            for i in kept:  # (hashes the unit's objects took first)
+                fast.one(str(i))
+                slow.one(str(i))
+            assert fast.many_ints(column, a, b) == slow.many_bytes([str(i) for i in ids[a:b]])
+            assert fast.taken == slow.taken

@@ -8,6 +8,7 @@ convenience base class).
 
 __version__ = "0.1.0"
 
+from predport.core.boxes import SharedBoxes
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.output import open_output
@@ -26,6 +27,7 @@ def evaluate(*args: object, **kwargs: object) -> object:
 
 __all__ = [
     "CODES", "BaseReader", "Capabilities", "DataUnit", "Detection", "Location", "Ontology", "PredportError",
-    "Problem", "Problems", "ReadContext", "Reader", "Report", "Tally", "__version__", "convert", "evaluate",
+    "Problem", "Problems", "ReadContext", "Reader", "Report", "SharedBoxes", "Tally", "__version__", "convert",
+    "evaluate",
     "hookimpl", "open_output", "read", "validate",
 ]

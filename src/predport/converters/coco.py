@@ -31,6 +31,7 @@ import predport
 if TYPE_CHECKING:
     import numpy as np
 from predport.core import answers, jsonio
+from predport.core.boxes import SharedBoxes
 from predport.core.model import DataUnit
 from predport.core.ontology import OBJECT_SHAPES, Ontology, OntologyObject
 from predport.core.problems import Location, PredportError
@@ -168,10 +169,8 @@ class _Plain:
 
     order: np.ndarray[Any, Any]  # the rows' annotation indices
     bounds: list[int]
-    pair_bounds: list[int]  # unit k's classes: kinds[pair_bounds[k]:pair_bounds[k+1]]
-    kinds: np.ndarray[Any, Any]  # indices into entries (in category id order)
     entries: list[dict[str, Any]]  # the box table class entries, by box category in id order
-    local: np.ndarray[Any, Any]  # each row's index among its unit's classes
+    rank: np.ndarray[Any, Any]  # each row's class: an index into entries
     box: np.ndarray[Any, Any]  # x, y, w, h, normalised
     scores: list[Any]  # as given, by annotation index (when they are not all floats: else confidence)
     confidence: np.ndarray[Any, Any] | None  # the scores in row order, when all are floats
@@ -439,7 +438,7 @@ class _Converter:
         import numpy as np
 
         fast, position = self._fast, self.units
-        n_units, n_kinds = len(position), len(fast)
+        n_units = len(position)
         # 16-bit keys sort by radix: a tenth of the time of a merge sort on 64-bit ones
         keyed = units.astype(np.uint16 if n_units <= 1 << 16 else np.int64)
         order = np.argsort(keyed, kind="stable")  # a unit's annotations in file order, as routing appends them
@@ -449,54 +448,41 @@ class _Converter:
         box = np.take(box, order, axis=0)
         box[:, 0::2] /= wh[:, :1]
         box[:, 1::2] /= wh[:, 1:]
-        # each row's class index among its unit's own classes (sorted by category id, as _box_table numbers them)
+        # each row's class: its category's index among the box categories, by id
         kinds = sorted(fast)
         rank = _positions(np.array(kinds, dtype=np.int64), category[order])
         if rank is None:  # (not so: _routed took only box categories)
             return None
-        pair = unit * n_kinds + rank
-        if n_units * n_kinds <= 1 << 26:
-            present = np.bincount(pair, minlength=n_units * n_kinds) > 0
-            pairs = np.flatnonzero(present)
-            rank = np.cumsum(present) - 1
-            local = rank[pair]
-        else:
-            pairs, local = np.unique(pair, return_inverse=True)
-        pair_bounds = np.concatenate(([0], np.cumsum(np.bincount(pairs // n_kinds, minlength=n_units))))
-        local -= pair_bounds[unit]
         # all floats: an array (after a fork, taking parsed floats themselves would write their reference counts,
         # and so copy their pages into each worker)
         confidence, raw = (scores[order], []) if isinstance(scores, np.ndarray) else (None, scores)
         bounds = np.concatenate(([0], np.cumsum(np.bincount(unit, minlength=n_units))))
-        return _Plain(order=order, bounds=bounds.tolist(),
-                      pair_bounds=pair_bounds.tolist(), entries=[self.box_classes[fast[c]] for c in kinds],
-                      kinds=pairs % n_kinds, local=local, box=box, scores=raw, confidence=confidence, ids=ids,
-                      missing=missing)
+        return _Plain(order=order, bounds=bounds.tolist(), entries=[self.box_classes[fast[c]] for c in kinds],
+                      rank=rank, box=box, scores=raw, confidence=confidence, ids=ids, missing=missing)
 
     def plain_units(self, n: int, plain: _Plain) -> Iterator[DataUnit]:
-        """The data units of a file of ``n`` plain boxes (:meth:`_plain`): each unit's table is a slice of the
-        columns."""
+        """The data units of a file of ``n`` plain boxes (:meth:`_plain`): each unit's table is a range of rows
+        of one table shared by the file (:class:`~predport.core.boxes.SharedBoxes`), checked once."""
+        import numpy as np
+
         self._no_scores(plain.missing, n)
-        entries, bounds, pair_bounds = plain.entries, plain.bounds, plain.pair_bounds
+        bounds, order = plain.bounds, plain.order
         # (a unit's work: its boxes, and about as much again as five boxes whatever it holds)
         self.ctx.expect(list(self.units), [b - a + 5 for a, b in pairwise(bounds)])
+        x, y, w, h = np.ascontiguousarray(plain.box.T)
+        shared = SharedBoxes(plain.entries, {
+            "class": plain.rank, "x": x, "y": y, "w": w, "h": h, "record": order,
+            "id": order if plain.ids is None else list(map(plain.ids.__getitem__, order.tolist())),
+            "confidence": plain.confidence if plain.confidence is not None
+            else list(map(plain.scores.__getitem__, order.tolist()))},
+            field="bbox", source={"file": self.file, "pointer": self.prefix})
         for k, (title, template) in enumerate(self.units.items()):
             if not self.ctx.mine(title):
                 continue  # another worker process converts this one
             unit = {**template, "objects": []}
             a, b = bounds[k], bounds[k + 1]
             if a < b:
-                idx = plain.order[a:b].tolist()
-                box = plain.box[a:b]
-                unit["boxes"] = {
-                    "classes": list(map(entries.__getitem__, plain.kinds[pair_bounds[k]:pair_bounds[k + 1]].tolist())),
-                    "class": plain.local[a:b].tolist(),
-                    "id": list(map(str, idx) if plain.ids is None else map(plain.ids.__getitem__, idx)),
-                    "x": box[:, 0].tolist(), "y": box[:, 1].tolist(), "w": box[:, 2].tolist(),
-                    "h": box[:, 3].tolist(), "record": idx,
-                    "confidence": plain.confidence[a:b].tolist() if plain.confidence is not None
-                    else list(map(plain.scores.__getitem__, idx)),
-                    "field": "bbox", "source": {"file": self.file, "pointer": self.prefix}}
+                unit["boxes"] = shared.rows(a, b)
             yield unit  # type: ignore[misc]
 
     def _no_scores(self, missing: int, n: int) -> None:

@@ -8,7 +8,10 @@ clockwise) and the rules; read it there.
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from predport.core.boxes import BoxSlice
 
 Shape = Literal["bounding_box", "rotatable_bounding_box", "polygon", "polyline", "point", "bitmask", "skeleton"]
 Kind = Literal["image", "image_group", "video"]
@@ -172,5 +175,5 @@ class DataUnit(TypedDict):
     fps: NotRequired[float | None]
     duration: NotRequired[float | None]
     images: NotRequired[list[Image]]
-    boxes: NotRequired[Boxes]
+    boxes: NotRequired[Boxes | BoxSlice]  # (rows of a table shared by many units: see core.boxes.SharedBoxes)
     source: NotRequired[Source]

@@ -349,6 +349,7 @@ def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, class
     videos: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     empty: list[str] = []
     for unit, rctx in stream:
+        unit = boxmod.plain(unit)  # (the maps rewrite classes and merge units: of plain tables)
         if classes and not rctx.resolved_classes:
             map_classes(unit, classes, ont)
         if images is None or not isinstance(unit, dict):
@@ -442,7 +443,7 @@ def _frame(unit: dict[str, Any]) -> tuple[Any, ...]:
 def _has_records(unit: dict[str, Any]) -> bool:
     table = unit.get("boxes")
     return bool(unit.get("objects") or unit.get("classifications")
-                or (type(table) is dict and table.get("class")))
+                or (type(table) is dict and table.get("class")) or (type(table) is boxmod.BoxSlice and len(table)))
 
 
 def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
@@ -457,8 +458,8 @@ def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: st
     opts = dict(options or {})
     ctx = _context(ont, report.problems, opts)
     chosen = _contexts(expand(sources), fmt, ctx, _registry(plugins, registry), opts, ())
-    return _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images, report,
-                   lambda title: True)
+    return map(boxmod.plain, _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images,
+                                     report, lambda title: True))
 
 
 def _context(ont: Ontology, problems: Problems, options: dict[str, Any]) -> ReadContext:
@@ -677,7 +678,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
                 continue
             if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
-                unit = filters.apply(unit, report.ledger, ont)
+                unit = filters.apply(boxmod.plain(unit), report.ledger, ont)
             for admitted in repeats.admit(unit):
                 _one(admitted, ont, report, titles, writer, keep_going, keep)
                 tick()
@@ -792,7 +793,7 @@ def _one(unit: DataUnit, ont: Ontology, report: Report, titles: dict[str, Any], 
 def _carried(ru: ResolvedUnit) -> int:
     """How many of the unit's object frames carry COCO evaluation fields, which a label row cannot hold."""
     n = sum(1 for o in ru.objects for f in o.frames if "coco" in f)
-    if ru.boxes is not None and ("area" in ru.boxes.table or "iscrowd" in ru.boxes.table):
+    if ru.boxes is not None and not {"area", "iscrowd"}.isdisjoint(ru.boxes.columns()):
         n += len(ru.boxes)
     return n
 
@@ -852,7 +853,7 @@ def _frames(rec: Any) -> int:
 
 def _table_reported(unit: Any, ledger: Counter[tuple[str, str]]) -> None:
     """Every row of a box table that could not be taken at all counts as reported, in its group."""
-    table = unit.get("boxes") if isinstance(unit, dict) else None
+    table = boxmod.plain(unit).get("boxes") if isinstance(unit, dict) else None
     if not isinstance(table, dict):
         return
     classes, cls = table.get("classes"), table.get("class")

@@ -30,6 +30,14 @@ def compiled(name: str = "data_unit") -> Callable[[Any], bool]:
 
 
 @cache
+def compiled_def(name: str) -> Callable[[Any], bool]:
+    """The compiled predicate of one of the data unit schema's ``$defs`` (e.g. "boxes")."""
+    from predport.core.fastschema import compile_schema
+
+    return compile_schema({"$defs": load()["$defs"], "$ref": f"#/$defs/{name}"})
+
+
+@cache
 def _reference(name: str) -> Any:
     import numbers
 

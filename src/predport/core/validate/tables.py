@@ -39,7 +39,7 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
                                 "boxes"))
         rejected.add(("boxes", -1))
         return None
-    classes = _box_classes(ontology, table["classes"])  # type: ignore[arg-type]
+    classes = box_classes(ontology, table["classes"])  # type: ignore[arg-type]
     slow = set(bad_rows)
     if None in classes:
         slow.update(k for k, c in enumerate(cls) if classes[c] is None)
@@ -72,7 +72,7 @@ def table_rows(ctx: UnitContext, ontology: Ontology, table: Boxes, bad_rows: set
     return RBoxes(table, classes, rows)
 
 
-def _box_classes(ontology: Ontology, entries: list[dict[str, Any]]) -> list[OntologyObject | None]:
+def box_classes(ontology: Ontology, entries: list[dict[str, Any]]) -> list[OntologyObject | None]:
     """The ontology object each class entry of a table names, when it is a box class; else None. Remembered per
     ontology by (hash, name): a table lists its classes again in every data unit, 57 a unit on the bench."""
     cache = _RESOLVED.get(ontology)

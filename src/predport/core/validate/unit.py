@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from predport.core import boxes as boxmod
 from predport.core import schema
+from predport.core.boxes import BoxSlice
 from predport.core.jsonio import json_values
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
@@ -12,7 +14,7 @@ from predport.core.problems import Problem, Problems
 from predport.core.validate.answers import classification_problems
 from predport.core.validate.context import UnitContext, collect
 from predport.core.validate.objects import record_group, resolve_objects
-from predport.core.validate.resolved import RClassification, ResolvedUnit
+from predport.core.validate.resolved import RBoxes, RClassification, ResolvedUnit
 from predport.core.validate.schema_errors import Rejected, schema_problems
 
 
@@ -21,6 +23,15 @@ def check_unit(unit: DataUnit, ontology: Ontology) -> tuple[ResolvedUnit | None,
     (so that callers can count what it holds); None when it is too malformed to resolve at all."""
     found: list[Problem] = []
     bad = Rejected()
+    sliced, classes = None, None
+    if type(unit) is dict and type(table := unit.get("boxes")) is BoxSlice:
+        # rows of a shared table: checked once for the whole table; a unit whose rows do not all clear the bulk
+        # checks, or with objects whose ids the rows could share, is checked as the table it stands for
+        classes = table.shared.clean(ontology, table.start, table.stop)
+        if classes is None or unit.get("objects"):
+            unit = boxmod.plain(unit)
+        else:
+            sliced, unit = table, {k: v for k, v in unit.items() if k != "boxes"}  # type: ignore[assignment]
     if not schema.compiled()(unit):  # (once: valid, the usual answer, is the schema's whole verdict)
         unit = json_values(unit)  # numpy values, tuples, subclasses: the JSON values they stand for
         found.extend(schema_problems(unit, bad))
@@ -38,7 +49,7 @@ def check_unit(unit: DataUnit, ontology: Ontology) -> tuple[ResolvedUnit | None,
             ctx.grouped.append((kind, index, group))
     objects, rboxes = resolve_objects(
         ctx, ontology, [(i, o) for i, o in enumerate(unit["objects"]) if i not in bad.objects], rejected,
-        unit.get("boxes"), bad.rows, found)
+        unit.get("boxes"), bad.rows, found)  # type: ignore[arg-type]  # (a slice was made plain or taken out)
     classifications: list[RClassification] = []
     placed: dict[str, list[list[tuple[int, int]]]] = {}
     for index, c in enumerate(unit["classifications"]):
@@ -49,6 +60,8 @@ def check_unit(unit: DataUnit, ontology: Ontology) -> tuple[ResolvedUnit | None,
             ctx.grouped.append(("classifications", index, group))
         if collect(found, classification_problems(ctx, ontology, index, c, placed, classifications)):  # type: ignore[arg-type]
             rejected.add(("classifications", index))
+    if sliced is not None:
+        rboxes = RBoxes(None, classes, None, sliced)  # type: ignore[arg-type]
     return ResolvedUnit(unit, ctx.sizes, objects, classifications, rejected, ctx.grouped, rboxes), found
 
 
