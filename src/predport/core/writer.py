@@ -18,8 +18,10 @@ CRC-32, so a reader tells a file whose run was killed between the two renames fr
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import mimetypes
+import posixpath
 import re
 import secrets
 from binascii import b2a_base64 as b2a
@@ -506,10 +508,23 @@ def _actions(answers: list[RAnswer]) -> list[dict[str, Any]]:
 
 
 def _mime(title: str | None, kind: str) -> str:
-    guess = mimetypes.guess_type(title or "")[0]
+    t = title or ""
+    ext = posixpath.splitext(t)[1]
+    if not ext or ext in mimetypes.encodings_map or ext in mimetypes.suffix_map or any(c in t for c in ":?#"):
+        return _guess(t, kind)  # (what more than the last suffix decides)
+    return _guess_ext(ext, kind)  # (9 us a title, 0.2 us remembered)
+
+
+def _guess(title: str, kind: str) -> str:
+    guess = mimetypes.guess_type(title)[0]
     if guess and guess.split("/")[0] in ("image", "video"):
         return guess
     return "video/mp4" if kind == "video" else "image/jpeg"
+
+
+@functools.lru_cache(maxsize=512)
+def _guess_ext(ext: str, kind: str) -> str:
+    return _guess("x" + ext, kind)
 
 
 def _data_units(ru: ResolvedUnit, data_hash: str, frames: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -643,7 +658,8 @@ class BranchWriter:
 
         if self._part_pid != os.getpid():  # (opened in the process that writes: after a fork, a new part)
             self._part_pid = os.getpid()
-            self._part = open(self.staging / f"part-{self._part_pid}", "ab")  # noqa: SIM115 (closed in flush)
+            # (a 1 MB buffer: 200 MB of rows in 200 writes instead of 5,000, 0.06 s against 0.09 s on this disk)
+            self._part = open(self.staging / f"part-{self._part_pid}", "ab", buffering=1 << 20)  # noqa: SIM115 (closed in flush)
         if self.gz:
             # a gzip member per row (mtime 0: the same rows, the same bytes); level 1 of ISA-L: a fifth of the size,
             # 0.3 s for 500k boxes' 200 MB, where zlib took 1.3 s at level 1 and 3.0 s at level 6
