@@ -89,19 +89,20 @@ class InstanceHashes:
         from each id's digits' checksums computed once per block of the column (:class:`_Digits`)."""
         digits = _Digits.of(column)
         found = digits.rows(start, stop) if digits is not None else None
-        if found is None:  # (negative, huge or 8-digit ids: by the rules of one id at a time)
+        if digits is None or found is None:  # (negative, huge or 8-digit ids: by the rules of one id at a time)
             return self.many_bytes(list(map(str, column[start:stop].tolist())))
         length, register, total = found
         scope, taken = self.scope, self.taken
         c0 = crc32(scope)
         # CRC-32 is affine in what comes before: crc32(scope + id) = crc32(zeros of len(id), crc32(scope)) ^ the
         # register of the id's digits alone; Adler-32's low half is the scope's plus the bytes' sum (mod 65521)
-        shift = _np().array([crc32(_ZEROS[:k], c0) for k in range(int(length.max()) + 1)], dtype=_np().uint32)
-        packed = _np().empty(stop - start, dtype=_PACKED)
+        np = _np()
+        shift = np.array([crc32(_ZEROS[:k], c0) for k in range(digits.longest + 1)], dtype=np.uint32)
+        packed = np.empty(stop - start, dtype=_PACKED)
         packed["c"] = shift[length] ^ register
         packed["a"] = (total + (adler32(scope) & 0xFFFF)) % 65521
-        text = b2a(packed.tobytes(), newline=False)
-        out = [text[k:k + 8] for k in range(0, len(text), 8)]
+        # (8 characters each: 2.7 us for 100 hashes as numpy's bytes, 10.5 us sliced one by one)
+        out: list[bytes] = np.frombuffer(b2a(packed.tobytes(), newline=False), dtype="S8").tolist()
         new = set(out)
         if len(new) != len(out) or not taken.isdisjoint(new):
             return [self.one(i) for i in map(str, column[start:stop].tolist())]
@@ -156,6 +157,7 @@ class _Digits:
         self.register = np.zeros(n, dtype=np.uint32)
         self.total = np.zeros(n, dtype=np.int64)
         self.done = np.zeros((n + self.BLOCK - 1) // self.BLOCK, dtype=np.int8)  # 1 done, -1 not computable
+        self.longest = 1  # (the most digits of an id computed so far)
 
     @classmethod
     def of(cls, column: Any) -> _Digits | None:
@@ -196,6 +198,7 @@ class _Digits:
                                                for i in range(256)], dtype=np.uint32)
         register = np.zeros(len(ids), dtype=np.uint32)
         total = length * 48
+        self.longest = max(self.longest, int(length.max()))
         for p in range(int(length.max()) - 1, -1, -1):
             digit = ((ids // 10**p) % 10).astype(np.uint32)
             total += digit
