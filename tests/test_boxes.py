@@ -6,11 +6,14 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 import predport
 from conftest import DATA, load
@@ -410,3 +413,55 @@ def test_a_unit_of_shared_rows_validates_and_writes_as_its_table() -> None:
             ru.boxes.count_groups(ledger)
             ref.boxes.count_groups(ref_ledger)
             assert ledger == ref_ledger
+
+
+@st.composite
+def shared_tables(draw: st.DrawFn) -> tuple[boxes.SharedBoxes, list[tuple[int, int]]]:
+    """A shared table of any column types a reader might hand over (float64 or not, ints as floats, NaN, short
+    columns, class indices out of range, ids repeated, 8-digit, negative or strings), and a cut into slices."""
+    import numpy as np
+
+    n = draw(st.integers(0, 12))
+    tidy = draw(st.booleans())  # (mostly what the fast path takes)
+    number = st.floats(0.0, 0.6) if tidy else st.one_of(
+        st.floats(-0.1, 1.1), st.sampled_from([0.0, -0.0, 0.5, 1.0, math.nan, math.inf, 1e-300]))
+    columns: dict[str, Any] = {}
+    for name in ("x", "y", "w", "h", "confidence"):
+        values = draw(st.lists(number, min_size=n, max_size=n))
+        kind = "float64" if tidy else draw(st.sampled_from(["float64", "float64", "float32", "list", "short"]))
+        columns[name] = (values if kind == "list" else np.array(values[:-1] if kind == "short" else values,
+                                                                dtype=np.float32 if kind == "float32" else np.float64))
+    columns["class"] = np.array(draw(st.lists(st.integers(0, 1) if tidy else st.integers(-1, len(CLASSES)),
+                                              min_size=n, max_size=n)), dtype=np.int64)
+    ids = draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n, unique=True) if tidy else st.one_of(
+        st.lists(st.integers(0, 10**9), min_size=n, max_size=n, unique=draw(st.booleans())),
+        st.lists(st.sampled_from(["a", "b", "", "12345678", "r1"]), min_size=n, max_size=n)))
+    columns["id"] = np.array(ids, dtype=np.int64) if ids and type(ids[0]) is int else ids
+    if draw(st.booleans()):
+        del columns["confidence"]
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=4)))
+    return boxes.SharedBoxes(CLASSES, columns, source={"file": "results.json"}), list(zip([0, *cuts], [*cuts, n],
+                                                                                         strict=True))
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None)
+@given(case=shared_tables(), objects=st.booleans())
+def test_any_shared_table_validates_and_writes_as_the_tables_of_its_slices(case: Any, objects: bool) -> None:
+    """Whatever a shared table holds, each slice of it gives the problems and the label row of the plain table
+    it stands for, without an exception: the fast path when the table and the slice allow it, else that table."""
+    table, slices = case
+    fast = 0
+    for a, b in slices:
+        unit = image_unit(ROWS[:1])
+        if not objects:
+            unit["objects"] = []
+        unit["boxes"] = table.rows(a, b)
+        problems, ref_problems = Problems(), Problems()
+        ru = validate_unit(unit, ONTOLOGY, problems)  # type: ignore[arg-type]
+        ref = validate_unit(json.loads(json.dumps(boxes.plain(unit))), ONTOLOGY, ref_problems)
+        assert problem_set(problems) == problem_set(ref_problems)
+        assert (ru is None) == (ref is None)
+        if ru is not None and ref is not None and not problems.errors:
+            assert row_bytes(ru, "preds", TS) == row_bytes(ref, "preds", TS)
+        fast += ru is not None and ru.boxes is not None and ru.boxes.sliced is not None
+    event(f"slices on the fast path: {min(fast, 2)}+")

@@ -158,6 +158,9 @@ class BoxSlice:
     __slots__ = ("shared", "start", "stop")
 
     def __init__(self, shared: SharedBoxes, start: int, stop: int) -> None:
+        if not (type(shared) is SharedBoxes and type(start) is int and type(stop) is int
+                and 0 <= start <= stop <= shared.n):  # (a reader's bug, not a data problem)
+            raise ValueError(f"rows {start!r}..{stop!r} are not a range of the shared table's rows")
         self.shared, self.start, self.stop = shared, start, stop
 
     def __len__(self) -> int:
