@@ -436,7 +436,8 @@ def shared_tables(draw: st.DrawFn) -> tuple[boxes.SharedBoxes, list[tuple[int, i
     ids = draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n, unique=True) if tidy else st.one_of(
         st.lists(st.integers(0, 10**9), min_size=n, max_size=n, unique=draw(st.booleans())),
         st.lists(st.sampled_from(["a", "b", "", "12345678", "r1"]), min_size=n, max_size=n)))
-    columns["id"] = np.array(ids, dtype=np.int64) if ids and type(ids[0]) is int else ids
+    columns["id"] = np.array(ids, dtype=draw(st.sampled_from([np.int64, np.uint64, np.int32]))) \
+        if ids and type(ids[0]) is int else ids
     if draw(st.booleans()):
         del columns["confidence"]
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=4)))

@@ -57,7 +57,7 @@ class RBoxes:
 
     ``classes``: the ontology object per class index; ``rows``: the passing rows' indices, None for all. A table
     may be a :class:`~predport.core.boxes.BoxSlice` (``sliced``) whose rows all passed: :attr:`table` is then the
-    table it stands for, made when something asks for it; the hot paths (the counts, the writer's
+    table it stands for, made each time something asks for it; the hot paths (the counts, the writer's
     :func:`~predport.core.writer.row_bytes`) read the shared columns instead."""
 
     __slots__ = ("_cls", "_table", "classes", "rows", "sliced")
@@ -69,8 +69,8 @@ class RBoxes:
 
     @property
     def table(self) -> Boxes:
-        if self._table is None:
-            self._table = self.sliced.table(compact=False)  # type: ignore[union-attr]  # (indices as classes')
+        if self._table is None:  # (made again at each use, not kept: evaluate holds every resolved unit)
+            return self.sliced.table(compact=False)  # type: ignore[union-attr]  # (indices as classes')
         return self._table
 
     def columns(self) -> Iterable[str]:
