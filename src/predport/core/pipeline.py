@@ -827,6 +827,8 @@ def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
                 report.objects[o.ontology.name] += 1
                 report.object_frames += len(o.frames)
         if ru.boxes is not None and ru.boxes.sliced is not None:
+            if report.rows and report.rows[-1].sliced.shared is not ru.boxes.sliced.shared:  # type: ignore[union-attr]
+                report.count_rows()  # (another source's table: the last one's rows counted, and it let go)
             report.rows.append(ru.boxes)  # (rows of a shared table: counted with the others of their table)
             report.pending += len(ru.boxes)
         elif ru.boxes is not None:
