@@ -384,6 +384,21 @@ def test_a_shared_table_is_checked_once_and_says_which_rows_the_bulk_checks_do_n
         assert broken.verdict(ONTOLOGY) is None, why
 
 
+def slice_both(table: boxes.SharedBoxes, a: int, b: int, objects: bool) -> tuple[tuple[ResolvedUnit | None, Problems],
+                                                                                tuple[ResolvedUnit | None, Problems]]:
+    """An image unit with rows ``a`` to ``b - 1`` of ``table`` (and an object record, with ``objects``), validated
+    as it is and as the plain table, in JSON, that the rows stand for."""
+    unit = image_unit(ROWS[:1])
+    if not objects:
+        unit["objects"] = []
+    unit["boxes"] = table.rows(a, b)
+    out = []
+    for u in (unit, json.loads(json.dumps(boxes.plain(unit)))):
+        problems = Problems()
+        out.append((validate_unit(u, ONTOLOGY, problems), problems))
+    return out[0], out[1]
+
+
 def test_a_unit_of_shared_rows_validates_and_writes_as_its_table() -> None:
     """Slices of one shared table: a clean one takes the fast path, one with a row the bulk checks do not clear
     and one beside an object record take the record path; each gives the problems, counts and label row of the
@@ -393,13 +408,7 @@ def test_a_unit_of_shared_rows_validates_and_writes_as_its_table() -> None:
     plain = [r for r in ROWS if r[1] not in ("dup", "a")]
     table = shared_table(plain, id=np.arange(100, 100 + len(plain)))
     for a, b, objects, fast in ((0, 2, False, True), (0, 4, False, False), (0, 2, True, False), (1, 1, False, True)):
-        unit = image_unit(ROWS[:1])
-        if not objects:
-            unit["objects"] = []
-        unit["boxes"] = table.rows(a, b)
-        problems, ref_problems = Problems(), Problems()
-        ru = validate_unit(unit, ONTOLOGY, problems)  # type: ignore[arg-type]
-        ref = validate_unit(boxes.plain(unit), ONTOLOGY, ref_problems)
+        (ru, problems), (ref, ref_problems) = slice_both(table, a, b, objects)
         assert ru is not None and ref is not None
         assert (ru.boxes is not None and ru.boxes.sliced is not None) == fast
         assert problem_set(problems) == problem_set(ref_problems)
@@ -453,13 +462,7 @@ def test_any_shared_table_validates_and_writes_as_the_tables_of_its_slices(case:
     table, slices = case
     fast = 0
     for a, b in slices:
-        unit = image_unit(ROWS[:1])
-        if not objects:
-            unit["objects"] = []
-        unit["boxes"] = table.rows(a, b)
-        problems, ref_problems = Problems(), Problems()
-        ru = validate_unit(unit, ONTOLOGY, problems)  # type: ignore[arg-type]
-        ref = validate_unit(json.loads(json.dumps(boxes.plain(unit))), ONTOLOGY, ref_problems)
+        (ru, problems), (ref, ref_problems) = slice_both(table, a, b, objects)
         assert problem_set(problems) == problem_set(ref_problems)
         assert (ru is None) == (ref is None)
         if ru is not None and ref is not None and not problems.errors:
