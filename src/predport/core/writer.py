@@ -376,9 +376,9 @@ def _box_templates(classes: list[OntologyObject | None], ts: str,
         if len(_TEMPLATES) >= 16:  # (a long-lived process, converting at many times)
             _TEMPLATES.clear()
         made = _TEMPLATES[ts] = {}
-    whole = made.get(id(classes))  # (the classes of a shared table: one list for all its units)
-    if whole is not None and whole[0] is classes:
-        return whole[1], whole[2]
+    last = _SHARED_TEMPLATES[0]  # (the classes of a shared table: one list for all its units)
+    if shared and last is not None and last[0] is classes and last[1] == ts:
+        return last[2], last[3]
     heads, middles = [], []
     for o in classes:
         pair = made.get(o)
@@ -387,7 +387,7 @@ def _box_templates(classes: list[OntologyObject | None], ts: str,
         heads.append(pair[0])
         middles.append(pair[1])
     if shared:
-        made[id(classes)] = (classes, heads, middles)  # type: ignore[assignment]
+        _SHARED_TEMPLATES[0] = (classes, ts, heads, middles)
     return heads, middles
 
 
@@ -399,9 +399,10 @@ def _box_template(o: OntologyObject, ts: str) -> tuple[bytes, bytes]:
     return head, b'"' + rest.split(_MARK_JSON)[0] + b'{"h":'
 
 
-#: per timestamp, per ontology object (compared by identity: the ontology's, alive while it is), and per shared
-#: table's classes (by id, kept alive here)
-_TEMPLATES: dict[str, dict[Any, Any]] = {}
+#: per timestamp, per ontology object (compared by identity: the ontology's, alive while it is)
+_TEMPLATES: dict[str, dict[OntologyObject | None, tuple[bytes, bytes]]] = {}
+#: the last shared table's classes, with the timestamp, heads and middles made for them
+_SHARED_TEMPLATES: list[tuple[list[OntologyObject | None], str, list[bytes], list[bytes]] | None] = [None]
 
 
 def _numbers(column: list[Any]) -> list[bytes]:

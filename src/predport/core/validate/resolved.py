@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,12 +60,11 @@ class RBoxes:
     table it stands for, made each time something asks for it; the hot paths (the counts, the writer's
     :func:`~predport.core.writer.row_bytes`) read the shared columns instead."""
 
-    __slots__ = ("_cls", "_table", "classes", "rows", "sliced")
+    __slots__ = ("_table", "classes", "rows", "sliced")
 
     def __init__(self, table: Boxes | None, classes: list[OntologyObject | None], rows: list[int] | None,
                  sliced: BoxSlice | None = None) -> None:
         self._table, self.classes, self.rows, self.sliced = table, classes, rows, sliced
-        self._cls: list[int] | None = None
 
     @property
     def table(self) -> Boxes:
@@ -83,11 +82,9 @@ class RBoxes:
         return len(self.table["class"]) if self.rows is None else len(self.rows)
 
     def _classes(self) -> list[int]:
-        if self.sliced is not None:
-            if self._cls is None:  # (once: both counts read them)
-                sl = self.sliced
-                self._cls = sl.shared.columns["class"][sl.start:sl.stop].tolist()
-            return self._cls
+        if self.sliced is not None:  # (the pipeline counts these rows table by table instead: count_shared)
+            sl = self.sliced
+            return sl.shared.columns["class"][sl.start:sl.stop].tolist()  # type: ignore[no-any-return]
         cls = self.table["class"]
         return cls if self.rows is None else [cls[k] for k in self.rows]
 
@@ -95,8 +92,7 @@ class RBoxes:
         """Add the passing rows to ``objects`` (per class name); return how many they are. (A Counter counts
         an iterable in C: 2-3x the speed of adding a count per class.)"""
         cls = self._classes()
-        names = _derived(self.classes, lambda: [c.name if c is not None else "" for c in self.classes],
-                         self.sliced is not None, 0)  # (rows of no box class never pass)
+        names = [c.name if c is not None else "" for c in self.classes]  # (rows of no box class never pass)
         objects.update(map(names.__getitem__, cls))
         return len(cls)
 
@@ -104,8 +100,7 @@ class RBoxes:
         """Add the passing rows to ``ledger`` as converted, in their class's group (rows of a class that names
         none are not counted)."""
         entries = self.sliced.shared.classes if self.sliced is not None else self.table["classes"]
-        keys = _derived(entries, lambda: [(c["group"], "converted") if "group" in c else None for c in entries],
-                        self.sliced is not None, 1)
+        keys = [(c["group"], "converted") if "group" in c else None for c in entries]
         rows = map(keys.__getitem__, self._classes())
         ledger.update(rows if None not in keys else (k for k in rows if k is not None))  # type: ignore[arg-type]
 
@@ -135,20 +130,6 @@ def count_shared(rows: list[RBoxes], objects: Counter[str], ledger: Counter[tupl
                         ledger[(entry["group"], "converted")] += c
                     n += c
     return n
-
-
-def _derived(of: list[Any], make: Callable[[], list[Any]], shared: bool, slot: int) -> list[Any]:
-    """``make()``, remembered for the last shared table's ``of`` (the same list for all its units: 17 us a unit
-    of 80 classes otherwise)."""
-    if not shared:
-        return make()
-    last = _LAST[slot]
-    if last is None or last[0] is not of:
-        last = _LAST[slot] = (of, make())
-    return last[1]  # type: ignore[no-any-return]
-
-
-_LAST: list[tuple[list[Any], list[Any]] | None] = [None, None]
 
 
 @dataclass(slots=True)
