@@ -427,7 +427,8 @@ def test_a_unit_of_shared_rows_validates_and_writes_as_its_table() -> None:
 @st.composite
 def shared_tables(draw: st.DrawFn) -> tuple[boxes.SharedBoxes, list[tuple[int, int]]]:
     """A shared table of any column types a reader might hand over (float64 or not, ints as floats, NaN, short
-    columns, class indices out of range, ids repeated, 8-digit, negative or strings), and a cut into slices."""
+    columns, class indices out of range, ids repeated, 8-digit, negative or strings, classes that are not a list
+    of entries), and a cut into slices."""
     import numpy as np
 
     n = draw(st.integers(0, 12))
@@ -450,8 +451,9 @@ def shared_tables(draw: st.DrawFn) -> tuple[boxes.SharedBoxes, list[tuple[int, i
     if draw(st.booleans()):
         del columns["confidence"]
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=4)))
-    return boxes.SharedBoxes(CLASSES, columns, source={"file": "results.json"}), list(zip([0, *cuts], [*cuts, n],
-                                                                                         strict=True))
+    classes = CLASSES if tidy else draw(st.sampled_from([CLASSES, CLASSES, None, "x", [1], [{"class": 5}]]))
+    return boxes.SharedBoxes(classes, columns, source={"file": "results.json"}), list(zip([0, *cuts], [*cuts, n],
+                                                                                        strict=True))
 
 
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None)

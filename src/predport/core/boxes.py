@@ -186,16 +186,18 @@ class BoxSlice:
             else:
                 part = list(part)
             out[name] = part
-        cls = out.get("class")
+        cls, entries = out.get("class"), sh.classes
         used = sorted(set(cls)) if type(cls) is list and set(map(type, cls)) <= {int} else []
-        if compact and used and used[0] >= 0 and used[-1] < len(sh.classes):
+        if not compact:
+            out["classes"] = entries  # (for reading only)
+        elif type(entries) is not list:  # (for validation to report)
+            out["classes"] = copy.deepcopy(entries)
+        elif used and used[0] >= 0 and used[-1] < len(entries):
             local = {c: k for k, c in enumerate(used)}
             out["class"] = [local[c] for c in cls]  # type: ignore[union-attr]
-            out["classes"] = [_entry(sh.classes[c]) for c in used]
-        elif compact:  # (indices that point nowhere: kept, for validation to report)
-            out["classes"] = list(map(_entry, sh.classes))
-        else:
-            out["classes"] = sh.classes  # (for reading only)
+            out["classes"] = [_entry(entries[c]) for c in used]
+        else:  # (indices that point nowhere: kept, for validation to report)
+            out["classes"] = list(map(_entry, entries))
         if sh.field is not None:
             out["field"] = sh.field
         if sh.source is not None:
