@@ -466,6 +466,38 @@ def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
     assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)
 
 
+def test_sources_after_the_fork_are_not_parsed_in_parts_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workers, the first source is parsed in parts before the fork; every later one is parsed by each worker
+    process whole (a process has one core from then on: parts would make twice as many processes as cores)."""
+    import os
+
+    from predport.core.reader import ReadContext
+
+    log = tmp_path / "calls.txt"
+    whole = ReadContext.decode_parts
+
+    def logged(self: ReadContext, path: Path, kind: Any, extract: Any, part_bytes: int = 0) -> Any:
+        with log.open("a") as f:  # (from every process)
+            f.write(f"{path.name} {self.workers} {os.getpid()}\n")
+        return whole(self, path, kind, extract, part_bytes=1)  # (cut wherever it can be)
+
+    monkeypatch.setattr(ReadContext, "decode_parts", logged)
+    images = [{"id": k, "file_name": f"im{k}.jpg", "width": 64, "height": 48} for k in range(6)]
+    categories = [{"id": 1, "name": "c1"}]
+    (tmp_path / "images.json").write_text(json.dumps({"images": images, "categories": categories}))
+    for s in range(3):
+        (tmp_path / f"r{s}.json").write_text(json.dumps(
+            [{"image_id": s * 2 + k % 2, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5} for k in range(40)]))
+    ontology = coco_ontology(tmp_path / "o.json", categories)
+    report = predport.convert([tmp_path / f"r{s}.json" for s in range(3)], ontology, "preds", tmp_path / "out.jsonl",
+                              "coco", {"images": str(tmp_path / "images.json")}, workers=2)
+    assert report.ok and report.object_frames == 120, [str(p) for p in report.problems]
+    calls = [line.split() for line in log.read_text().splitlines()]
+    assert calls[0][:2] == ["r0.json", "2"]  # (before the fork: in parts)
+    later = [c for c in calls if c[0] != "r0.json"]
+    assert len(later) == 4 and {c[1] for c in later} == {"1"} and len({c[2] for c in later}) == 2
+
+
 def test_fork_map_results_errors_and_deaths() -> None:
     """fork_map: results in order, numpy columns through the shared map or, when they do not fit it, the pipe;
     a child's exception and a child's death are said, never lost."""

@@ -730,6 +730,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         report.stages["parse"] += time.perf_counter() - t
         gc.freeze()  # and after a fork, untouched pages of the parsed input stay shared
         if workers > 1 and first is not None and hasattr(os, "fork"):
+            for c in [ctx, *(c for _, _, c in chosen)] if given is None else [ctx]:
+                c.workers = 1  # (from here each process has a core: a later source is not parsed in parts as well)
             pool = _Workers(workers, shard, report, work)
         if shard.shared is not None:
             shard.shared.open = False
