@@ -164,7 +164,7 @@ class BoxSlice:
         self.shared, self.start, self.stop = shared, start, stop
 
     def __len__(self) -> int:
-        return max(0, self.stop - self.start)
+        return self.stop - self.start
 
     def __repr__(self) -> str:
         return f"BoxSlice(rows {self.start}..{self.stop - 1} of {self.shared.n})"
@@ -230,18 +230,18 @@ def _verdict(sh: SharedBoxes, ontology: Any) -> tuple[list[Any], list[int]] | No
     if not {"class", "id", "x", "y", "w", "h"} <= cols.keys():
         return None
     for name, col in cols.items():
+        if len(col) != n:
+            return None
         if name == "id" and type(col) is tuple:
             if not all(type(i) is str and i for i in col):
                 return None
             continue
-        if not (isinstance(col, np.ndarray) and col.ndim == 1 and len(col) == n):
+        if not (isinstance(col, np.ndarray) and col.ndim == 1):
             return None
         if name in _NUMBERS and col.dtype != np.float64:
             return None
         if name not in _NUMBERS and col.dtype.kind not in "iu":
             return None
-    if len(cols["id"]) != n:
-        return None
     probe: dict[str, Any] = {"classes": sh.classes, **{name: [] for name in cols}}
     if sh.field is not None:
         probe["field"] = sh.field
