@@ -236,3 +236,14 @@ def test_documents_parsed_before_the_fork_are_held_and_later_ones_are_not(tmp_pa
     assert ctx.load_json(later) == (True, {"b": 2})
     assert ctx.shared.documents == [[{"a": 1}]]
     assert [p.code for p in ctx.problems.items] == ["source.unreadable"]
+
+
+def test_head_lines_leave_out_a_line_the_head_cuts(tmp_path: Path) -> None:
+    f = tmp_path / "labels.txt"
+    f.write_bytes(b"\n a 1 \n\nb 2\n" + b"c" * 70_000 + b"\nd\n")
+    assert predport.head_lines(f) == ["a 1", "b 2"]  # (c... is cut at 64 KB: left out, not taken as a line)
+    assert predport.head_lines(f, count=1) == ["a 1"]
+    assert predport.head_lines(f, size=1 << 20) == ["a 1", "b 2", "c" * 70_000, "d"]
+    f.write_bytes(b"x" * 70_000)  # (one line, cut: all there is to look at)
+    assert predport.head_lines(f) == ["x" * 65536]
+    assert predport.file_head(f, 10) == b"x" * 10

@@ -196,6 +196,30 @@ def test_voc_bad_box(tmp_path: Path) -> None:
         ("voc.bad_box", "object[1]")]
 
 
+
+def test_detection_stops_at_a_big_xml_files_root(tmp_path: Path) -> None:
+    """Detection runs every reader on every source: VOC's parsed a whole CVAT file into a tree to look at its root
+    (about 100 MB for this 14 MB file); every reader now reads the first bytes, or streams to the first element."""
+    import tracemalloc
+
+    big = tmp_path / "annotations.xml"
+    with big.open("w") as f:
+        f.write("<annotations><version>1.1</version>")
+        f.writelines(f'<image id="{i}" name="{i}.jpg" width="9" height="9"><box label="car" xtl="1" ytl="1" xbr="2" '
+                     'ybr="2"/></image>' for i in range(100_000))
+        f.write("</annotations>")
+    registry = plugins.load()
+    for reader in registry.readers.values():
+        tracemalloc.start()
+        try:
+            reader.detect(big)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2 << 20, f"{reader.name}: {peak >> 20} MB"
+    assert registry.detect(big).name == "cvat_images"
+
+
 # -- KITTI ----------------------------------------------------------------------------------------------------------
 
 def test_kitti_boxes_titles_and_fields_not_carried(tmp_path: Path) -> None:

@@ -71,9 +71,10 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
     * ``description`` (str): one line for ``predport formats``;
     * ``detect(path) -> Detection``: how sure the reader is that it can read ``path`` (a file or a
       directory), as a score in [0, 1] with a human-readable reason, also when it declines (score 0). Must
-      be cheap: read at most the first few KB. When ``--from`` is omitted, the highest score wins; a tie
-      or no positive score is an error that lists every reader's reason. An exception here counts as
-      declining, with the exception as the reason;
+      be cheap: read at most the first few KB (``predport.file_head(path)``, ``predport.head_lines(path)``),
+      never the whole file, since detection runs every reader on every source. When ``--from`` is omitted,
+      the highest score wins; a tie or no positive score is an error that lists every reader's reason. An
+      exception here counts as declining, with the exception as the reason;
     * ``read(path, ctx) -> Iterator[DataUnit]``: yield data units (dicts valid against
       ``schemas/data_unit.schema.json``) one at a time, so memory does not grow with the input. Values of
       JSON's own Python types (dict, list, str, int, float, bool, None) take the fast path. numpy scalars and

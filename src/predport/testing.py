@@ -17,6 +17,9 @@ against, and the number of input entities in it. The checks:
 ``test_leaves_other_formats_alone``
     on every built-in reader's samples (:func:`samples`), detection still picks that reader: this one does not
     claim, or tie with, another format's files.
+``test_detects_from_a_head``
+    detection reads the first bytes of a file, not all of it: on a copy of each sample whose data files are grown
+    to 64 MB (zeros after their content), ``detect`` allocates less than 8 MB, and still recognises it.
 ``test_output_follows_the_schema``
     every data unit read from a sample is valid against the internal JSON Schema.
 ``test_every_entity_converted_or_reported``
@@ -267,6 +270,30 @@ def _mutate(data: bytes, rnd: random.Random, deletable: bool) -> tuple[str, byte
 
 # -- the suite ------------------------------------------------------------------------------------------------
 
+#: the size :func:`_grown` gives a sample's data files
+BIG = 64 << 20
+#: the files that hold a sample's records (not its side files: a names list or a sequence's .ini is read whole)
+_DATA_SUFFIXES = frozenset({".json", ".jsonl", ".xml", ".txt", ".csv"})
+
+
+def _grown(sample: Path, tmp: Path, size: int) -> Path:
+    """A copy of ``sample`` (a file or a directory) whose data files are ``size`` bytes: their content, then
+    zeros (sparse: nothing is written). Side files named like a names list keep their size."""
+    dst = tmp / sample.name
+    if sample.is_dir():
+        shutil.copytree(sample, dst)
+        files = [p for p in dst.rglob("*") if p.is_file() and p.suffix in _DATA_SUFFIXES and "names" not in p.name
+                 and "classes" not in p.name]
+    else:
+        tmp.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sample, dst)
+        files = [dst]
+    for f in files:
+        with open(f, "r+b") as out:
+            out.truncate(max(size, out.seek(0, os.SEEK_END)))
+    return dst
+
+
 def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
                 plugins: Sequence[str | Path] = (), unshown_: Mapping[str, str] | None = None,
                 mutations_per_sample: int | None = None) -> type:
@@ -335,6 +362,21 @@ def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
             chosen = registry().detect(path)
             assert chosen.name == sample.reader, f"detection picks {chosen.name!r} for {sample.reader}'s " \
                                                  f"sample {path}"
+
+        @pytest.mark.parametrize("sample", own, ids=str)
+        def test_detects_from_a_head(self, sample: Sample, tmp_path: Path) -> None:
+            import tracemalloc
+
+            big = _grown(Path(sample.path), tmp_path / "big", BIG)
+            tracemalloc.start()
+            try:
+                verdict = the_reader().detect(big)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert peak < BIG // 8, f"{reader}'s detect took {peak / 2**20:.0f} MB on {sample}'s files grown to " \
+                                    f"{BIG >> 20} MB: read the first KB (predport.file_head), not the whole file"
+            assert verdict.score > 0, f"{reader} does not recognise its sample once grown: {verdict.reason}"
 
         @pytest.mark.parametrize("sample", own, ids=str)
         def test_output_follows_the_schema(self, sample: Sample, tmp_path: Path) -> None:

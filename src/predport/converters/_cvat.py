@@ -75,7 +75,7 @@ def sniff(path: Path) -> tuple[str | None, str]:
     if not path.is_file() or path.suffix.lower() != ".xml":
         return None, "not an .xml file"
     try:
-        head = path.read_bytes()[:65536].decode("utf-8", "replace")
+        head = predport.file_head(path).decode("utf-8", "replace")
     except OSError as e:
         return None, str(e)
     if "<annotations" not in head:

@@ -69,7 +69,7 @@ class CocoReader(predport.BaseReader):
         if path.suffix.lower() != ".json":
             return predport.Detection(0, "not a .json file")
         try:
-            head = path.open("rb").read(65536)
+            head = predport.file_head(path)
         except OSError as e:
             return predport.Detection(0, f"cannot read: {e}")
         text = head.lstrip()

@@ -27,7 +27,7 @@ class InternalReader(predport.BaseReader):
         if path.is_dir():
             return predport.Detection(0, "a directory")
         try:
-            head = path.open("rb").read(4096)
+            head = predport.file_head(path, 4096)
         except OSError as e:
             return predport.Detection(0, f"cannot read: {e}")
         if b'"kind"' in head and b'"objects"' in head and b'"title"' in head and b'"data_units"' not in head:

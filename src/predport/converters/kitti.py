@@ -106,10 +106,9 @@ def _unlabelled(path: Path) -> list[Path]:
 def _rows(path: Path) -> list[list[str]]:
     """The first lines of a label file, split (none for an empty or unreadable one: no opinion)."""
     try:
-        lines = path.read_text("utf-8", "replace").splitlines()[:5]
+        return [line.split() for line in predport.head_lines(path)]
     except OSError:
         return [[]]
-    return [line.split() for line in lines if line.strip()]
 
 
 def _kitti_line(tokens: list[str]) -> bool:

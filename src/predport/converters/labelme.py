@@ -88,7 +88,7 @@ def _files(path: Path, limit: int | None = None) -> list[Path]:
 
 def _kind(f: Path) -> str | None:
     try:
-        head = f.read_bytes()[:4096].decode("utf-8", "replace")
+        head = predport.file_head(f, 4096).decode("utf-8", "replace")
     except OSError:
         return None
     if f.suffix == ".json":

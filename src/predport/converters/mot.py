@@ -94,7 +94,7 @@ def _sequences(path: Path, sequences: Path | None) -> list[tuple[Path, Path, boo
 
 def _looks_mot(rows: Path) -> bool:
     try:
-        lines = [line for line in rows.read_text("utf-8", "replace").splitlines()[:5] if line.strip()]
+        lines = predport.head_lines(rows)
     except OSError:
         return False
     return bool(lines) and 2 * sum(map(_mot_row, lines)) > len(lines)  # (most: a broken row is reported later)

@@ -16,6 +16,7 @@ without resolving entities (defusedxml).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -53,12 +54,10 @@ class VocReader(predport.BaseReader):
         files = _files(path, limit=3)
         if not files:
             return predport.Detection(0, "no .xml file")
-        root = xmlio.root(files[0])
-        if root is None or root.tag != "annotation":
+        verdict = _looks_voc(files[0])
+        if verdict is None:
             return predport.Detection(0, "the XML's root is not <annotation>")
-        objects = root.findall("object")
-        if any(o.find("bndbox") is not None for o in objects) or (not objects and (
-                root.find("size") is not None or root.find("segmented") is not None)):
+        if verdict:
             return predport.Detection(0.9, "<annotation> with <object><bndbox> (Pascal VOC)")
         return predport.Detection(0, "<annotation> without bndbox objects (not Pascal VOC)")
 
@@ -70,6 +69,27 @@ class VocReader(predport.BaseReader):
             if unit is not None:
                 yield unit
         yield from _unannotated(path, {f.stem for f in files}, ctx)
+
+
+def _looks_voc(f: Path) -> bool | None:
+    """Whether an XML file is a VOC annotation -- an <annotation> root with an <object> that has a <bndbox>, or
+    with no object but a <size> or <segmented> -- read as a stream up to the first element that decides it (a
+    CVAT file of hundreds of MB is refused at its root); None when the root is not <annotation> or the XML
+    breaks before anything decides."""
+    objects = sized = False
+    try:
+        with contextlib.closing(xmlio.children(f)) as elements:
+            for tag, el in elements:
+                if not tag and el.tag != "annotation":
+                    return None
+                if tag == "object":
+                    if el.find("bndbox") is not None:
+                        return True
+                    objects = True
+                sized = sized or tag in ("size", "segmented")
+    except (OSError, ValueError):
+        return None
+    return not objects and sized
 
 
 def _unannotated(path: Path, annotated: set[str], ctx: predport.ReadContext) -> Iterator[DataUnit]:

@@ -112,11 +112,9 @@ def _yaml(path: Path) -> Any:
 def _looks_yolo(path: Path) -> bool:
     """Whether the first lines of a text file are YOLO label lines."""
     try:
-        with path.open("rb") as f:
-            head = f.read(4096).decode("utf-8", "replace").splitlines()[:5]
+        lines = [line.split() for line in predport.head_lines(path, 5, 4096)]
     except OSError:
         return False
-    lines = [line.split() for line in head if line.strip()]
     if not lines:
         return True  # (an empty label file: an image without predictions)
     for tokens in lines:

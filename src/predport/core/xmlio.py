@@ -3,7 +3,7 @@ references, so a hostile file is reported as unreadable instead of exhausting me
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
@@ -18,7 +18,7 @@ def root(path: Path) -> Element | None:
         return None
 
 
-def children(path: Path) -> Iterator[tuple[str, Element]]:
+def children(path: Path) -> Generator[tuple[str, Element], None, None]:
     """The document element's tag, then each of its children, complete, as ``(tag, element)``; each is cleared
     once the caller moves on, so a large file streams. Raises ``ValueError`` on broken or hostile XML."""
     from defusedxml import ElementTree
