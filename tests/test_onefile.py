@@ -106,12 +106,17 @@ def test_workers_on_ranges_of_titles_append_their_parts(tmp_path: Path, monkeypa
     shard = _Shard(workers=3)
     shard.plan([f"t{k:02d}" for k in range(12)], [1] * 6 + [5] * 6)  # (the heavy units last)
     assert shard.bounds == ["t07", "t10"]  # weights 11 | 15 | 10 of 36
+    # the keys whose middle is within a fifth of a share of a boundary (at 12 and 24 of 36): 13.5 and 23.5
+    assert shard.zones == [["t07"], ["t09"]]
     shard.plan(["x"], None)  # (one plan, the first)
     assert shard.bounds == ["t07", "t10"]
-    shard.count = 3
     owners = [[k for k in range(3) if _Shard(index=k, count=3, bounds=shard.bounds).mine(t)] for t in
               ("t00", "T05", "t06", "t08", "t09", "t11", "zz", "")]
     assert owners == [[0], [0], [0], [1], [1], [2], [2], [0]]  # (one owner each; the shard key is lower-cased)
+    # with the zones: either neighbour may convert a zone's key
+    owners = [[k for k in range(3) if _Shard(index=k, count=3, bounds=shard.bounds, zone_of=shard.zone_of).mine(t)]
+              for t in ("t06", "t07", "t08", "t09", "t10")]
+    assert owners == [[0], [0, 1], [1], [1, 2], [2]]
 
     images = [{"id": k, "file_name": f"im{k:03d}.jpg", "width": 64, "height": 48} for k in range(40)]
     src, meta = tmp_path / "r.json", tmp_path / "images.json"
@@ -133,8 +138,73 @@ def test_workers_on_ranges_of_titles_append_their_parts(tmp_path: Path, monkeypa
     assert main(["convert", *args, "--out", str(tmp_path / "one.jsonl")]) == 0
     assert main(["convert", *args, "--out", str(tmp_path / "two.jsonl"), "--workers", "2"]) == 0
     assert lines(tmp_path / "two.jsonl") == lines(tmp_path / "one.jsonl")
-    assert len(copies) == 1  # (the second part, appended whole: not 40 rows copied one by one)
-    assert copies[0] < (tmp_path / "two.jsonl").stat().st_size
+    # the first part renamed, the second appended in a copy (and a copy a row for what it took of the zone, from
+    # its back, in reverse order): not 40 rows copied one by one
+    assert 1 <= len(copies) <= 1 + 8 and sum(copies) < (tmp_path / "two.jsonl").stat().st_size
+
+
+def test_a_zone_is_taken_from_both_ends_once() -> None:
+    import multiprocessing
+
+    from predport.core.pipeline import _Shard
+
+    shard = _Shard(zones=[["a", "b", "c", "d", "e"]], claims=multiprocessing.Array("q", [0, 5]))
+    assert [shard.claim(1, k, front=True) for k in (0, 1)] == [True, True]
+    assert shard.claim(1, 3, front=False) is False  # (the back is taken from its end, in order)
+    assert [shard.claim(1, k, front=False) for k in (4, 3, 2)] == [True, True, True]
+    assert shard.claim(1, 2, front=True) is False and shard.claim(1, 1, front=False) is False
+    assert list(shard.claims) == [2, 2]
+
+
+@pytest.mark.parametrize("slow", ["parent", "child"])
+def test_the_faster_worker_converts_more_of_the_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      slow: str) -> None:
+    """Either worker converts the units around the boundary of their ranges, once its own range is done: the
+    faster one takes more than half of the units (a static split: exactly half, and a wait for the slower). The
+    output is the same file as one process's, and the report lists the same problems in the same order."""
+    import time
+
+    from predport.core import pipeline
+
+    images = [{"id": k, "file_name": f"t{k:02d}.jpg", "width": 64, "height": 48} for k in range(40)]
+    src, meta = tmp_path / "r.json", tmp_path / "images.json"
+    meta.write_text(json.dumps({"images": images, "categories": [{"id": 1, "name": "car"}]}))
+    anns = [{"image_id": k % 40, "category_id": 1, "bbox": [1, 2, 3 + k % 5, 4], "score": 0.5} for k in range(400)]
+    for k in range(3, 400, 7):  # (problems in every range and in the zone)
+        anns[k]["score"] = 1.25
+    src.write_text(json.dumps(anns))
+    ont = tmp_path / "ont.json"
+    ont.write_text(json.dumps({"objects": [{"id": "1", "name": "car", "color": "#FF0000", "shape": "bounding_box",
+                                            "featureNodeHash": "carBox01"}], "classifications": []}))
+
+    def run(out: str, workers: int) -> list[tuple[str, str | None]]:
+        report = predport.convert([src], ont, "b", tmp_path / out, options={"images": str(meta)}, workers=workers,
+                                  keep_going=True)
+        return [(p.code, p.location.pointer) for p in report.problems]
+
+    one = run("one.jsonl", 1)
+    parent, log, original = os.getpid(), tmp_path / "log", pipeline._one
+
+    def timed(unit: dict[str, object], *rest: object) -> None:
+        if (os.getpid() == parent) == (slow == "parent"):
+            time.sleep(0.01)
+        with open(log, "a") as f:  # (a line a unit: appends do not interleave)
+            f.write(f"{os.getpid()} {unit['title']}\n")
+        original(unit, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "_one", timed)
+    assert run("two.jsonl", 2) == one and len(one) > 40
+    assert lines(tmp_path / "two.jsonl") == lines(tmp_path / "one.jsonl")
+    by: dict[bool, list[str]] = {True: [], False: []}
+    for line in log.read_text().splitlines():
+        pid, title = line.split()
+        by[int(pid) == parent].append(title)
+    fast, slowest = by[slow == "child"], by[slow == "parent"]
+    assert sorted(fast + slowest) == [f"t{k:02d}.jpg" for k in range(40)]  # (each once)
+    # ranges t00-t15 and t24-t39, and the zone t16-t23 between them: the fast one took all of it
+    assert len(fast) == 24, (fast, slowest)
+    zone = [f"t{k:02d}.jpg" for k in range(16, 24)]  # (the parent takes it from its front, the child from its back)
+    assert fast[16:] == (zone if slow == "child" else zone[::-1])
 
 
 @pytest.mark.parametrize(("name", "workers"), [("o.jsonl", 1), ("o.jsonl", 2), ("o.jsonl.gz", 1), ("dir", 2)])

@@ -4,7 +4,9 @@ With ``workers > 1`` the run forks when the first data unit arrives: the readers
 big file, indexed) their input by then, so the children share it copy-on-write. Each process then keeps the
 data units whose shard key is its own (readers may call ``ctx.mine(title)`` to skip building the others),
 validates and writes them into the one staging directory, and the parent merges the reports and commits
-or aborts the whole run. Units with the same title, or whose file names could collide, share a shard.
+or aborts the whole run. Units with the same title, or whose file names could collide, share a shard. When a
+reader announces its units, shards are ranges of keys, and the keys around each boundary go to whichever of the
+two neighbours is free first (:class:`_Shard`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import chain
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,9 @@ class Report:
     #: workers (or Dask tasks), read / validate / write add up every process's time (CPU-seconds), the others are
     #: the parent's; on Dask, "tasks" is the driver's wait for them.
     stages: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: with workers: where the problems of each data unit begin in :attr:`problems`, and its shard key; the
+    #: workers' problems are merged in the order of these keys (:func:`_merge_workers`)
+    tags: list[tuple[int, str]] = field(default_factory=list)
     #: the validated rows of shared box tables, counted together when the work ends (:meth:`count_rows`)
     rows: list[RBoxes] = field(default_factory=list)
     pending: int = 0  # (how many they are)
@@ -109,10 +114,12 @@ class Report:
             out.setdefault(group, {"converted": 0, "reported": 0})[outcome] = n  # (and "filtered", when any)
         return out
 
-    def merge(self, other: Report) -> None:
-        """Add a worker's report; problems found by several workers (from work they all repeat) count once."""
-        seen = {(p.code, p.severity, p.message, p.location) for p in self.problems}
-        self.problems.extend(p for p in other.problems if (p.code, p.severity, p.message, p.location) not in seen)
+    def merge(self, other: Report, problems: bool = True) -> None:
+        """Add a worker's report; problems found by several workers (from work they all repeat) count once.
+        ``problems=False``: all but the problems (merged by :func:`_merge_workers`)."""
+        if problems:
+            seen = set(map(_signature, self.problems))
+            self.problems.extend(p for p in other.problems if _signature(p) not in seen)
         self.units += other.units
         self.objects.update(other.objects)
         self.object_frames += other.object_frames
@@ -123,6 +130,41 @@ class Report:
         self.repeated += other.repeated
         for k, v in other.stages.items():
             self.stages[k] += v
+
+
+def _signature(p: Problem) -> tuple[Any, ...]:
+    return p.code, p.severity, p.message, p.location
+
+
+#: the shard key of what comes after every data unit (problems of none: a reader's after its last unit)
+_LAST = "\U0010ffff"
+
+
+def _merge_workers(report: Report, base: int, children: Sequence[Report]) -> None:
+    """The problems the worker processes found after the fork (``report``'s own from its ``base``-th on, and each
+    child's), in the order of the data units' shard keys (:attr:`Report.tags`), each process's in its own order
+    for one key, and a problem that another process found too (work they all repeat: reading a unit that either
+    may convert) once. Why: which process converts a unit of a zone depends on their speed in that run
+    (:attr:`_Shard.zones`); in this order the report is the same in every run, and, when the reader yields its
+    units in title order, the same as one process's."""
+    def keyed(r: Report, first: int) -> list[str]:
+        keys = [_LAST] * (len(r.problems) - first)
+        tags = [(i - first, k) for i, k in r.tags if i >= first]
+        for (i, key), (j, _) in pairwise([*tags, (len(keys), _LAST)]):
+            keys[i:j] = [key] * (j - i)
+        return keys
+
+    entries = [(key, 0, n, p) for n, (key, p) in enumerate(zip(keyed(report, base), report.problems.items[base:],
+                                                                strict=True))]
+    for proc, child in enumerate(children, 1):
+        entries += [(key, proc, n, p) for n, (key, p) in enumerate(zip(keyed(child, 0), child.problems.items,
+                                                                        strict=True))]
+    entries.sort(key=lambda e: e[:3])
+    owner = {_signature(p): 0 for p in report.problems.items[:base]}
+    report.problems.truncate(base)
+    for _, proc, _, p in entries:
+        if owner.setdefault(_signature(p), proc) == proc:
+            report.problems.append(p)
 
 
 def _ontology(ontology: Ontology | str | Path) -> Ontology:
@@ -477,6 +519,11 @@ def _context(ont: Ontology, problems: Problems, options: dict[str, Any]) -> Read
                        images=ImageMap.load(options.get("image_map")))
 
 
+#: with a plan, how much of a worker's share on each side of a boundary between two workers' ranges either of them
+#: may convert (:attr:`_Shard.zones`): 0.2 evens out one process running up to 1.5x slower than the other
+ZONE = 0.2
+
+
 @dataclass
 class _Shard:
     """Which data units this process converts: every one, or with workers those whose shard key is its own
@@ -489,40 +536,78 @@ class _Shard:
     #: with a reader's plan (:meth:`plan`): the shard keys where one worker's range of them ends and the next one's
     #: begins; else a shard is the keys of one residue of their CRC-32
     bounds: list[str] | None = None
+    #: with a plan, per boundary ``b`` (1 .. workers - 1) between worker ``b - 1``'s range and worker ``b``'s, the
+    #: shard keys around it (``zones[b - 1]``, in key order) that either of the two converts: each takes them once
+    #: its own range is done, worker ``b - 1`` from the front and worker ``b`` from the back, until they meet
+    #: (:meth:`claim`). Why: a static split waits for the slower process, and on this VM one of two runs up to
+    #: 1.5x slower than the other in some runs (the bench's 2-worker run waited 0.00-1.02 s for the other worker,
+    #: in its best rounds).
+    zones: list[list[str]] = field(default_factory=list)
+    zone_of: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (boundary, index in its zone)
+    #: shared by the processes (made at the fork): per zone, the index its front taker takes next and the one
+    #: after the last its back taker may take
+    claims: Any = None
     workers: int = 1  # (the count the run will fork, known before it)
     planned: bool = False  # (a plan is taken once, before the fork: a later source's is not)
 
     def mine(self, title: str) -> bool:
+        """Whether this process may convert the unit (with zones: also when the other may)."""
         if self.count == 1:
             return True
         key = file_key(title)
         if self.bounds is not None:
+            zone = self.zone_of.get(key)
+            if zone is not None:
+                return zone[0] in (self.index, self.index + 1)
             return bisect_right(self.bounds, key) == self.index
         return zlib.crc32(key.encode()) % self.count == self.index
 
+    def zone(self, title: str) -> tuple[int, int] | None:
+        """(boundary, index) of the unit's key when it is in a zone, after the fork."""
+        return self.zone_of.get(file_key(title)) if self.count > 1 and self.zone_of else None
+
+    def claim(self, boundary: int, k: int, front: bool) -> bool:
+        """Take key ``k`` of a zone: from the front (the worker below it, in increasing ``k``) or the back (the one
+        above, in decreasing ``k``); False once the other has taken it (and with it the rest of the way)."""
+        at = 2 * (boundary - 1)
+        with self.claims.get_lock():
+            first, end = self.claims[at], self.claims[at + 1]
+            if not first <= k < end or k != (first if front else end - 1):
+                return False
+            self.claims[at if front else at + 1] = k + 1 if front else k
+            return True
+
     def plan(self, titles: Sequence[str], weights: Sequence[int] | None) -> None:
         """Shards as contiguous ranges of shard keys, of about equal weight, from the units a reader announces
-        before it yields any (:meth:`ReadContext.expect`). Why: each worker's rows then follow one another in title
-        order, when the reader yields in title order, and the one-file output is its part files one after the
-        other (one part renamed, the others appended) instead of every row copied into place: 0.06 s of the
+        before it yields any (:meth:`ReadContext.expect`), and a zone around each boundary that either neighbour
+        converts (:attr:`zones`). Why ranges: each worker's rows then follow one another in title order, when the
+        reader yields in title order, and the one-file output is mostly its part files one after the other (one
+        part renamed, the rest appended in a few copies) instead of every row copied into place: 0.06 s of the
         0.13 s that putting the bench's 200 MB of rows in order took with 2 workers."""
         if self.planned or self.count > 1 or self.workers < 2:
             return
         self.planned = True
         given = [max(1, int(w)) for w in weights] if weights is not None and len(weights) == len(titles) else None
-        keyed = sorted(zip(map(file_key, titles), given or [1] * len(titles), strict=True))
-        total = sum(w for _, w in keyed)
+        weight: dict[str, int] = {}
+        for title, w in zip(titles, given or [1] * len(titles), strict=True):
+            key = file_key(title)
+            weight[key] = weight.get(key, 0) + w
+        total, n = sum(weight.values()), self.workers
         bounds: list[str] = []
+        zones: list[list[str]] = [[] for _ in range(n - 1)]
         running = 0
-        for key, weight in keyed:
-            # a range ends where the next unit's middle would pass its share (equal keys stay in one range)
-            passes = (2 * running + weight) * self.workers >= 2 * total * (len(bounds) + 1)
-            if passes and (not bounds or key > bounds[-1]):
+        for key in sorted(weight):
+            # where the key's middle falls, in shares of the total (a key is never split)
+            at = (2 * running + weight[key]) * n / (2 * total)
+            # a range ends where the next key's middle passes its share
+            if len(bounds) < n - 1 and at >= len(bounds) + 1:
                 bounds.append(key)
-                if len(bounds) == self.workers - 1:
-                    break
-            running += weight
-        self.bounds = bounds
+            b = round(at)
+            if 1 <= b < n and abs(at - b) < ZONE:
+                self.zone_of[key] = (b, len(zones[b - 1]))
+                zones[b - 1].append(key)
+            running += weight[key]
+        self.bounds, self.zones = bounds, zones
 
 
 @dataclass
@@ -542,6 +627,7 @@ class _Baseline:
                      classifications=report.classifications, left_out=report.left_out, carried=report.carried,
                      repeated=report.repeated)
         out.problems.extend(report.problems.items[self.problems:])
+        out.tags = [(i - self.problems, k) for i, k in report.tags if i >= self.problems]
         out.ledger = report.ledger - self.ledger
         out.stages = defaultdict(float, {k: v for k, v in report.stages.items() if k in ("read", "validate", "write")})
         return out
@@ -558,6 +644,8 @@ class _Workers:
 
         ctx = multiprocessing.get_context("fork")
         self.board = ctx.Array("q", 3 * count, lock=False)  # per worker: units, objects, errors since the fork
+        if shard.zone_of:  # (a zone starts whole: nothing taken from its front, its back at its end)
+            shard.claims = ctx.Array("q", list(chain.from_iterable((0, len(z)) for z in shard.zones)))
         self.baseline = _Baseline.of(report)
         self.procs: list[tuple[int, Any, Any]] = []  # (index, process, receiving end)
         shard.count, shard.pool = count, self
@@ -602,7 +690,7 @@ class _Workers:
         import multiprocessing.connection
 
         pending: dict[Any, tuple[int, Any]] = {receive: (k, proc) for k, proc, receive in self.procs}
-        results: list[tuple[Report, list[dict[str, Any]]]] = []
+        results: dict[int, tuple[Report, list[dict[str, Any]]]] = {}
         while pending:
             ready: list[Any] = multiprocessing.connection.wait(list(pending), timeout=0.2)
             for receive in ready:
@@ -615,10 +703,10 @@ class _Workers:
                 proc.join()
                 if kind == "error":
                     raise PredportError(f"worker {k} failed: {payload}\nnothing was written")
-                results.append((payload, units))
+                results[k] = (payload, units)
             if waiting is not None:
                 waiting()
-        return results
+        return [results[k] for k in sorted(results)]  # (in the workers' order, whichever ended first)
 
     def stop(self) -> None:
         """Stop and reap the workers still running (the run is over)."""
@@ -675,30 +763,59 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     repeats = Repeats(report)
 
     def work() -> list[dict[str, Any]]:
-        """Convert this process's share of the units (after the first, which every process has)."""
+        """Convert this process's share of the units (after the first, which every process has): its own range,
+        then what it can take of the zones beside it (:attr:`_Shard.zones`)."""
         stages, clock = report.stages, time.perf_counter
         stream = _chain(first, units)
+        zoned: dict[int, dict[int, list[Any]]] = {}  # boundary -> index in its zone -> its units, held till then
+        tags = report.tags if shard.count > 1 else None  # (a unit's problems begin here: read, then converted)
         while True:
-            t = clock()
+            t, n = clock(), len(report.problems)
             unit = next(stream, _END)
             stages["read"] += clock() - t
             if unit is _END:
+                if tags is not None:
+                    _tag(tags, n, _LAST)
                 break
-            title = unit.get("title") if isinstance(unit, dict) else None
-            if shard.count > 1 and not shard.mine(title if isinstance(title, str) else ""):
-                continue
-            if filters:  # (in the process that owns the unit: each one counts what it leaves out once)
-                unit = filters.apply(boxmod.plain(unit), report.ledger, ont)
-            for admitted in repeats.admit(unit):
-                _one(admitted, ont, report, titles, writer, keep_going, keep)
-                tick()
+            if tags is not None:
+                title = _title(unit)
+                _tag(tags, n, file_key(title))
+                if not shard.mine(title):
+                    continue
+                zone = shard.zone(title)
+                if zone is not None:
+                    zoned.setdefault(zone[0], {}).setdefault(zone[1], []).append(unit)
+                    continue
+            convert(unit)
+        for boundary, held in sorted(zoned.items(), reverse=True):  # (the zone above first: taken from its front)
+            front = boundary == shard.index + 1
+            size = len(shard.zones[boundary - 1])
+            for k in range(size) if front else range(size - 1, -1, -1):
+                if not shard.claim(boundary, k, front):
+                    break
+                for unit in held.pop(k, ()):
+                    convert(unit, tags)
+            held.clear()  # (the other's: it converts them)
         for held in repeats.held.values():
+            if tags is not None:
+                _tag(tags, len(report.problems), file_key(_title(held)))
             _one(held, ont, report, titles, writer, keep_going, keep)
             tick()
+        if tags is not None:
+            _tag(tags, len(report.problems), _LAST)
         report.count_rows()
         if writer is not None:
             writer.flush()  # (a worker process ends without flushing its files)
         return writer.units if writer is not None else []
+
+    def convert(unit: Any, tags: list[tuple[int, str]] | None = None) -> None:
+        if tags is not None:
+            _tag(tags, len(report.problems), file_key(_title(unit)))
+        if filters:  # (in the process that converts the unit: each one counts what it leaves out once)
+            unit = filters.apply(boxmod.plain(unit), report.ledger, ont)
+        for admitted in repeats.admit(unit):
+            _one(admitted, ont, report, titles, writer, keep_going, keep)
+            tick()
 
     def tick() -> None:
         if progress is not None:
@@ -739,10 +856,13 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         if pool is not None:
             mine = own()  # (before the merges)
             t = time.perf_counter()
+            children = []
             for child, entries in pool.collect((lambda: progress(pool.tally(mine))) if progress else None):
-                report.merge(child)
+                report.merge(child, problems=False)
+                children.append(child)
                 if writer is not None:
                     writer.units.extend(entries)
+            _merge_workers(report, pool.baseline.problems, children)
             report.stages["merge"] += time.perf_counter() - t
         if report.repeated:
             report.problems.append(repeated_note(report.repeated))
@@ -772,6 +892,20 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
             writer.abort()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _tag(tags: list[tuple[int, str]], n: int, key: str) -> None:
+    """Problems from the ``n``-th on are of the unit with shard key ``key`` (a tag no problem came after is
+    replaced: tags grow with the units that have problems, not with all units)."""
+    if tags and tags[-1][0] == n:
+        tags[-1] = (n, key)
+    else:
+        tags.append((n, key))
+
+
+def _title(unit: Any) -> str:
+    title = unit.get("title") if isinstance(unit, dict) else None
+    return title if isinstance(title, str) else ""
 
 
 def _chain(first: DataUnit | None, rest: Iterator[DataUnit]) -> Iterator[DataUnit]:

@@ -257,6 +257,17 @@ class Problems:
         for p in problems:
             self.append(p)
 
+    def truncate(self, n: int) -> list[Problem]:
+        """Remove the problems after the first ``n`` and return them (the counts follow)."""
+        removed, self.items = self.items[n:], self.items[:n]
+        for p in removed:
+            self.by_code[p.code] -= 1
+            if not self.by_code[p.code]:
+                del self.by_code[p.code]
+            if p.severity == "error":
+                self.errors -= 1
+        return removed
+
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.items)
 

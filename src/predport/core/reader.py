@@ -198,8 +198,9 @@ class ReadContext:
     def expect(self, titles: Sequence[str], weights: Sequence[int] | None = None) -> None:
         """Announce, before yielding any, the titles of the data units this source will yield (``weights``: how
         much work each is, e.g. its boxes). With workers, the pipeline may then give each a contiguous range of
-        titles of about equal weight; which process converts which unit is all it changes. Optional: without it,
-        units are shared by a hash of their titles."""
+        titles of about equal weight, and the units around each boundary between two ranges to whichever of the
+        two is free first; which process converts which unit is all it changes. (``mine`` is then True in both
+        for those units.) Optional: without it, units are shared by a hash of their titles."""
         if self.plan is not None and self.images is None:  # (an image map renames the titles: not these)
             self.plan(titles, weights)
 

@@ -707,8 +707,9 @@ class BranchWriter:
         return self.staging
 
     def _assemble(self) -> None:
-        """The parts of every process, as one file ordered by title: the one part renamed when it already is
-        (one process, input in title order), else the rows copied in order (in the kernel where it can)."""
+        """The parts of every process, as one file ordered by title: runs of rows that follow one another in a
+        part copied as one (in the kernel where it can), and a part that is all the first run renamed instead (one
+        process, input in title order; or workers given ranges of titles by a reader's plan)."""
         import os
 
         self.flush()
@@ -716,39 +717,30 @@ class BranchWriter:
         # order is not every process's -- readers skip the units other processes convert)
         self.units.sort(key=lambda u: u["title"])
         data = self.staging / "data"
-        parts = {u["part"] for u in self.units}
-        # each part's rows one run, in its order from its start (one process, or workers given ranges of titles
-        # by a reader's plan, each converting its units in title order): the parts one after the other
-        runs = [u for k, u in enumerate(self.units) if k == 0 or u["part"] != self.units[k - 1]["part"]]
-        ordered = len(runs) == len(parts) and all(
-            (a["offset"] + a["bytes"] == b["offset"]) if a["part"] == b["part"] else b["offset"] == 0
-            for a, b in zip(self.units, self.units[1:], strict=False))
-        if not self.units:
-            data.write_bytes(b"")
-        elif ordered and self.units[0]["offset"] == 0:
-            os.rename(self.staging / self.units[0]["part"], data)
-            if len(runs) > 1:
-                out = os.open(data, os.O_WRONLY)
-                try:
-                    os.lseek(out, 0, os.SEEK_END)
-                    for first in runs[1:]:
-                        src = os.open(self.staging / first["part"], os.O_RDONLY)
-                        try:
-                            _copy(src, out, 0, os.fstat(src).st_size)
-                        finally:
-                            os.close(src)
-                finally:
-                    os.close(out)
+        runs: list[list[Any]] = []  # [part, offset, bytes]
+        for u in self.units:
+            last = runs[-1] if runs else None
+            if last is not None and last[0] == u["part"] and last[1] + last[2] == u["offset"]:
+                last[2] += u["bytes"]
+            else:
+                runs.append([u["part"], u["offset"], u["bytes"]])
+        if runs and runs[0][1] == 0 and runs[0][2] == os.stat(self.staging / runs[0][0]).st_size:
+            os.rename(self.staging / runs[0][0], data)
+            del runs[0]
+            out = os.open(data, os.O_WRONLY)  # (not O_APPEND: copy_file_range refuses it)
+            os.lseek(out, 0, os.SEEK_END)
         else:
-            handles = {p: os.open(self.staging / p, os.O_RDONLY) for p in parts}
             out = os.open(data, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-            try:
-                for u in self.units:
-                    _copy(handles[u["part"]], out, u["offset"], u["bytes"])
-            finally:
-                os.close(out)
-                for fd in handles.values():
-                    os.close(fd)
+        handles: dict[str, int] = {}
+        try:
+            for part, offset, count in runs:
+                if part not in handles:
+                    handles[part] = os.open(self.staging / part, os.O_RDONLY)
+                _copy(handles[part], out, offset, count)
+        finally:
+            os.close(out)
+            for fd in handles.values():
+                os.close(fd)
         offset = 0
         for line, u in enumerate(self.units, start=1):
             del u["part"]
