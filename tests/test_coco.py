@@ -466,6 +466,25 @@ def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
     assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)
 
 
+def test_a_piece_is_bracketed_in_place_and_put_back() -> None:
+    """A piece of a cut array is a view of the file's bytes with the separators beside it made brackets (no copy
+    of the piece); the bytes it changed put back, the buffer is the file again."""
+    from predport.core import jsonio
+
+    data = bytearray(b'[{"a": 1}, {"a": [2]} ,{"a": 3},{"a": "x"}, {"a": 5}]')
+    original = bytes(data)
+    pieces = jsonio.split_array(data, 3)
+    got = []
+    for k in range(len(pieces)):
+        view, changed = jsonio.array_piece(data, pieces, k)
+        got.append(json.loads(bytes(view)))
+        view.release()
+        for at, byte in changed:
+            data[at] = byte
+        assert data == original
+    assert len(got) == 3 and [x for g in got for x in g] == json.loads(original)
+
+
 def test_sources_after_the_fork_are_not_parsed_in_parts_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With workers, the first source is parsed in parts before the fork; every later one is parsed by each worker
     process whole (a process has one core from then on: parts would make twice as many processes as cores)."""
@@ -521,7 +540,6 @@ def test_fork_map_results_errors_and_deaths() -> None:
 def test_a_failed_part_names_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A forked process parsing a piece of the file that fails: said with the file's name."""
     from predport.converters.coco import PlainResult
-    from predport.core import reader
     from predport.core.ontology import Ontology
     from predport.core.problems import PredportError, Problems
     from predport.core.reader import ReadContext
@@ -533,9 +551,8 @@ def test_a_failed_part_names_its_file(tmp_path: Path, monkeypatch: pytest.Monkey
     import os
 
     here = os.getpid()
-    monkeypatch.setattr(reader, "_decoded_part", lambda text, kind, extract: 1 / (os.getpid() == here))
     with pytest.raises(PredportError, match=f"{path}: parsing part of the input failed: ZeroDivisionError"):
-        ctx.decode_parts(path, list[PlainResult], len, part_bytes=1)
+        ctx.decode_parts(path, list[PlainResult], lambda records: 1 / (os.getpid() == here), part_bytes=1)
 
 
 def test_a_small_results_file_converts_without_numpy_and_as_with_it(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def decode(path: Path, kind: Any) -> Any:
     return decode_bytes(data, kind)
 
 
-def decode_bytes(data: bytes, kind: Any) -> Any:
+def decode_bytes(data: bytes | bytearray | memoryview, kind: Any) -> Any:
     """:func:`decode` for JSON in memory."""
     import msgspec
 
@@ -79,7 +79,7 @@ def decode_bytes(data: bytes, kind: Any) -> Any:
 _BETWEEN = re.compile(rb"\}\s*,\s*\{")
 
 
-def split_array(data: bytes, parts: int) -> list[tuple[int, int]]:
+def split_array(data: bytes | bytearray, parts: int) -> list[tuple[int, int]]:
     """Where to cut a JSON array of objects into at most ``parts`` arrays at element boundaries, near equal
     sizes (fewer when no boundary is found): each piece's (start, end) in ``data``; :func:`array_piece` makes a
     piece an array. A cut is made between a ``}`` and a ``{`` separated by a comma: if that comma is inside a
@@ -96,11 +96,34 @@ def split_array(data: bytes, parts: int) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
-def array_piece(data: bytes, pieces: list[tuple[int, int]], k: int) -> bytes:
-    """Piece ``k`` of :func:`split_array`'s cut, as a JSON array (a copy of its bytes: made in the process that
-    parses it)."""
+def read_buffer(path: Path) -> bytearray:
+    """A file's bytes in a buffer that :func:`array_piece` can bracket a piece of in place."""
+    import os
+
+    with open(path, "rb") as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        n = f.readinto(data)
+        del data[n:]  # (a file that shrank meanwhile)
+        data += f.read()  # (or grew)
+    return data
+
+
+def array_piece(data: bytearray, pieces: list[tuple[int, int]], k: int) -> tuple[memoryview, list[tuple[int, int]]]:
+    """Piece ``k`` of :func:`split_array`'s cut as a JSON array, in place: the separator byte before it (a comma or
+    a space) becomes ``[`` and the one after it ``]``, and the piece is a view of ``data`` with them. Returns the
+    view and the bytes it changed (position, byte), to put back. For a process that parses one piece: after a
+    fork, each changes its own copy of those pages, where copying the piece out took 28 ms for half of 72 MB."""
     a, b = pieces[k]
-    return b"".join((b"[" if k else b"", memoryview(data)[a:b], b"]" if k < len(pieces) - 1 else b""))
+    changed = []
+    if k:
+        a -= 1
+        changed.append((a, data[a]))
+        data[a] = 0x5B
+    if k < len(pieces) - 1:
+        changed.append((b, data[b]))
+        data[b] = 0x5D
+        b += 1
+    return memoryview(data)[a:b], changed
 
 
 _PLAIN = frozenset((str, int, float, bool, type(None)))

@@ -168,26 +168,43 @@ class ReadContext:
         500k plain COCO results (72 MB) decode and become columns in 0.39-0.49 s in two parts, against 0.54-0.66 s
         whole (three runs each, on the 2-core development VM: two processes do not quite make twice the speed
         there, and the cut, the fork and the columns' way back cost 0.05-0.08 s)."""
+        import os
+
         from predport.core import jsonio
         from predport.core.parallel import fork_map
 
         try:
-            data = path.read_bytes()
+            data = jsonio.read_buffer(path)
         except OSError:
             return None
         if self.workers > 1 and len(data) >= 2 * part_bytes:
             cuts = jsonio.split_array(data, min(self.workers, len(data) // part_bytes))
-            if len(cuts) > 1:  # (each process copies its piece out of the file's bytes, which they share)
+            if len(cuts) > 1:
                 room = max(b - a for a, b in cuts) * 3 // 2  # (room for a piece's columns: 56 bytes a record of 45+)
+                here = os.getpid()
+
+                def part(k: int) -> T | None:
+                    view, changed = jsonio.array_piece(data, cuts, k)  # (in place: each process has its copy)
+                    try:
+                        records = jsonio.decode_bytes(view, kind)
+                    finally:
+                        view.release()
+                        for at, byte in changed:
+                            data[at] = byte
+                    if os.getpid() != here:
+                        # a forked process's records are left for its exit to free, after its extract is sent:
+                        # freeing 250k records one by one took 35 ms, which this process waited for
+                        _FORKED_RECORDS.append(records)
+                    return None if records is None else extract(records)
+
                 try:
-                    parts = fork_map(lambda k: _decoded_part(jsonio.array_piece(data, cuts, k), kind, extract),
-                                     range(len(cuts)), room)
+                    parts = fork_map(part, range(len(cuts)), room)
                 except PredportError as e:  # (a process that failed or died: which file it was parsing)
                     raise PredportError(f"{path}: {e}") from e
                 if all(p is not None for p in parts):
                     return parts  # type: ignore[return-value]
         whole = jsonio.decode_bytes(data, kind)
-        data = b""  # (the file's bytes freed before the records are extracted)
+        data = bytearray()  # (the file's bytes freed before the records are extracted)
         return None if whole is None else [extract(whole)]
 
     def keep(self, doc: Any) -> None:
@@ -246,8 +263,5 @@ def head_lines(path: Path, count: int = 5, size: int = 65536) -> list[str]:
     return [line for line in lines if line][:count]
 
 
-def _decoded_part(text: bytes, kind: Any, extract: Callable[[Any], Any]) -> Any:
-    from predport.core import jsonio
-
-    part = jsonio.decode_bytes(text, kind)
-    return None if part is None else extract(part)
+#: in a process forked to decode a piece (:meth:`ReadContext.decode_parts`), its records, until it exits
+_FORKED_RECORDS: list[Any] = []
