@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -454,13 +455,13 @@ def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
 
     ctx = ReadContext(Ontology({"objects": [], "classifications": []}), Problems())
     ctx.workers = 3
-    for ids, pieces in (([*range(5), "x},{y", *range(6, 300)], 3), ([f"a{k}}},{{b" for k in range(300)], 1)):
+    for ids, pieces in (([*range(5), "x},{y", *range(6, 300)], 24), ([f"a{k}}},{{b" for k in range(300)], 1)):
         path = tmp_path / "results.json"
         path.write_text(json.dumps([{"image_id": k % 7, "category_id": 1, "bbox": [1, 2, 3, 4], "id": i}
                                     for k, i in enumerate(ids)]))
         parts = ctx.decode_parts(path, list[PlainResult], lambda a: (os.getpid(), [r.id for r in a]), part_bytes=1)
-        assert parts is not None and len(parts) == pieces
-        assert parts[0][0] == os.getpid() and len({pid for pid, _ in parts}) == pieces  # (one process a piece)
+        assert parts is not None and len(parts) == pieces  # (8 pieces a worker, at most)
+        assert parts[0][0] == os.getpid() and len({pid for pid, _ in parts}) <= 3  # (taken by 3 processes)
         assert [i for _, got in parts for i in got] == ids
     path.write_text('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": "1"}]')
     assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)
@@ -530,11 +531,15 @@ def test_fork_map_results_errors_and_deaths() -> None:
         got = fork_map(lambda n: (os.getpid(), np.arange(n), -np.arange(2 * n, dtype=np.int16)), [3, 500, 7], room)
         assert [(a.tolist(), b.tolist()) for _, a, b in got] == [
             (list(range(n)), [-k for k in range(2 * n)]) for n in (3, 500, 7)]
-        assert got[0][0] == os.getpid() and len({pid for pid, _, _ in got}) == 3
+        assert got[0][0] == os.getpid() and len({pid for pid, _, _ in got}) <= 3
+    # items are taken by whichever process is free: while this one sleeps on the first, the other takes the rest
+    got = fork_map(lambda k: (os.getpid(), time.sleep(0.5) if k == 0 else None)[0], range(6), 1 << 20, processes=2)
+    assert got[0] == os.getpid() and len(set(got[1:])) == 1 and got[1] != os.getpid()
+    here = os.getpid()  # (this process is slow on the first item: the other takes the second, and fails)
     with pytest.raises(PredportError, match="ZeroDivisionError"):
-        fork_map(lambda x: 1 / x, [1, 0])
+        fork_map(lambda x: time.sleep(0.5) if os.getpid() == here else 1 / 0, [0, 1])
     with pytest.raises(PredportError, match="was killed by SIGKILL"):
-        fork_map(lambda x: os.kill(os.getpid(), signal.SIGKILL) if x else 0, [0, 1])
+        fork_map(lambda x: time.sleep(0.5) if os.getpid() == here else os.kill(os.getpid(), signal.SIGKILL), [0, 1])
 
 
 def test_a_failed_part_names_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -552,7 +557,9 @@ def test_a_failed_part_names_its_file(tmp_path: Path, monkeypatch: pytest.Monkey
 
     here = os.getpid()
     with pytest.raises(PredportError, match=f"{path}: parsing part of the input failed: ZeroDivisionError"):
-        ctx.decode_parts(path, list[PlainResult], lambda records: 1 / (os.getpid() == here), part_bytes=1)
+        # (this process slow on its piece: the other takes the next, and fails)
+        ctx.decode_parts(path, list[PlainResult], lambda records: time.sleep(0.5) if os.getpid() == here else 1 / 0,
+                         part_bytes=1)
 
 
 def test_a_small_results_file_converts_without_numpy_and_as_with_it(tmp_path: Path) -> None:

@@ -158,16 +158,19 @@ class ReadContext:
     def decode_parts(self, path: Path, kind: Any, extract: Callable[[Any], T], part_bytes: int = 4 << 20
                      ) -> list[T] | None:
         """:meth:`decode` for a file that is one JSON array, in parts at once: the array is cut at element
-        boundaries into up to :attr:`workers` pieces of at least ``part_bytes``, each decoded into ``kind`` (a
-        msgspec list type) and given to ``extract`` in its own process (the first in this one); the extracts
-        come back in file order, pickled (so they should be compact: numpy columns, not records; never None).
-        None, as for :meth:`decode`, when the file does not fit ``kind``. When a piece does not (a cut that fell
-        inside a string, say, which no piece of a valid array can end in), the whole file is decoded here.
+        boundaries into pieces of at least ``part_bytes`` (up to 8 for each of :attr:`workers` processes), each
+        decoded into ``kind`` (a msgspec list type) and given to ``extract``, by :attr:`workers` processes (this
+        one and others forked for it) that each take the next piece when they are free; the extracts come back in
+        file order, pickled (so they should be compact: numpy columns, not records; never None). None, as for
+        :meth:`decode`, when the file does not fit ``kind``. When a piece does not (a cut that fell inside a
+        string, say, which no piece of a valid array can end in), the whole file is decoded here.
 
         Why: the parse of one big file is the serial part of a run with workers, before they fork. The bench's
-        500k plain COCO results (72 MB) decode and become columns in 0.39-0.49 s in two parts, against 0.54-0.66 s
+        500k plain COCO results (72 MB) decode and become columns in 0.39-0.49 s in two halves, against 0.54-0.66 s
         whole (three runs each, on the 2-core development VM: two processes do not quite make twice the speed
-        there, and the cut, the fork and the columns' way back cost 0.05-0.08 s)."""
+        there, and the cut, the fork and the columns' way back cost 0.05-0.08 s). In 16 pieces taken as the
+        processes are free: 0.37-0.43 s, against 0.38-0.55 s in two halves (six interleaved runs), as one
+        process often runs slower than the other there."""
         import os
 
         from predport.core import jsonio
@@ -178,9 +181,10 @@ class ReadContext:
         except OSError:
             return None
         if self.workers > 1 and len(data) >= 2 * part_bytes:
-            cuts = jsonio.split_array(data, min(self.workers, len(data) // part_bytes))
+            # (more pieces than processes: each takes the next one when it is free)
+            cuts = jsonio.split_array(data, min(PIECES_PER_WORKER * self.workers, len(data) // part_bytes))
             if len(cuts) > 1:
-                room = max(b - a for a, b in cuts) * 3 // 2  # (room for a piece's columns: 56 bytes a record of 45+)
+                room = len(data) * 3 // 2  # (room for a process's columns: 56 bytes a record of 45+)
                 here = os.getpid()
 
                 def part(k: int) -> T | None:
@@ -198,7 +202,7 @@ class ReadContext:
                     return None if records is None else extract(records)
 
                 try:
-                    parts = fork_map(part, range(len(cuts)), room)
+                    parts = fork_map(part, range(len(cuts)), room, self.workers)
                 except PredportError as e:  # (a process that failed or died: which file it was parsing)
                     raise PredportError(f"{path}: {e}") from e
                 if all(p is not None for p in parts):
@@ -263,5 +267,7 @@ def head_lines(path: Path, count: int = 5, size: int = 65536) -> list[str]:
     return [line for line in lines if line][:count]
 
 
+#: how many pieces :meth:`ReadContext.decode_parts` cuts a file into per process (at most)
+PIECES_PER_WORKER = 8
 #: in a process forked to decode a piece (:meth:`ReadContext.decode_parts`), its records, until it exits
 _FORKED_RECORDS: list[Any] = []
