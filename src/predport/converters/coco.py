@@ -94,14 +94,17 @@ class CocoReader(predport.BaseReader):
             return
         opts = ctx.options
         name = str(path)
-        parts = None
+        parts, conv = None, None
         if opts.get("images") and _opens_list(path) and _columns_pay(path.stat().st_size // _BYTES_PER_BOX):
             import numpy  # noqa: F401 (imported before decode_parts forks: once, not in every process)
 
-            parts = ctx.decode_parts(path, list[PlainResult], _part_columns)
-        n = sum(len(p.image) for p in parts) if parts else 0
-        if parts and n:  # plain box results: the whole-file path, unless they are not for known images and box classes
+            # the converter first: each piece's records are routed to their data units where they are decoded
             conv = _Converter(ctx, name, "", str(opts["images"]), _load_meta(Path(str(opts["images"]))), opts)
+            route = conv.route()
+            if route is not None:
+                parts = ctx.decode_parts(path, list[PlainResult], route.columns)
+        n = sum(p.n for p in parts) if parts else 0
+        if parts and n and conv is not None:  # plain box results for known images and box classes: one table
             plain = conv.plain_parts(parts)
             if plain is not None:
                 yield from conv.plain_units(n, plain)
@@ -119,6 +122,9 @@ class CocoReader(predport.BaseReader):
             if not opts.get("images"):
                 raise PredportError(f"{path} is a COCO results file: give --images FILE (a COCO file with the "
                                     "images and categories it refers to)")
+            if conv is not None:  # (made above, for the same --images)
+                yield from conv.run(anns)
+                return
             meta_file = str(opts["images"])
             meta = _load_meta(Path(meta_file))
         elif isinstance(data, dict):
@@ -171,7 +177,7 @@ class _Plain:
     bounds: list[int]
     entries: list[dict[str, Any]]  # the box table class entries, by box category in id order
     rank: np.ndarray[Any, Any]  # each row's class: an index into entries
-    box: np.ndarray[Any, Any]  # x, y, w, h, normalised
+    xywh: tuple[np.ndarray[Any, Any], ...]  # x, y, w, h, normalised, in row order
     scores: list[Any]  # as given, by annotation index (when they are not all floats: else confidence)
     confidence: np.ndarray[Any, Any] | None  # the scores in row order, when all are floats
     ids: list[str] | None  # by annotation index; None: the index is the id
@@ -344,7 +350,7 @@ class _Converter:
         s). The passes run before worker processes fork, the slices in each. It never reports anything:
         whatever it does not clear, the general path sees (a differential test holds the two to the same
         units and problems). A results file that msgspec decodes into :class:`PlainResult` records skips the
-        type passes (:func:`_part_columns`, :meth:`plain_parts`)."""
+        type passes, and is routed as it is decoded (:meth:`_Route.columns`, :meth:`plain_parts`)."""
         fast = self._fast
         if not anns or not fast or not _columns_pay(len(anns)) or not _DICT.issuperset(map(type, anns)):
             return None
@@ -377,21 +383,26 @@ class _Converter:
             return None
         if int in numbers and not (np.abs(box) <= 2.0 ** 53).all():  # (beyond it, an int's float is rounded)
             return None
-        return self._routed(image, category, box, _floats(scores), missing, ids)
+        route = self.route()
+        routed = route.rows(image, category, box) if route is not None else None
+        return self._sorted(routed, _floats(scores), missing, ids) if routed is not None else None
 
     def plain_parts(self, parts: list[_PartColumns]) -> _Plain | None:
         """:meth:`_plain` for results that msgspec decoded into :class:`PlainResult` records, part by part
-        (:func:`_part_columns`): their types are checked already. None when they are not for known images and
-        box classes."""
+        (:meth:`_Route.columns`): their types are checked, and their rows routed, already. None when they are
+        not for known images and box classes."""
         import numpy as np
 
-        def joined(column: str) -> np.ndarray[Any, Any]:
-            arrays = [getattr(p, column) for p in parts]
+        if not all(p.routed is not None for p in parts):
+            return None
+
+        def joined(k: int) -> np.ndarray[Any, Any]:
+            arrays = [p.routed[k] for p in parts]  # type: ignore[index]
             return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
         scores: Any
         if all(isinstance(p.scores, np.ndarray) for p in parts):
-            scores = joined("scores")
+            scores = np.concatenate([p.scores for p in parts])
         else:  # (as given: an int stays an int)
             scores = list(chain.from_iterable(
                 p.scores.tolist() if isinstance(p.scores, np.ndarray) else p.scores for p in parts))
@@ -399,77 +410,61 @@ class _Converter:
         if any(p.ids is not None for p in parts):  # the given ids; an annotation without one: its index
             ids, offset = [], 0
             for p in parts:
-                n = len(p.image)
-                ids.extend(map(str, range(offset, offset + n)) if p.ids is None else
+                ids.extend(map(str, range(offset, offset + p.n)) if p.ids is None else
                            [str(offset + i) if a is None else a for i, a in enumerate(p.ids)])
-                offset += n
-        return self._routed(joined("image"), joined("category"), joined("box"), scores, sum(p.missing for p in parts),
-                            ids)
+                offset += p.n
+        return self._sorted(tuple(joined(k) for k in range(6)), scores, sum(p.missing for p in parts), ids)
 
-    def _routed(self, image: np.ndarray[Any, Any], category: np.ndarray[Any, Any], box: np.ndarray[Any, Any],
-                scores: np.ndarray[Any, Any] | list[Any], missing: int, ids: list[str] | None) -> _Plain | None:
-        """Plain boxes' columns routed to their data units, or None when an image is not known or cannot hold
-        a box table, or a category is not a box class. ``scores``: float64, or the scores as given."""
+    def route(self) -> _Route | None:
+        """What routes plain boxes' rows to their data units (:class:`_Route`), or None when no image has an int
+        id (no results file's rows can be plain boxes of known images then)."""
         import numpy as np
 
-        if not self._fast or not len(image) or not self._fast.keys() >= set(_distinct(category).tolist()):
+        if not self._fast:
             return None
         position = {title: k for k, title in enumerate(self.units)}
         unit_of = {k: position[im[0]] for k, im in self.images.items() if type(k) is int and -2**63 <= k < 2**63}
         if not unit_of:
             return None
-        at = _positions(np.fromiter(unit_of, dtype=np.int64, count=len(unit_of)), image)
-        if at is None:  # an image id that is not among the images: reported on the general path
-            return None
-        units = np.fromiter(unit_of.values(), dtype=np.int64, count=len(unit_of))[at]
-        sizes = [(0, 0)] * len(position)
-        templates = list(self.units.values())
-        for k in np.flatnonzero(np.bincount(units, minlength=len(position))).tolist():
-            im = self.unit_images[templates[k]["title"]][1]
+        wh = np.zeros((len(position), 2), dtype=np.float64)
+        fit = np.zeros(len(position), dtype=bool)
+        for k, template in enumerate(self.units.values()):
+            im = self.unit_images[template["title"]][1]
             w, h = im.get("width"), im.get("height")
-            if not (type(w) is int and type(h) is int and w > 0 and h > 0 and templates[k]["kind"] == "image"):
-                return None
-            sizes[k] = (w, h)
-        return self._columns(units, sizes, category, box, scores, missing, ids)
+            if type(w) is int and type(h) is int and w > 0 and h > 0 and template["kind"] == "image":
+                wh[k], fit[k] = (w, h), True
+        return _Route(_Lookup(np.fromiter(unit_of, dtype=np.int64, count=len(unit_of))),
+                      np.fromiter(unit_of.values(), dtype=np.int64, count=len(unit_of)), wh, fit,
+                      _Lookup(np.array(sorted(self._fast), dtype=np.int64)))
 
-    def _columns(self, units: np.ndarray[Any, Any], sizes: list[tuple[int, int]], category: np.ndarray[Any, Any],
-                 box: np.ndarray[Any, Any], scores: np.ndarray[Any, Any] | list[Any], missing: int,
-                 ids: list[str] | None) -> _Plain | None:
+    def _sorted(self, routed: tuple[np.ndarray[Any, Any], ...], scores: np.ndarray[Any, Any] | list[Any],
+                missing: int, ids: list[str] | None) -> _Plain:
+        """Routed rows (:meth:`_Route.rows`) sorted by data unit, each unit's in file order."""
         import numpy as np
 
-        fast, position = self._fast, self.units
-        n_units = len(position)
+        units, rank, *xywh = routed
+        n_units = len(self.units)
         # 16-bit keys sort by radix: a tenth of the time of a merge sort on 64-bit ones
         keyed = units.astype(np.uint16 if n_units <= 1 << 16 else np.int64)
         order = np.argsort(keyed, kind="stable")  # a unit's annotations in file order, as routing appends them
-        unit: np.ndarray[Any, Any] = keyed[order].astype(np.int64)
-        # (rows of a 2-D array gathered by np.take: 4 ms where box[order] takes 41-47 ms for 500k boxes)
-        wh = np.take(np.array(sizes, dtype=np.float64), unit, axis=0)
-        box = np.take(box, order, axis=0)
-        box[:, 0::2] /= wh[:, :1]
-        box[:, 1::2] /= wh[:, 1:]
-        # each row's class: its category's index among the box categories, by id
-        kinds = sorted(fast)
-        rank = _positions(np.array(kinds, dtype=np.int64), category[order])
-        if rank is None:  # (not so: _routed took only box categories)
-            return None
         # all floats: an array (after a fork, taking parsed floats themselves would write their reference counts,
         # and so copy their pages into each worker)
         confidence, raw = (scores[order], []) if isinstance(scores, np.ndarray) else (None, scores)
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(unit, minlength=n_units))))
-        return _Plain(order=order, bounds=bounds.tolist(), entries=[self.box_classes[fast[c]] for c in kinds],
-                      rank=rank, box=box, scores=raw, confidence=confidence, ids=ids, missing=missing)
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(keyed, minlength=n_units))))
+        return _Plain(order=order, bounds=bounds.tolist(),
+                      entries=[self.box_classes[self._fast[c]] for c in sorted(self._fast)], rank=rank[order],
+                      xywh=tuple(c[order] for c in xywh), scores=raw, confidence=confidence, ids=ids,
+                      missing=missing)
 
     def plain_units(self, n: int, plain: _Plain) -> Iterator[DataUnit]:
         """The data units of a file of ``n`` plain boxes (:meth:`_plain`): each unit's table is a range of rows
         of one table shared by the file (:class:`~predport.core.boxes.SharedBoxes`), checked once."""
-        import numpy as np
 
         self._no_scores(plain.missing, n)
         bounds, order = plain.bounds, plain.order
         # (a unit's work: its boxes, and about as much again as five boxes whatever it holds)
         self.ctx.expect(list(self.units), [b - a + 5 for a, b in pairwise(bounds)])
-        x, y, w, h = np.ascontiguousarray(plain.box.T)
+        x, y, w, h = plain.xywh
         shared = SharedBoxes(plain.entries, {
             "class": plain.rank, "x": x, "y": y, "w": w, "h": h, "record": order,
             "id": order if plain.ids is None else list(map(plain.ids.__getitem__, order.tolist())),
@@ -928,36 +923,97 @@ _SCORE_OF, _ID_OF = attrgetter("score"), attrgetter("id")
 class _PartColumns:
     """One part of a plain results file as columns, made in the process that decoded it (and pickled back)."""
 
-    image: np.ndarray[Any, Any]  # int64
-    category: np.ndarray[Any, Any]  # int64
-    box: np.ndarray[Any, Any]  # (n, 4) float64, as given
+    n: int  # its annotations
+    #: its rows routed (:meth:`_Route.rows`): unit, class rank, x, y, w, h, in file order; None when one of its
+    #: annotations is not a box of a known image
+    routed: tuple[np.ndarray[Any, Any], ...] | None
     scores: np.ndarray[Any, Any] | list[Any]  # float64 when all are floats, else as given; 1.0 where missing
     missing: int
     ids: list[str | None] | None  # the given ids, None where absent; None: no annotation gives one
 
 
-def _part_columns(anns: list[PlainResult]) -> _PartColumns:
-    """The columns of decoded plain results (ints within 2**53, so that every number is exact in float64)."""
-    import numpy as np
+class _Lookup:
+    """Each value's position among distinct int ``keys``, or None when one is not among them: by a table when the
+    keys are small and not negative, as ids usually are (a tenth of a binary search's time: 500k categories, 3 ms
+    against 31 ms), made once for all the parts of a file; else by a binary search."""
 
-    n = len(anns)
-    scores: Any
-    missing = 0
-    if _FLOAT.issuperset(map(type, map(_SCORE_OF, anns))):  # (the usual: two passes instead of four)
-        scores = np.fromiter(map(_SCORE_OF, anns), dtype=np.float64, count=n)
-    else:
-        scores = list(map(_SCORE_OF, anns))
-        missing = scores.count(UNSET)
-        if missing:
-            scores = [1.0 if s is UNSET else s for s in scores]
-        scores = _floats(scores)
-    given = list(map(_ID_OF, anns))
-    return _PartColumns(
-        image=np.fromiter(map(_IMAGE_OF, anns), dtype=np.int64, count=n),
-        category=np.fromiter(map(_CATEGORY_OF, anns), dtype=np.int64, count=n),
-        box=np.fromiter(chain.from_iterable(map(_BBOX_OF, anns)), dtype=np.float64, count=4 * n).reshape(-1, 4),
-        scores=scores, missing=missing,
-        ids=None if given.count(UNSET) == n else [None if a is UNSET else str(a) for a in given])
+    def __init__(self, keys: np.ndarray[Any, Any]) -> None:
+        import numpy as np
+
+        self.keys, self.table = keys, None
+        if len(keys) and int(keys.min()) >= 0 and int(keys.max()) < 1 << 22:
+            self.table = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
+            self.table[keys] = np.arange(len(keys))
+        else:
+            self.rank = np.argsort(keys)
+
+    def at(self, values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+        import numpy as np
+
+        if not len(values):
+            return values
+        if self.table is not None:
+            if int(values.min()) < 0 or int(values.max()) >= len(self.table):
+                return None
+            found = self.table[values]
+            return None if (found < 0).any() else found
+        if not len(self.keys):
+            return None
+        at = self.rank[np.minimum(np.searchsorted(self.keys[self.rank], values), len(self.keys) - 1)]
+        return at if (self.keys[at] == values).all() else None
+
+
+@dataclass
+class _Route:
+    """Where plain boxes go: a file's image ids to data units, each unit's size, its box categories to their
+    classes. Made once by the converter, before the parse in parts, so that each part's rows are routed in the
+    process that decodes it (:meth:`columns`): of the 0.1 s the bench's 500k rows took to route and sort after
+    the parse, the sort is left (0.04 s)."""
+
+    images: _Lookup  # the images with an int id
+    unit: np.ndarray[Any, Any]  # int64: each of those images' data unit
+    wh: np.ndarray[Any, Any]  # (units, 2) float64: each unit's width and height
+    fit: np.ndarray[Any, Any]  # bool: each unit can hold a box table (an image, with int sizes above 0)
+    kinds: _Lookup  # the box categories' ids, in order: a row's class is its category's index
+
+    def rows(self, image: np.ndarray[Any, Any], category: np.ndarray[Any, Any], box: np.ndarray[Any, Any]
+             ) -> tuple[np.ndarray[Any, Any], ...] | None:
+        """The rows' data units, classes and normalised x, y, w, h, in the order given; None when an image is
+        not known or cannot hold a box table, or a category is not a box class."""
+        at = self.images.at(image)
+        if at is None or not len(at):
+            return None
+        units = self.unit[at]
+        rank = self.kinds.at(category)
+        if rank is None or not self.fit[units].all():
+            return None
+        wh = self.wh[units]
+        w, h = wh[:, 0], wh[:, 1]
+        return units, rank, box[:, 0] / w, box[:, 1] / h, box[:, 2] / w, box[:, 3] / h
+
+    def columns(self, anns: list[PlainResult]) -> _PartColumns:
+        """The columns of decoded plain results, routed (ints within 2**53, so that every number is exact in
+        float64)."""
+        import numpy as np
+
+        n = len(anns)
+        scores: Any
+        missing = 0
+        if _FLOAT.issuperset(map(type, map(_SCORE_OF, anns))):  # (the usual: two passes instead of four)
+            scores = np.fromiter(map(_SCORE_OF, anns), dtype=np.float64, count=n)
+        else:
+            scores = list(map(_SCORE_OF, anns))
+            missing = scores.count(UNSET)
+            if missing:
+                scores = [1.0 if s is UNSET else s for s in scores]
+            scores = _floats(scores)
+        given = list(map(_ID_OF, anns))
+        box = np.fromiter(chain.from_iterable(map(_BBOX_OF, anns)), dtype=np.float64, count=4 * n).reshape(-1, 4)
+        return _PartColumns(
+            n=n, routed=self.rows(np.fromiter(map(_IMAGE_OF, anns), dtype=np.int64, count=n),
+                                  np.fromiter(map(_CATEGORY_OF, anns), dtype=np.int64, count=n), box),
+            scores=scores, missing=missing,
+            ids=None if given.count(UNSET) == n else [None if a is UNSET else str(a) for a in given])
 
 
 #: below this many annotations, with numpy not loaded yet, columns do not pay for importing it (50-115 ms): the
@@ -969,32 +1025,6 @@ _BYTES_PER_BOX = 140  # (a results file's bytes per annotation, about: the bench
 def _columns_pay(n: int) -> bool:
     """Whether the whole-file column paths are worth their numpy for ``n`` annotations."""
     return n >= COLUMNS_FROM or "numpy" in sys.modules
-
-
-def _positions(keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
-    """Each of ``values``' position among ``keys`` (distinct ints), or None when one is not among them. By a
-    table when the values are small and not negative, as ids usually are: a tenth of a binary search's time
-    (500k categories: 3 ms against 31 ms); else by a binary search."""
-    import numpy as np
-
-    lo, hi = int(values.min()), int(values.max())
-    if lo >= 0 and hi < 1 << 22:
-        table = np.full(hi + 1, -1, dtype=np.int64)
-        inside = (keys >= 0) & (keys <= hi)
-        table[keys[inside]] = np.flatnonzero(inside)
-        found = table[values]
-        return None if (found < 0).any() else found
-    rank = np.argsort(keys)
-    at = rank[np.minimum(np.searchsorted(keys[rank], values), len(keys) - 1)]
-    return at if (keys[at] == values).all() else None
-
-
-def _distinct(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """The distinct ints of a non-empty column (by counting when they are small and not negative)."""
-    import numpy as np
-
-    lo, hi = int(values.min()), int(values.max())
-    return np.flatnonzero(np.bincount(values)) if lo >= 0 and hi < 1 << 22 else np.unique(values)
 
 
 def _floats(scores: list[Any]) -> np.ndarray[Any, Any] | list[Any]:
