@@ -104,12 +104,15 @@ def test_workers_on_ranges_of_titles_append_their_parts(tmp_path: Path, monkeypa
     from predport.core.pipeline import _Shard
 
     shard = _Shard(workers=3)
-    shard.plan([f"t{k:02d}" for k in range(12)], [1] * 6 + [5] * 6)  # (the heavy units last)
+    shard.plan([f"t{k:02d}" for k in range(12)], [1] * 6 + [5] * 6, cheap=True)  # (the heavy units last)
     assert shard.bounds == ["t07", "t10"]  # weights 11 | 15 | 10 of 36
     # the keys whose middle is within a fifth of a share of a boundary (at 12 and 24 of 36): 13.5 and 23.5
     assert shard.zones == [["t07"], ["t09"]]
     shard.plan(["x"], None)  # (one plan, the first)
     assert shard.bounds == ["t07", "t10"]
+    costly = _Shard(workers=3)  # (units that are not cheap to build twice: fixed ranges, no zone)
+    costly.plan([f"t{k:02d}" for k in range(12)], [1] * 6 + [5] * 6)
+    assert costly.bounds == shard.bounds and costly.zones == [[], []] and not costly.zone_of
     owners = [[k for k in range(3) if _Shard(index=k, count=3, bounds=shard.bounds).mine(t)] for t in
               ("t00", "T05", "t06", "t08", "t09", "t11", "zz", "")]
     assert owners == [[0], [0], [0], [1], [1], [2], [2], [0]]  # (one owner each; the shard key is lower-cased)

@@ -463,7 +463,7 @@ class _Converter:
         self._no_scores(plain.missing, n)
         bounds, order = plain.bounds, plain.order
         # (a unit's work: its boxes, and about as much again as five boxes whatever it holds)
-        self.ctx.expect(list(self.units), [b - a + 5 for a, b in pairwise(bounds)])
+        self.ctx.expect(list(self.units), [b - a + 5 for a, b in pairwise(bounds)], cheap=True)
         x, y, w, h = plain.xywh
         shared = SharedBoxes(plain.entries, {
             "class": plain.rank, "x": x, "y": y, "w": w, "h": h, "record": order,

@@ -117,7 +117,7 @@ class ReadContext:
     #: (:meth:`decode_parts`)
     workers: int = 1
     #: set by the pipeline when workers may share the units by ranges of titles (see :meth:`expect`)
-    plan: Callable[[Sequence[str], Sequence[int] | None], None] | None = field(default=None, repr=False,
+    plan: Callable[[Sequence[str], Sequence[int] | None, bool], None] | None = field(default=None, repr=False,
                                                                                compare=False)
 
     def report(self, code: str, message: str, location: Location, severity: Severity = "error",
@@ -216,14 +216,18 @@ class ReadContext:
         if self.shared is not None and self.shared.open:
             self.shared.documents.append(doc)
 
-    def expect(self, titles: Sequence[str], weights: Sequence[int] | None = None) -> None:
+    def expect(self, titles: Sequence[str], weights: Sequence[int] | None = None, cheap: bool = False) -> None:
         """Announce, before yielding any, the titles of the data units this source will yield (``weights``: how
-        much work each is, e.g. its boxes). With workers, the pipeline may then give each a contiguous range of
-        titles of about equal weight, and the units around each boundary between two ranges to whichever of the
-        two is free first; which process converts which unit is all it changes. (``mine`` is then True in both
-        for those units.) Optional: without it, units are shared by a hash of their titles."""
+        much work each is to convert, e.g. its boxes). With workers, the pipeline may then give each a contiguous
+        range of titles of about equal weight; which process converts which unit is all it changes. Optional:
+        without it, units are shared by a hash of their titles.
+
+        ``cheap``: building a unit costs little next to converting it (a range of rows of a shared table, say).
+        The units around each boundary between two ranges then go to whichever of the two processes is free first,
+        and both build them (``mine`` is True in both). Not for a reader whose own work per unit is the larger
+        part (decoding and tracing masks): both would do it."""
         if self.plan is not None and self.images is None:  # (an image map renames the titles: not these)
-            self.plan(titles, weights)
+            self.plan(titles, weights, cheap)
 
     def mine(self, title: str) -> bool:
         """False when another worker process converts the data unit titled ``title``: a reader may then skip
