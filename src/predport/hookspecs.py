@@ -129,7 +129,12 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       those rows, which is what :func:`predport.read` gives back and what filters and maps work on.
     * With ``--workers`` the run forks after the first unit is yielded and each process keeps its share of
       the units; ``ctx.mine(title)`` says whether this process wants a unit, so a reader may skip building
-      the others (optional: the pipeline drops them anyway).
+      the others (optional: the pipeline drops them anyway). A reader that knows its units before yielding
+      any announces them with ``ctx.expect(titles, weights, cheap=...)``: each process then converts a range
+      of titles; with ``cheap=True`` (building a unit costs little next to converting it, as a range of a
+      shared table does) the units around each boundary go to whichever neighbour is free first, and both
+      build them. ``ctx.decode_parts(path, msgspec_type, extract)`` parses one big JSON array in pieces that
+      the ``ctx.workers`` processes take as they are free.
 
     :return: a list of readers (may be empty).
     """
