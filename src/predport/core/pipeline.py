@@ -552,19 +552,18 @@ class _Shard:
 
     def mine(self, title: str) -> bool:
         """Whether this process may convert the unit (with zones: also when the other may)."""
+        return True if self.count == 1 else self.owns(file_key(title))
+
+    def owns(self, key: str) -> bool:
+        """:meth:`mine`, by the unit's shard key."""
         if self.count == 1:
             return True
-        key = file_key(title)
         if self.bounds is not None:
             zone = self.zone_of.get(key)
             if zone is not None:
                 return zone[0] in (self.index, self.index + 1)
             return bisect_right(self.bounds, key) == self.index
         return zlib.crc32(key.encode()) % self.count == self.index
-
-    def zone(self, title: str) -> tuple[int, int] | None:
-        """(boundary, index) of the unit's key when it is in a zone, after the fork."""
-        return self.zone_of.get(file_key(title)) if self.count > 1 and self.zone_of else None
 
     def claim(self, boundary: int, k: int, front: bool) -> bool:
         """Take key ``k`` of a zone: from the front (the worker below it, in increasing ``k``) or the back (the one
@@ -781,11 +780,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                     _tag(tags, n, _LAST)
                 break
             if tags is not None:
-                title = _title(unit)
-                _tag(tags, n, file_key(title))
-                if not shard.mine(title):
+                key = file_key(_title(unit))
+                _tag(tags, n, key)
+                if not shard.owns(key):
                     continue
-                zone = shard.zone(title)
+                zone = shard.zone_of.get(key)
                 if zone is not None:
                     zoned.setdefault(zone[0], {}).setdefault(zone[1], []).append(unit)
                     continue
