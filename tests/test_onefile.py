@@ -159,6 +159,34 @@ def test_a_zone_is_taken_from_both_ends_once() -> None:
     assert list(shard.claims) == [2, 2]
 
 
+def test_a_lock_held_by_a_dead_process_ends_the_wait() -> None:
+    """A worker killed between taking the zones' lock and releasing it would leave the others waiting forever:
+    the wait asks whether they still run, and ends the run instead."""
+    import multiprocessing
+
+    from predport.core.parallel import held
+    from predport.core.pipeline import _Shard
+    from predport.core.problems import PredportError
+
+    lock = multiprocessing.Lock()
+    lock.acquire()  # (held, as by a process that then died)
+    with pytest.raises(PredportError, match="died while holding its lock"), held(lock, lambda: False, wait=0.05):
+        pass
+    with held(multiprocessing.Lock(), lambda: False, wait=0.05):  # (free: taken at once, whatever alive says)
+        pass
+
+    import threading
+    from types import SimpleNamespace
+
+    dead = SimpleNamespace(procs=[(1, SimpleNamespace(is_alive=lambda: False), None)])  # (worker 1, gone)
+    shard = _Shard(zones=[["a", "b"]], claims=multiprocessing.Array("q", [0, 2]), pool=dead)  # type: ignore[arg-type]
+    holder = threading.Thread(target=shard.claims.get_lock().acquire)  # (held elsewhere, never released)
+    holder.start()
+    holder.join()
+    with pytest.raises(PredportError, match="died while holding its lock"):
+        shard.claim(1, 0, front=True)
+
+
 @pytest.mark.parametrize("slow", ["parent", "child"])
 def test_the_faster_worker_converts_more_of_the_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       slow: str) -> None:

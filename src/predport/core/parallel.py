@@ -10,7 +10,7 @@ import os
 import pickle
 import signal
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, pairwise
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes:
     the pipe: 14 MB of columns took 90 ms through a pipe on the development VM, against a few ms this way. Results
     whose buffers do not fit go whole through the pipe. (An anonymous shared map costs only the pages written.)"""
     import multiprocessing
+    import multiprocessing.connection
 
     count = min(len(items), processes or len(items))
     # (a daemonic process, such as a Dask worker, may not start one)
@@ -45,8 +46,13 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes:
     ctx = multiprocessing.get_context("fork")
     taken = ctx.Value("q", 1)  # (the next item to take: the first is this process's)
 
+    here = os.getpid()
+
+    def alive() -> bool:  # (a child waits: if another dies, this process ends the run, and with it the child)
+        return os.getpid() != here or all(proc.is_alive() for proc, _, _ in children)
+
     def take() -> int:
-        with taken.get_lock():
+        with held(taken.get_lock(), alive):
             k: int = taken.value
             taken.value = k + 1
         return k
@@ -79,19 +85,24 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes:
             send.close()
             children.append((proc, receive, area))
         results = {0: fn(items[0]), **mine()}
-        for proc, receive, area in children:
-            try:
-                kind, value, sizes = receive.recv()
-            except EOFError:
-                proc.join()
-                raise PredportError(f"a process parsing part of the input {exit_text(proc.exitcode)}") from None
-            if kind == "error":
-                raise PredportError(f"parsing part of the input failed: {value}")
-            if kind == "shared" and area is not None:
-                bounds = [0, *accumulate(sizes)]
-                whole = memoryview(area)  # (the arrays are read where the child wrote them: no copy)
-                value = pickle.loads(value, buffers=[whole[a:b] for a, b in pairwise(bounds)])
-            results.update(value)
+        # (whichever child is ready first: one that died is said at once, not after those waiting on it)
+        pending: dict[Any, tuple[Any, mmap.mmap | None]] = {receive: (proc, area) for proc, receive, area in children}
+        while pending:
+            ready: Any
+            for ready in multiprocessing.connection.wait(list(pending)):
+                proc, area = pending.pop(ready)
+                try:
+                    kind, value, sizes = ready.recv()
+                except EOFError:
+                    proc.join()
+                    raise PredportError(f"a process parsing part of the input {exit_text(proc.exitcode)}") from None
+                if kind == "error":
+                    raise PredportError(f"parsing part of the input failed: {value}")
+                if kind == "shared" and area is not None:
+                    bounds = [0, *accumulate(sizes)]
+                    whole = memoryview(area)  # (the arrays are read where the child wrote them: no copy)
+                    value = pickle.loads(value, buffers=[whole[a:b] for a, b in pairwise(bounds)])
+                results.update(value)
         return [results[k] for k in range(len(items))]
     finally:
         for proc, receive, area in children:
@@ -125,6 +136,21 @@ def describe(e: BaseException, frames: int = 3) -> str:
     tb = traceback.extract_tb(e.__traceback__)[-frames:]
     where = "".join(f"\n    {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in tb)
     return f"{type(e).__name__}: {e}" + (f"\n  last frames:{where}" if where else "")
+
+
+@contextlib.contextmanager
+def held(lock: Any, alive: Callable[[], bool], wait: float = 1.0) -> Iterator[None]:
+    """``with lock``, for a lock shared with forked processes: one killed while holding it (between acquiring and
+    releasing, by the OOM killer say) would leave this process waiting forever. Every ``wait`` seconds
+    ``alive()`` is asked whether the processes that share it still run; when one does not, a PredportError
+    ends the wait instead of a hang."""
+    while not lock.acquire(timeout=wait):
+        if not alive():
+            raise PredportError("a process that shares the work died while holding its lock")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def die_with_parent() -> None:

@@ -34,7 +34,7 @@ from predport.core.filters import Filters
 from predport.core.maps import ClassMap, ImageMap, map_classes, merge_video
 from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
-from predport.core.parallel import describe, die_with_parent, exit_text
+from predport.core.parallel import describe, die_with_parent, exit_text, held
 from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext, Shared
 from predport.core.validate import RBoxes, ResolvedUnit, check_branch, check_unit, record_group
@@ -569,12 +569,16 @@ class _Shard:
         """Take key ``k`` of a zone: from the front (the worker below it, in increasing ``k``) or the back (the one
         above, in decreasing ``k``); False once the other has taken it (and with it the rest of the way)."""
         at = 2 * (boundary - 1)
-        with self.claims.get_lock():
+        with held(self.claims.get_lock(), self.others_alive):
             first, end = self.claims[at], self.claims[at + 1]
             if not first <= k < end or k != (first if front else end - 1):
                 return False
             self.claims[at if front else at + 1] = k + 1 if front else k
             return True
+
+    def others_alive(self) -> bool:
+        """Whether the other worker processes still run (asked in the parent; a child waits, and ends with it)."""
+        return self.index != 0 or self.pool is None or all(proc.is_alive() for _, proc, _ in self.pool.procs)
 
     def plan(self, titles: Sequence[str], weights: Sequence[int] | None, cheap: bool = False) -> None:
         """Shards as contiguous ranges of shard keys, of about equal weight, from the units a reader announces
@@ -789,19 +793,19 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                     zoned.setdefault(zone[0], {}).setdefault(zone[1], []).append(unit)
                     continue
             convert(unit)
-        for boundary, held in sorted(zoned.items(), reverse=True):  # (the zone above first: taken from its front)
+        for boundary, waiting in sorted(zoned.items(), reverse=True):  # (the zone above first: from its front)
             front = boundary == shard.index + 1
             size = len(shard.zones[boundary - 1])
             for k in range(size) if front else range(size - 1, -1, -1):
                 if not shard.claim(boundary, k, front):
                     break
-                for unit in held.pop(k, ()):
+                for unit in waiting.pop(k, ()):
                     convert(unit, tags)
-            held.clear()  # (the other's: it converts them)
-        for held in repeats.held.values():
+            waiting.clear()  # (the other's: it converts them)
+        for late in repeats.held.values():
             if tags is not None:
-                _tag(tags, len(report.problems), file_key(_title(held)))
-            _one(held, ont, report, titles, writer, keep_going, keep)
+                _tag(tags, len(report.problems), file_key(_title(late)))
+            _one(late, ont, report, titles, writer, keep_going, keep)
             tick()
         if tags is not None:
             _tag(tags, len(report.problems), _LAST)
