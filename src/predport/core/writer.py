@@ -71,18 +71,14 @@ class InstanceHashes:
     def many_bytes(self, idents: list[str]) -> list[bytes]:
         """``[self.one(i) for i in idents]``, a column at a time when no id is kept as it is and nothing
         collides (else one at a time, by the same rules)."""
-        taken, scope = self.taken, self.scope
+        scope = self.scope
         c0, a0 = crc32(scope), adler32(scope)  # both checksums continue from the scope's
         encoded = list(map(str.encode, idents))
         raw = b"".join(map(_CHECKSUMS, map(crc32, encoded, repeat(c0)),
                            [a & 0xFFFF for a in map(adler32, encoded, repeat(a0))]))
         text = b2a(raw, newline=False)  # 6 bytes are 8 characters: one call encodes them all
         out = [text[k:k + 8] for k in range(0, len(text), 8)]
-        new = set(out)
-        if len(new) != len(out) or not taken.isdisjoint(new) or 8 in set(map(len, idents)):
-            return [self.one(i) for i in idents]
-        taken |= new
-        return out
+        return self._taken(out, lambda: idents, 8 in set(map(len, idents)))
 
     def many_ints(self, column: Any, start: int, stop: int) -> list[bytes]:
         """:meth:`many_bytes` of ``column[start:stop]``, an integer array whose ids are their decimal spellings,
@@ -92,7 +88,7 @@ class InstanceHashes:
         if digits is None or found is None:  # (negative, huge or 8-digit ids: by the rules of one id at a time)
             return self.many_bytes(list(map(str, column[start:stop].tolist())))
         length, register, total = found
-        scope, taken = self.scope, self.taken
+        scope = self.scope
         c0 = crc32(scope)
         # CRC-32 is affine in what comes before: crc32(scope + id) = crc32(zeros of len(id), crc32(scope)) ^ the
         # register of the id's digits alone; Adler-32's low half is the scope's plus the bytes' sum (mod 65521)
@@ -103,10 +99,15 @@ class InstanceHashes:
         packed["a"] = (total + (adler32(scope) & 0xFFFF)) % 65521
         # (8 characters each: 2.7 us for 100 hashes as numpy's bytes, 10.5 us sliced one by one)
         out: list[bytes] = np.frombuffer(b2a(packed.tobytes(), newline=False), dtype="S8").tolist()
+        return self._taken(out, lambda: list(map(str, column[start:stop].tolist())))
+
+    def _taken(self, out: list[bytes], idents: Callable[[], list[str]], kept: bool = False) -> list[bytes]:
+        """``out``, the column's hashes, taken for the unit; when two are the same, one is already taken, or an id
+        may be kept as it is (``kept``), the ids' hashes one at a time instead, by the rules of :meth:`one`."""
         new = set(out)
-        if len(new) != len(out) or not taken.isdisjoint(new):
-            return [self.one(i) for i in map(str, column[start:stop].tolist())]
-        taken |= new
+        if kept or len(new) != len(out) or not self.taken.isdisjoint(new):
+            return [self.one(i) for i in idents()]
+        self.taken |= new
         return out
 
     def one(self, ident: str) -> bytes:
@@ -408,13 +409,9 @@ _TEMPLATES: dict[str, dict[OntologyObject | None, tuple[bytes, bytes]]] = {}
 _SHARED_TEMPLATES: list[tuple[list[OntologyObject | None], str, list[bytes], list[bytes]] | None] = [None]
 
 
-def _numbers(column: list[Any]) -> list[bytes]:
-    """Each number of a column as orjson writes it (one call for the column: about 40 ns a number)."""
-    return orjson.dumps(column)[1:-1].split(b",")
-
-
-def _array_numbers(column: Any) -> list[bytes]:
-    """:func:`_numbers` of a float64 array (orjson writes its numbers as it writes the floats of ``tolist()``)."""
+def _numbers(column: Any) -> list[bytes]:
+    """Each number of a column (a list, or a float64 array: orjson writes its numbers as it writes the floats of
+    ``tolist()``) as orjson writes it (one call for the column: about 40 ns a number)."""
     return orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
 
 
@@ -438,7 +435,6 @@ def _box_parts(rb: RBoxes, hashes: InstanceHashes, ts: str) -> tuple[list[bytes]
 
         ids = shared["id"]
         hs = hashes.many_ints(ids, a, b) if hasattr(ids, "dtype") else hashes.many_bytes(list(ids[a:b]))
-        numbers = _array_numbers
         cls = column("class").tolist()
     else:
         t, rows = rb.table, rb.rows
@@ -448,17 +444,16 @@ def _box_parts(rb: RBoxes, hashes: InstanceHashes, ts: str) -> tuple[list[bytes]
             return c if rows is None else [c[k] for k in rows]
 
         hs = hashes.many_bytes(column("id"))
-        numbers = _numbers
         cls = column("class")
     heads, middles = _box_templates(rb.classes, ts, rb.sliced is not None)
     w = len(_OBJECT_PARTS)
     out = list(_OBJECT_PARTS) * n
     out[0::w] = list(map(heads.__getitem__, cls))
-    out[1::w] = numbers(column("confidence")) if "confidence" in rb.columns() else [b"1.0"] * n
+    out[1::w] = _numbers(column("confidence")) if "confidence" in rb.columns() else [b"1.0"] * n
     out[3::w] = hs
     out[4::w] = list(map(middles.__getitem__, cls))
     for k, name in ((5, "h"), (7, "w"), (9, "x"), (11, "y")):
-        out[k::w] = numbers(column(name))
+        out[k::w] = _numbers(column(name))
     v = len(_ANSWER_PARTS)
     answers = list(_ANSWER_PARTS) * n
     answers[1::v] = answers[3::v] = hs

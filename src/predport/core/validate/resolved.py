@@ -82,9 +82,6 @@ class RBoxes:
         return len(self.table["class"]) if self.rows is None else len(self.rows)
 
     def _classes(self) -> list[int]:
-        if self.sliced is not None:  # (the pipeline counts these rows table by table instead: count_shared)
-            sl = self.sliced
-            return sl.shared.columns["class"][sl.start:sl.stop].tolist()  # type: ignore[no-any-return]
         cls = self.table["class"]
         return cls if self.rows is None else [cls[k] for k in self.rows]
 
@@ -99,8 +96,7 @@ class RBoxes:
     def count_groups(self, ledger: Counter[tuple[str, str]]) -> None:
         """Add the passing rows to ``ledger`` as converted, in their class's group (rows of a class that names
         none are not counted)."""
-        entries = self.sliced.shared.classes if self.sliced is not None else self.table["classes"]
-        keys = [(c["group"], "converted") if "group" in c else None for c in entries]
+        keys = [(c["group"], "converted") if "group" in c else None for c in self.table["classes"]]
         rows = map(keys.__getitem__, self._classes())
         ledger.update(rows if None not in keys else (k for k in rows if k is not None))  # type: ignore[arg-type]
 
