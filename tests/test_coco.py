@@ -487,8 +487,9 @@ def test_a_piece_is_bracketed_in_place_and_put_back() -> None:
 
 
 def test_sources_after_the_fork_are_not_parsed_in_parts_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With workers, the first source is parsed in parts before the fork; every later one is parsed by each worker
-    process whole (a process has one core from then on: parts would make twice as many processes as cores)."""
+    """With workers, into a directory, the first source is parsed in parts before the fork; every later one is
+    parsed by each worker process whole (a process has one core from then on: parts would make twice as many
+    processes as cores). Into one file, each source is parsed once, whole, by the process that converts it."""
     import os
 
     from predport.core.reader import ReadContext
@@ -509,13 +510,18 @@ def test_sources_after_the_fork_are_not_parsed_in_parts_again(tmp_path: Path, mo
         (tmp_path / f"r{s}.json").write_text(json.dumps(
             [{"image_id": s * 2 + k % 2, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5} for k in range(40)]))
     ontology = coco_ontology(tmp_path / "o.json", categories)
-    report = predport.convert([tmp_path / f"r{s}.json" for s in range(3)], ontology, "preds", tmp_path / "out.jsonl",
-                              "coco", {"images": str(tmp_path / "images.json")}, workers=2)
-    assert report.ok and report.object_frames == 120, [str(p) for p in report.problems]
-    calls = [line.split() for line in log.read_text().splitlines()]
-    assert calls[0][:2] == ["r0.json", "2"]  # (before the fork: in parts)
-    later = [c for c in calls if c[0] != "r0.json"]
-    assert len(later) == 4 and {c[1] for c in later} == {"1"} and len({c[2] for c in later}) == 2
+    for out in ("out", "out.jsonl"):
+        report = predport.convert([tmp_path / f"r{s}.json" for s in range(3)], ontology, "preds", tmp_path / out,
+                                  "coco", {"images": str(tmp_path / "images.json")}, workers=2)
+        assert report.ok and report.object_frames == 120, [str(p) for p in report.problems]
+        calls = [line.split() for line in log.read_text().splitlines()]
+        log.unlink()
+        if out == "out":
+            assert calls[0][:2] == ["r0.json", "2"]  # (before the fork: in parts)
+            later = [c for c in calls if c[0] != "r0.json"]
+            assert len(later) == 4 and {c[1] for c in later} == {"1"} and len({c[2] for c in later}) == 2
+        else:
+            assert sorted(c[:2] for c in calls) == [["r0.json", "1"], ["r1.json", "1"], ["r2.json", "1"]]
 
 
 def test_fork_map_results_errors_and_deaths() -> None:

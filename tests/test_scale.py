@@ -154,3 +154,130 @@ def test_schema_rejected_records_count_as_reported_in_their_category(tmp_path: P
     src.write_text(json.dumps(units))
     report = predport.validate([src], ONT, fmt="predport")
     assert report.per_group() == {"car": {"converted": 1, "reported": 1}}
+
+
+# -- several sources into one file with workers: a task per source (predport.core.cluster.Processes) ---------------
+
+RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "instances_val2014_100.json"
+
+
+def result_shards(tmp: Path, n: int) -> list[Path]:
+    """The COCO results as ``n`` results files split by image, read with one --images file (every shard yields
+    every image; one image has no results in any)."""
+    results = load(RESULTS)
+    out = []
+    for k in range(n):
+        path = tmp / f"results-{k}.json"
+        path.write_text(json.dumps([a for a in results if a["image_id"] % n == k]))
+        out.append(path)
+    return out
+
+
+def manifest_units(path: Path) -> list[dict[str, Any]]:
+    units = json.loads(path.with_name(path.name.split(".")[0] + ".manifest.json").read_text())["units"]
+    for u in units:
+        del u["crc32"]  # (it covers the rows' timestamps)
+    return units
+
+
+def test_workers_take_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several sources into one file with 2 workers: each source is read once, by the process that converts it
+    (before, every worker read every source after the first); the file, its manifest and the report are the
+    one-process run's, the image no shard has records for included (held by every task, written by the driver);
+    the progress ends at every unit."""
+    import os
+
+    from output_kit import same_but_time
+    from predport.core import pipeline
+
+    src = result_shards(tmp_path, 4)
+    ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
+    log = tmp_path / "reads.log"
+    real = pipeline._read
+
+    def logged(path: Path, reader: Any, ctx: Any) -> Any:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {path.name}\n")
+        return real(path, reader, ctx)
+
+    monkeypatch.setattr(pipeline, "_read", logged)
+    opts = {"images": str(IMAGES), "model": "m"}
+    one = predport.convert(src, ont, "p", tmp_path / "one.jsonl", options=opts)
+    log.unlink()
+    seen: list[Tally] = []
+    many = predport.convert(src, ont, "p", tmp_path / "many.jsonl", options=opts, workers=2, progress=seen.append)
+    reads = log.read_text().split()[1::2]
+    assert sorted(reads) == [p.name for p in src]  # each once
+    assert one.ok and many.ok, list(many.problems)
+    assert same_but_time((tmp_path / "one.jsonl").read_bytes(), (tmp_path / "many.jsonl").read_bytes())
+    assert manifest_units(tmp_path / "one.jsonl") == manifest_units(tmp_path / "many.jsonl")
+    assert [u["objects"] for u in manifest_units(tmp_path / "many.jsonl")].count(0) == 1
+    assert (many.units, many.objects, many.per_group(), many.repeated) == (
+        one.units, one.objects, one.per_group(), one.repeated) and many.repeated == 300
+    assert list(many.problems) == list(one.problems)
+    assert seen and seen[-1] == Tally(100, sum(one.objects.values()), 0)
+    assert sorted(p.name for p in tmp_path.iterdir() if "many" in p.name) == ["many.jsonl", "many.manifest.json"]
+
+
+BOOM = '''
+import os, signal, time
+import predport
+
+class Boom(predport.BaseReader):
+    name = "boom"
+    description = "fails on .boom files as they say: raise, or die"
+    def detect(self, path):
+        return predport.Detection(1.0 if str(path).endswith(".boom") else 0.0, "a .boom file")
+    def read(self, path, ctx):
+        if path.read_text().startswith("die"):
+            if os.getpid() == int(os.environ["BOOM_PARENT"]):  # (never pytest itself)
+                raise RuntimeError("the parent took the source meant for the child")
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError("the reader broke")
+
+@predport.hookimpl
+def predport_readers():
+    return [Boom()]
+'''
+
+
+@pytest.mark.parametrize("how", ["raise in the parent", "raise in a child", "die in a child"])
+def test_a_failed_source_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A task that fails, in this process or in the other, or whose process dies: the run ends with an error
+    that says which source and why, the old output is untouched and nothing is left beside it."""
+    import os
+    import time
+
+    from predport.core import cluster
+
+    (tmp_path / "boom.py").write_text(BOOM)
+    (tmp_path / "plugins.yaml").write_text("readers:\n  boom: boom.py\n")
+    [shard] = result_shards(tmp_path, 1)
+    boom = tmp_path / "x.boom"
+    # (the largest source is this process's, the other one the child's)
+    boom.write_text(("die" if how.startswith("die") else "raise") + (" " * 10**6 if "parent" in how else ""))
+    ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
+    out = tmp_path / "out" / "o.jsonl"
+    out.parent.mkdir()
+    predport.convert([shard], ont, "p", out, options={"images": str(IMAGES)})
+    before = out.read_bytes()
+    here, real = os.getpid(), cluster.run_task
+
+    def slow_here(*args: Any, **kwargs: Any) -> Any:  # (so that the child surely takes the second source)
+        if os.getpid() == here:
+            time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "run_task", slow_here)
+    monkeypatch.setenv("BOOM_PARENT", str(here))
+    with pytest.raises(predport.PredportError) as e:
+        predport.convert([shard, boom], ont, "p", out, options={"images": str(IMAGES)}, workers=2,
+                         plugins=[tmp_path / "plugins.yaml"])
+    said = str(e.value)
+    assert "nothing was written" in said
+    if how.startswith("die"):
+        assert "a process converting a source was killed by SIGKILL" in said
+    else:
+        assert "x.boom" in said and "the reader broke" in said, said
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["o.jsonl", "o.manifest.json"]

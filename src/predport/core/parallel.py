@@ -20,12 +20,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes: int | None = None) -> list[R]:
+def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes: int | None = None,
+             doing: str = "parsing part of the input", waiting: Callable[[], None] | None = None) -> list[R]:
     """``[fn(x) for x in items]`` in ``processes`` processes at once (default: one per item): this one and
     others forked for the call, each taking the next item not taken yet as soon as it is free, this one the first
     item. A forked process's results are pickled back (they should be compact, e.g. numpy columns). Where no
     process can be forked, one after the other here. An exception in a child is raised here as a PredportError
-    that names it; a child that dies says how.
+    that says what the child was ``doing`` and names the exception (a PredportError's message as it is); a child
+    that dies says how. ``waiting``: called every 0.2 s while this process waits for the others (progress).
 
     Why items are taken, not dealt: on the development VM one of two processes runs up to 1.5x slower than the
     other in some runs, and this process has more to do (it frees its own intermediate objects and takes the
@@ -68,7 +70,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes:
         try:
             send.send(_packed(mine(), area))
         except BaseException as e:  # (said by the parent)
-            send.send(("error", describe(e), None))
+            send.send(("error", str(e) if isinstance(e, PredportError) else describe(e), None))
         finally:
             send.close()
 
@@ -89,20 +91,22 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], room: int = 0, processes:
         pending: dict[Any, tuple[Any, mmap.mmap | None]] = {receive: (proc, area) for proc, receive, area in children}
         while pending:
             ready: Any
-            for ready in multiprocessing.connection.wait(list(pending)):
+            for ready in multiprocessing.connection.wait(list(pending), timeout=0.2 if waiting else None):
                 proc, area = pending.pop(ready)
                 try:
                     kind, value, sizes = ready.recv()
                 except EOFError:
                     proc.join()
-                    raise PredportError(f"a process parsing part of the input {exit_text(proc.exitcode)}") from None
+                    raise PredportError(f"a process {doing} {exit_text(proc.exitcode)}") from None
                 if kind == "error":
-                    raise PredportError(f"parsing part of the input failed: {value}")
+                    raise PredportError(f"{doing} failed: {value}")
                 if kind == "shared" and area is not None:
                     bounds = [0, *accumulate(sizes)]
                     whole = memoryview(area)  # (the arrays are read where the child wrote them: no copy)
                     value = pickle.loads(value, buffers=[whole[a:b] for a, b in pairwise(bounds)])
                 results.update(value)
+            if waiting is not None:
+                waiting()
         return [results[k] for k in range(len(items))]
     finally:
         for proc, receive, area in children:

@@ -39,7 +39,7 @@ from predport.core.problems import Location, PredportError, Problem, Problems
 from predport.core.reader import ReadContext, Shared
 from predport.core.validate import RBoxes, ResolvedUnit, check_branch, check_unit, record_group
 from predport.core.validate.resolved import count_shared
-from predport.core.writer import BranchWriter, check_target, file_key
+from predport.core.writer import BranchWriter, check_target, file_key, is_file_output
 
 
 @dataclass
@@ -76,7 +76,8 @@ class Report:
     #: first unit: reading and parsing the input, and routing its records), "read" (the readers' other units),
     #: "validate", "write" (label rows built and written), "merge" (the workers' reports), "commit". With
     #: workers (or Dask tasks), read / validate / write add up every process's time (CPU-seconds), the others are
-    #: the parent's; on Dask, "tasks" is the driver's wait for them.
+    #: the parent's; on Dask (and with workers over several sources into one file), "tasks" is the driver's wait
+    #: for them.
     stages: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     #: with workers: where the problems of each data unit begin in :attr:`problems`, and its shard key; the
     #: workers' problems are merged in the order of these keys (:func:`_merge_workers`)
@@ -728,7 +729,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
          workers: int = 1, keep_going: bool = False, progress: Callable[[Tally], None] | None = None,
          registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
          then: Callable[[Path], None] | None = None, keep: list[ResolvedUnit] | None = None,
-         given: Iterable[DataUnit] | None = None, when: datetime | None = None) -> Report:
+         given: Iterable[DataUnit] | None = None, when: datetime | None = None,
+         hold: list[Any] | None = None) -> Report:
+    """The run behind :func:`convert`, :func:`validate` and :func:`resolve`. ``hold``: units without records that
+    no other unit of the input replaced (:class:`Repeats`) are appended to it instead of converted (a task of
+    :mod:`predport.core.cluster`, whose driver converts those another task has no records for)."""
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources) if given is None else []
@@ -759,11 +764,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         read = ((unit, ctx) for unit in given)
     writer = BranchWriter(out, branch or "", ont, report.sources, when=when) if out is not None else None
     if writer is not None:
-        for r in writer.removed:
-            report.problems.append(Problem("output.stale", "info", (
-                f"restored {writer.out.name} from {r.path.name}, left by an interrupted run (process {r.pid})"
-                if r.restored else f"removed {r.path.name}, left by a run whose process ({r.pid}) has ended"),
-                Location(str(r.path))))
+        report.problems.extend(stale(writer))
     units = _mapped(read, ont, ctx.classes, ctx.images, report, shard.mine)
     titles: dict[str, Any] = {}
     repeats = Repeats(report)
@@ -803,6 +804,9 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                     convert(unit, tags)
             waiting.clear()  # (the other's: it converts them)
         for late in repeats.held.values():
+            if hold is not None:
+                hold.append(late)
+                continue
             if tags is not None:
                 _tag(tags, len(report.problems), file_key(_title(late)))
             _one(late, ont, report, titles, writer, keep_going, keep)
@@ -907,6 +911,14 @@ def _tag(tags: list[tuple[int, str]], n: int, key: str) -> None:
         tags[-1] = (n, key)
     else:
         tags.append((n, key))
+
+
+def stale(writer: BranchWriter) -> list[Problem]:
+    """What creating the writer's staging directory swept away, said."""
+    return [Problem("output.stale", "info", (
+        f"restored {writer.out.name} from {r.path.name}, left by an interrupted run (process {r.pid})"
+        if r.restored else f"removed {r.path.name}, left by a run whose process ({r.pid}) has ended"),
+        Location(str(r.path))) for r in writer.removed]
 
 
 def _title(unit: Any) -> str:
@@ -1052,6 +1064,16 @@ def resolve(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt:
     return keep, report
 
 
+def _by_source(sources: Sequence[str | Path], out: Path) -> bool:
+    """Whether workers take whole sources (:class:`predport.core.cluster.Processes`) rather than share each one's
+    parse: with several sources into one file, where processes fork. (Into a directory, the run's own workers
+    share the sources: a task's rows are one part file.)"""
+    import multiprocessing
+
+    return (is_file_output(out) and hasattr(os, "fork") and not multiprocessing.current_process().daemon
+            and len(expand(sources)) > 1)
+
+
 def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,
             fmt: str | None = None, options: dict[str, Any] | None = None,
             plugins: Sequence[str | Path] | None = None, workers: int = 1, keep_going: bool = False,
@@ -1073,5 +1095,10 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
 
         return cluster.convert(sources, ontology, branch, str(out), dask, fmt, options, plugins, keep_going,  # type: ignore[no-any-return]
                                reader_args)
+    if workers > 1 and then is None and _by_source(sources, Path(out)):
+        from predport.core import cluster
+
+        return cluster.convert(sources, ontology, branch, str(out), cluster.Processes(workers), fmt, options,  # type: ignore[no-any-return]
+                               plugins, keep_going, reader_args, registry, progress)
     return _run(sources, ontology, branch, Path(out), fmt, options, plugins, workers, keep_going, progress,
                 registry, reader_args, then)
