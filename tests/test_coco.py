@@ -14,6 +14,7 @@ from pycocotools import mask as cocomask
 
 import predport
 from conftest import DATA, coco_ontology, load
+from output_kit import same_but_time
 from predport.cli import main
 from predport.core import rle, trace
 from sdk_oracle import parse, sdk_ontology
@@ -593,3 +594,47 @@ def test_a_small_results_file_converts_without_numpy_and_as_with_it(tmp_path: Pa
     (without, rows), (with_numpy, column_rows) = seen
     assert without == ["True", "100", "734", "False"] and with_numpy == ["True", "100", "734", "True"]
     assert same_but_time(rows, column_rows)
+
+
+def test_an_images_file_is_indexed_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several results files that share one --images file: it is parsed and indexed once for the run (the
+    readers' memo), with workers taking whole sources once per process; a broken entry of it is said once (it
+    was said for every source in one process, once with workers); and the output is what indexing it for each
+    source gave."""
+    import os
+
+    from predport.converters import coco
+
+    log = tmp_path / "calls.txt"
+    real = coco._index_images
+
+    def logged(images: Any, meta_file: str, key: str) -> Any:
+        with log.open("a") as f:  # (from every process)
+            f.write(f"{Path(meta_file).name} {os.getpid()}\n")
+        return real(images, meta_file, key)
+
+    images = [{"id": k, "file_name": f"im{k}.jpg", "width": 64, "height": 48} for k in range(8)]
+    categories = [{"id": 1, "name": "c1"}]
+    (tmp_path / "images.json").write_text(json.dumps({"images": [*images, {"file_name": "no id"}],
+                                                      "categories": categories}))
+    sources = []
+    for s in range(4):
+        sources.append(tmp_path / f"r{s}.json")
+        sources[-1].write_text(json.dumps(
+            [{"image_id": s * 2 + k % 2, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5} for k in range(10)]))
+    ontology = coco_ontology(tmp_path / "o.json", categories)
+    opts = {"images": str(tmp_path / "images.json")}
+    with monkeypatch.context() as m:  # (each source's converter indexing it, as before)
+        m.setattr(coco, "_indexed", lambda memo, meta_file, images, key: (real(images, meta_file, key), True))
+        before = predport.convert(sources, ontology, "p", tmp_path / "before.jsonl", "coco", opts, keep_going=True)
+    monkeypatch.setattr(coco, "_index_images", logged)
+    for out, workers in (("one.jsonl", 1), ("two.jsonl", 2)):
+        report = predport.convert(sources, ontology, "p", tmp_path / out, "coco", opts, workers=workers,
+                                  keep_going=True)
+        calls = [line.split() for line in log.read_text().splitlines()]
+        log.unlink()
+        # (once per process: with 2 workers, both processes take sources unless one takes them all first)
+        assert {c[0] for c in calls} == {"images.json"} and 1 <= len(calls) == len({c[1] for c in calls}) <= workers
+        assert before.problems.by_code["source.invalid"] == 4 and report.problems.by_code == {
+            **before.problems.by_code, "source.invalid": 1}
+        assert same_but_time((tmp_path / out).read_bytes(), (tmp_path / "before.jsonl").read_bytes())

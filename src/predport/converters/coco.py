@@ -99,7 +99,7 @@ class CocoReader(predport.BaseReader):
             import numpy  # noqa: F401 (imported before decode_parts forks: once, not in every process)
 
             # the converter first: each piece's records are routed to their data units where they are decoded
-            conv = _Converter(ctx, name, "", str(opts["images"]), _load_meta(Path(str(opts["images"]))), opts)
+            conv = _Converter(ctx, name, "", str(opts["images"]), _load_meta(Path(str(opts["images"])), ctx.memo), opts)
             route = conv.route()
             if route is not None:
                 parts = ctx.decode_parts(path, list[PlainResult], route.columns)
@@ -126,12 +126,12 @@ class CocoReader(predport.BaseReader):
                 yield from conv.run(anns)
                 return
             meta_file = str(opts["images"])
-            meta = _load_meta(Path(meta_file))
+            meta = _load_meta(Path(meta_file), ctx.memo)
         elif isinstance(data, dict):
             anns, prefix = _records(ctx, data, "annotations", name), "/annotations"
             meta_file, meta = name, data
             if opts.get("images"):
-                meta_file, meta = str(opts["images"]), _load_meta(Path(str(opts["images"])))
+                meta_file, meta = str(opts["images"]), _load_meta(Path(str(opts["images"])), ctx.memo)
         else:
             ctx.report("source.invalid", "neither a COCO object nor a results list", Location(name))
             return
@@ -159,14 +159,93 @@ def _records(ctx: predport.ReadContext, doc: dict[str, Any], key: str, file: str
     return []
 
 
-def _load_meta(path: Path) -> dict[str, Any]:
+def _load_meta(path: Path, memo: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """The --images file, parsed; with ``memo`` (the run's :attr:`ReadContext.memo`), once for all the sources
+    that refer to it (never changed after: the index made of it is kept beside it, :func:`_indexed`)."""
     try:
+        st = path.stat()
+        key = ("coco.images", str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        if memo is not None and key in memo:
+            meta: dict[str, Any] = memo[key]
+            return meta
         meta = jsonio.load(path)
     except (OSError, ValueError) as e:
         raise PredportError(f"cannot read --images {path}: {e}") from e
     if not isinstance(meta, dict) or not isinstance(meta.get("images"), list):
         raise PredportError(f"--images {path} has no 'images' list")
+    if memo is not None:
+        memo[key] = meta
     return meta
+
+
+@dataclass
+class _Images:
+    """A COCO images list indexed (:func:`_index_images`): made once per images list and option, shared by the
+    converters of all the sources that refer to it, and never changed after."""
+
+    images: dict[Any, tuple[str, dict[str, Any]]]  # id -> (title, image)
+    units: dict[str, dict[str, Any]]  # title -> the data unit's template
+    unit_images: dict[str, tuple[str, dict[str, Any]]]
+    frames: dict[str, int]  # image id -> its frame, for the frames of an exported video
+    unsupported: dict[str, str]  # image id -> the medium predport does not convert (DICOM, NIfTI)
+    invalid: list[int]  # the entries without an id (each source's converter reports them)
+    #: the images' part of a :class:`_Route` (images, unit, wh, fit), made when first asked for
+    #: (:meth:`_Converter.route`)
+    routes: tuple[Any, ...] | None = None
+
+
+def _indexed(memo: dict[Any, Any], meta_file: str, images: list[Any], key: str) -> tuple[_Images, bool]:
+    """:func:`_index_images` of an --images file's images, made once per run (``memo``) for the same parsed list;
+    and whether it was made now (its problems are said once)."""
+    found = memo.get(("coco.index", meta_file, key))
+    if found is not None and found[0] is images:
+        return found[1], False
+    index = _index_images(images, meta_file, key)
+    memo[("coco.index", meta_file, key)] = (images, index)
+    return index, True
+
+
+def _index_images(images: list[Any], meta_file: str, key: str) -> _Images:
+    """The data units of a COCO images list, by title (``key``: the image_key option), and each image id's."""
+    out = _Images({}, {}, {}, {}, {}, [])
+    named = Counter(im.get("image_title") for im in images if isinstance(im, dict))
+    for k, im in enumerate(images):
+        if not isinstance(im, dict) or "id" not in im:
+            out.invalid.append(k)
+            continue
+        file_name = str(im.get("file_name") or im["id"])
+        encord = _ENCORD.fullmatch(file_name) if ("image_title" in im or "video_title" in im
+                                                  or file_name.startswith(("dicom/", "nifti/"))) else None
+        kind = "image"
+        if encord is not None:  # the encord SDK's export: its data hashes, titles and video frames
+            if encord["media"] in ("dicom", "nifti"):
+                out.unsupported[str(im["id"])] = encord["media"]
+                continue
+            kind = "video" if encord["media"] == "videos" else "image"
+            title = str(im.get("video_title") or im.get("image_title") or file_name)
+            if kind == "image" and named[title] > 1:  # (members of image groups repeat titles)
+                title = file_name
+            out.frames[str(im["id"])] = int(encord["frame"]) if kind == "video" else 0
+        elif key == "basename":
+            title = PurePosixPath(file_name.replace("\\", "/")).name
+        elif key == "stem":
+            title = PurePosixPath(file_name.replace("\\", "/")).stem
+        else:
+            title = file_name
+        out.images[str(im["id"])] = (title, im)
+        out.unit_images.setdefault(title, (title, im))
+        if type(im["id"]) is int:
+            out.images[im["id"]] = (title, im)  # the usual key type first; "2299" finds it too
+        if title not in out.units:
+            # source.record: the COCO image id, which --image-map may key on
+            src = {"file": meta_file, "pointer": f"/images/{k}", "record": _record(im["id"])}
+            unit: dict[str, Any] = {"title": title, "kind": kind, "width": _int(im.get("width")),
+                                    "height": _int(im.get("height")), "objects": [], "classifications": [],
+                                    "source": src}
+            if encord is not None:
+                unit["data_hash"] = encord["hash"]
+            out.units[title] = unit
+    return out
 
 
 @dataclass
@@ -196,64 +275,27 @@ class _Converter:
                 ctx.report("source.invalid", "a category is an object with an id and a name",
                            Location(meta_file, f"/categories/{k}"))
         self.categories = {str(c.get("id")): c for c in categories if isinstance(c, dict)}
-        self.images: dict[Any, tuple[str, dict[str, Any]]] = {}  # id -> (title, image)
-        self.units: dict[str, dict[str, Any]] = {}
-        self.unit_images: dict[str, tuple[str, dict[str, Any]]] = {}
         self._classes: dict[Any, OntologyObject | tuple[str, str]] = {}
         self._by_kind: dict[tuple[Any, str], OntologyObject | tuple[str, str]] = {}
         self._groups: dict[Any, str] = {}
         self._fast: dict[int, int] = {}  # box category -> its index in box_classes
         self.box_classes: list[dict[str, Any]] = []  # box table class entries (shared by the units' tables)
         self.keypoint_scores = 0
-        self.frames: dict[str, int] = {}  # image id -> its frame, for the frames of an exported video
-        self.unsupported: dict[str, str] = {}  # image id -> the medium predport does not convert (DICOM, NIfTI)
         self.not_carried: Counter[str] = Counter()
-        self._index_images(_records(ctx, meta, "images", meta_file))
+        images = _records(ctx, meta, "images", meta_file)
+        # (an --images file's index is the run's, for every source, and its problems are said once; a COCO file's
+        # own images are its own)
+        self.index, new = _indexed(ctx.memo, meta_file, images, self.key) if meta_file != file else (
+            _index_images(images, meta_file, self.key), True)
+        for k in self.index.invalid if new else ():
+            ctx.report("source.invalid", "image entry without id", Location(meta_file, f"/images/{k}"))
+        self.images, self.units, self.unit_images = self.index.images, self.index.units, self.index.unit_images
+        self.frames, self.unsupported = self.index.frames, self.index.unsupported
         for c in categories:
             if isinstance(c, dict):
                 self._class(c.get("id"))  # resolve every category once (fills the fast paths' box classes)
 
     # -- images and categories ----------------------------------------------------------------------------
-    def _index_images(self, images: list[Any]) -> None:
-        named = Counter(im.get("image_title") for im in images if isinstance(im, dict))
-        for k, im in enumerate(images):
-            where = Location(self.meta_file, f"/images/{k}")
-            if not isinstance(im, dict) or "id" not in im:
-                self.ctx.report("source.invalid", "image entry without id", where)
-                continue
-            file_name = str(im.get("file_name") or im["id"])
-            encord = _ENCORD.fullmatch(file_name) if ("image_title" in im or "video_title" in im
-                                                      or file_name.startswith(("dicom/", "nifti/"))) else None
-            kind = "image"
-            if encord is not None:  # the encord SDK's export: its data hashes, titles and video frames
-                if encord["media"] in ("dicom", "nifti"):
-                    self.unsupported[str(im["id"])] = encord["media"]
-                    continue
-                kind = "video" if encord["media"] == "videos" else "image"
-                title = str(im.get("video_title") or im.get("image_title") or file_name)
-                if kind == "image" and named[title] > 1:  # (members of image groups repeat titles)
-                    title = file_name
-                self.frames[str(im["id"])] = int(encord["frame"]) if kind == "video" else 0
-            elif self.key == "basename":
-                title = PurePosixPath(file_name.replace("\\", "/")).name
-            elif self.key == "stem":
-                title = PurePosixPath(file_name.replace("\\", "/")).stem
-            else:
-                title = file_name
-            self.images[str(im["id"])] = (title, im)
-            self.unit_images.setdefault(title, (title, im))
-            if type(im["id"]) is int:
-                self.images[im["id"]] = (title, im)  # the usual key type first; "2299" finds it too
-            if title not in self.units:
-                # source.record: the COCO image id, which --image-map may key on
-                src = {"file": self.meta_file, "pointer": f"/images/{k}", "record": _record(im["id"])}
-                unit: dict[str, Any] = {"title": title, "kind": kind, "width": _int(im.get("width")),
-                                        "height": _int(im.get("height")), "objects": [], "classifications": [],
-                                        "source": src}
-                if encord is not None:
-                    unit["data_hash"] = encord["hash"]
-                self.units[title] = unit
-
     def _class(self, category_id: Any, kind: str = "") -> OntologyObject | tuple[str, str]:
         """The ontology object for a COCO category (the core's --class-map applied), or (code, why not); where
         several ontology objects have the name, the one of the shape the annotation's geometry (``kind``) fits."""
@@ -422,20 +464,22 @@ class _Converter:
 
         if not self._fast:
             return None
-        position = {title: k for k, title in enumerate(self.units)}
-        unit_of = {k: position[im[0]] for k, im in self.images.items() if type(k) is int and -2**63 <= k < 2**63}
-        if not unit_of:
+        if self.index.routes is None:  # (the images' part: once for all the sources of the --images file)
+            position = {title: k for k, title in enumerate(self.units)}
+            unit_of = {k: position[im[0]] for k, im in self.images.items() if type(k) is int and -2**63 <= k < 2**63}
+            wh = np.zeros((len(position), 2), dtype=np.float64)
+            fit = np.zeros(len(position), dtype=bool)
+            for k, template in enumerate(self.units.values()):
+                im = self.unit_images[template["title"]][1]
+                w, h = im.get("width"), im.get("height")
+                if type(w) is int and type(h) is int and w > 0 and h > 0 and template["kind"] == "image":
+                    wh[k], fit[k] = (w, h), True
+            self.index.routes = (_Lookup(np.fromiter(unit_of, dtype=np.int64, count=len(unit_of))),
+                                 np.fromiter(unit_of.values(), dtype=np.int64, count=len(unit_of)), wh, fit)
+        images, unit, wh, fit = self.index.routes
+        if not len(unit):
             return None
-        wh = np.zeros((len(position), 2), dtype=np.float64)
-        fit = np.zeros(len(position), dtype=bool)
-        for k, template in enumerate(self.units.values()):
-            im = self.unit_images[template["title"]][1]
-            w, h = im.get("width"), im.get("height")
-            if type(w) is int and type(h) is int and w > 0 and h > 0 and template["kind"] == "image":
-                wh[k], fit[k] = (w, h), True
-        return _Route(_Lookup(np.fromiter(unit_of, dtype=np.int64, count=len(unit_of))),
-                      np.fromiter(unit_of.values(), dtype=np.int64, count=len(unit_of)), wh, fit,
-                      _Lookup(np.array(sorted(self._fast), dtype=np.int64)))
+        return _Route(images, unit, wh, fit, _Lookup(np.array(sorted(self._fast), dtype=np.int64)))
 
     def _sorted(self, routed: tuple[np.ndarray[Any, Any], ...], scores: np.ndarray[Any, Any] | list[Any],
                 missing: int, ids: list[str] | None) -> _Plain:

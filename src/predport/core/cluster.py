@@ -111,13 +111,13 @@ class Processes:
 
 
 def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
-             progress: Callable[[Any], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[Any], None] | None = None, memo: dict[Any, Any] | None = None) -> dict[str, Any]:
     """One task: its sources through the one-process pipeline into part ``k``. Raises only when it cannot
     proceed (the driver then removes every part). Units without records that nothing in the task replaced are
     returned (``held``) for the driver to convert, unless another task has records for them: shards of results
     that share one --images file each yield every image, and the driver writes each once. (Not when a source is
-    a URL: their problems would name the task's local copy.) ``registry``, ``progress``: a forked task's (see
-    :class:`Processes`)."""
+    a URL: their problems would name the task's local copy.) ``registry``, ``progress``, ``memo``: a forked
+    task's (see :class:`Processes`; the readers' memo is shared by the tasks of a process)."""
     from predport.core import pipeline
 
     with tempfile.TemporaryDirectory(prefix="predport-task-") as tmp:
@@ -156,7 +156,8 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         held: list[Any] | None = None if renames else []
         try:
             report = pipeline._run(local, ont, task.branch, out, task.fmt, options, task.plugins, 1,
-                                   task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held)
+                                   task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held,
+                                   memo=memo)
         finally:
             if not is_url(task.parts):
                 shutil.rmtree(out.parent, ignore_errors=True)
@@ -501,6 +502,7 @@ def _forked(urls: list[str], task: _Task, count: int, registry: Any,
 
     board = multiprocessing.get_context("fork").Array("q", 3 * len(urls), lock=False) if progress else None
     here, shown = os.getpid(), [0.0]
+    memo: dict[Any, Any] = {}  # (each process's own after the fork: shared by the tasks it takes)
 
     def show() -> None:
         if board is not None and progress is not None and time.perf_counter() - shown[0] >= 0.1:
@@ -515,7 +517,7 @@ def _forked(urls: list[str], task: _Task, count: int, registry: Any,
                     show()
 
         try:
-            return run_task(k, [urls[k]], task, registry, post if board is not None else None)
+            return run_task(k, [urls[k]], task, registry, post if board is not None else None, memo)
         except PredportError as e:
             raise PredportError(f"{urls[k]}: {e}") from e
 

@@ -730,10 +730,11 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
          registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
          then: Callable[[Path], None] | None = None, keep: list[ResolvedUnit] | None = None,
          given: Iterable[DataUnit] | None = None, when: datetime | None = None,
-         hold: list[Any] | None = None) -> Report:
+         hold: list[Any] | None = None, memo: dict[Any, Any] | None = None) -> Report:
     """The run behind :func:`convert`, :func:`validate` and :func:`resolve`. ``hold``: units without records that
     no other unit of the input replaced (:class:`Repeats`) are appended to it instead of converted (a task of
-    :mod:`predport.core.cluster`, whose driver converts those another task has no records for)."""
+    :mod:`predport.core.cluster`, whose driver converts those another task has no records for). ``memo``: the
+    readers' :attr:`ReadContext.memo` (a task's: shared with the other tasks of its process)."""
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources) if given is None else []
@@ -748,6 +749,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     shard = _Shard(workers=workers)
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
+    if memo is not None:
+        ctx.memo = memo
     if workers > 1:
         ctx.shared = shard.shared = Shared()
         ctx.workers = workers

@@ -119,6 +119,12 @@ class ReadContext:
     #: set by the pipeline when workers may share the units by ranges of titles (see :meth:`expect`)
     plan: Callable[[Sequence[str], Sequence[int] | None, bool], None] | None = field(default=None, repr=False,
                                                                                compare=False)
+    #: what a reader keeps for the whole run, for all its sources: the parsed and indexed file that every source
+    #: refers to (the COCO reader's ``--images``), say, instead of once per source. Every reader's context of the
+    #: run shares the one dict, so a key names the reader and what the value is made of (a file's path, size and
+    #: modification time: the value is stale when they change). With workers taking whole sources, each process
+    #: shares it between the sources it takes.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def report(self, code: str, message: str, location: Location, severity: Severity = "error",
                group: str | None = None, entities: int | None = None) -> None:
