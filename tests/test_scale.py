@@ -173,11 +173,13 @@ def result_shards(tmp: Path, n: int) -> list[Path]:
     return out
 
 
-def manifest_units(path: Path) -> list[dict[str, Any]]:
-    units = json.loads(path.with_name(path.name.split(".")[0] + ".manifest.json").read_text())["units"]
-    for u in units:
+def manifest(path: Path) -> dict[str, Any]:
+    """A one-file output's manifest, its timestamps aside."""
+    m = json.loads(path.with_name(path.name.split(".")[0] + ".manifest.json").read_text())
+    del m["created_at"], m["file"]
+    for u in m["units"]:
         del u["crc32"]  # (it covers the rows' timestamps)
-    return units
+    return m  # type: ignore[no-any-return]
 
 
 def test_workers_take_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,8 +212,10 @@ def test_workers_take_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert sorted(reads) == [p.name for p in src]  # each once
     assert one.ok and many.ok, list(many.problems)
     assert same_but_time((tmp_path / "one.jsonl").read_bytes(), (tmp_path / "many.jsonl").read_bytes())
-    assert manifest_units(tmp_path / "one.jsonl") == manifest_units(tmp_path / "many.jsonl")
-    assert [u["objects"] for u in manifest_units(tmp_path / "many.jsonl")].count(0) == 1
+    # (the provenance too: the sources' and the --images file's SHA-256, the model, predport's version)
+    assert manifest(tmp_path / "one.jsonl") == manifest(tmp_path / "many.jsonl")
+    assert manifest(tmp_path / "many.jsonl")["provenance"]["model"] == "m"
+    assert [u["objects"] for u in manifest(tmp_path / "many.jsonl")["units"]].count(0) == 1
     assert (many.units, many.objects, many.per_group(), many.repeated) == (
         one.units, one.objects, one.per_group(), one.repeated) and many.repeated == 300
     assert list(many.problems) == list(one.problems)

@@ -63,6 +63,7 @@ class _Task:
     when: datetime
     gz: bool
     parts: str  # where parts go: a local directory or an fsspec URL
+    provenance: bool = True  # (False: the driver records the run's, :class:`Processes`)
 
 
 def is_url(s: str) -> bool:
@@ -157,7 +158,7 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         try:
             report = pipeline._run(local, ont, task.branch, out, task.fmt, options, task.plugins, 1,
                                    task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held,
-                                   memo=memo)
+                                   memo=memo, with_provenance=task.provenance)
         finally:
             if not is_url(task.parts):
                 shutil.rmtree(out.parent, ignore_errors=True)
@@ -304,11 +305,23 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
         token = secrets.token_hex(4)
         parts = (f"{out.rsplit('/', 1)[0]}/.{local_out.name}.predport-parts-{token}" if remote
                  else str(writer.staging))
+        forked = isinstance(dask, Processes)
         task = _Task(ont.data, ont.origin, branch, fmt, opts, [str(p) for p in plugins or []], keep_going,
-                     [list(a) for a in reader_args], when, local_out.name.endswith(".gz"), parts)
-        client, closer = (None, None) if isinstance(dask, Processes) else client_for(dask)
-        beat = None
+                     [list(a) for a in reader_args], when, local_out.name.endswith(".gz"), parts, not forked)
+        client, closer = (None, None) if forked else client_for(dask)
+        beat = background = None
         try:
+            if forked:
+                # on this machine, the run's readers and options are checked (a bad option or an unrecognised
+                # file ends the run before anything is read, as in one process), and its provenance is computed
+                # once, beside the tasks, as one process computes it
+                registry = registry or pipeline._registry(plugins)
+                ctx = pipeline._context(ont, report.problems, opts)
+                chosen = pipeline._contexts([Path(u) for u in urls], fmt, ctx, registry, opts, reader_args)
+                filters, files = pipeline.filters_of(opts), pipeline.files_named(opts, chosen)
+                background = pipeline._Background(
+                    lambda: pipeline.provenance([Path(u) for u in urls], opts, filters, files))
+                writer.provenance = background
             if remote:
                 import fsspec
 
@@ -318,10 +331,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                 beat = _Heartbeat(fs, base)
             t = time.perf_counter()
             report.stages["setup"] += t - t0
-            if isinstance(dask, Processes):
-                results = _forked(urls, task, dask.count, registry or pipeline._registry(plugins), progress)
-            else:
-                results = _compute(client, urls, task)
+            results = _forked(urls, task, dask.count, registry, progress) if forked else _compute(client, urls, task)
             report.stages["tasks"] += time.perf_counter() - t  # (the tasks' own read / validate / write: merged)
             t = time.perf_counter()
             provenance: dict[str, Any] = {}
@@ -369,7 +379,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             t = time.perf_counter()
             if not (report.ok or keep_going):
                 return report
-            if provenance:
+            if provenance and not forked:
                 provenance["sources"] = sorted(provenance["sources"], key=lambda s: s["path"])
                 provenance = {k: provenance[k] for k in _ORDER if k in provenance}
                 writer.provenance = provenance
@@ -396,6 +406,8 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             if remote:
                 with contextlib.suppress(Exception):
                     fs.rm(base, recursive=True)
+            if background is not None:
+                background.stop()
             if closer is not None:
                 closer()
 

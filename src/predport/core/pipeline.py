@@ -185,6 +185,22 @@ def _registry(plugins: Sequence[str | Path] | None, registry: Any = None) -> Any
 CORE_OPTIONS = ("class_map", "image_map", "min_confidence", "top_k", "model", "model_version", "note")
 
 
+def filters_of(options: dict[str, Any]) -> Filters:
+    """The run's confidence filters, from its options (checked: a bad value is a usage error)."""
+    return Filters(_number(options.get("min_confidence"), "min_confidence", 0.0, 1.0),
+                   _whole(options.get("top_k"), "top_k"))
+
+
+def files_named(options: dict[str, Any], chosen: Sequence[tuple[Path, Any, ReadContext]]) -> dict[str, str]:
+    """The files that the run's options name (the core's maps; each chosen reader's own, as ``reader.option``), for
+    its provenance."""
+    out = {k: str(v) for k in ("class_map", "image_map") if isinstance(v := options.get(k), str | Path)
+           and Path(v).is_file()}
+    out.update({f"{r.name}.{k}": str(v) for _, r, c in chosen for k, v in c.options.items()
+                if isinstance(v, str | Path) and Path(v).is_file()})
+    return out
+
+
 def _number(v: Any, name: str, lo: float, hi: float) -> float | None:
     if v is None:
         return None
@@ -730,11 +746,12 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
          registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
          then: Callable[[Path], None] | None = None, keep: list[ResolvedUnit] | None = None,
          given: Iterable[DataUnit] | None = None, when: datetime | None = None,
-         hold: list[Any] | None = None, memo: dict[Any, Any] | None = None) -> Report:
+         hold: list[Any] | None = None, memo: dict[Any, Any] | None = None, with_provenance: bool = True) -> Report:
     """The run behind :func:`convert`, :func:`validate` and :func:`resolve`. ``hold``: units without records that
     no other unit of the input replaced (:class:`Repeats`) are appended to it instead of converted (a task of
     :mod:`predport.core.cluster`, whose driver converts those another task has no records for). ``memo``: the
-    readers' :attr:`ReadContext.memo` (a task's: shared with the other tasks of its process)."""
+    readers' :attr:`ReadContext.memo` (a task's: shared with the other tasks of its process).
+    ``with_provenance=False``: the manifest records none (a task whose driver records the run's)."""
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources) if given is None else []
@@ -744,8 +761,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
     if out is not None:
         check_target(out)
     opts = dict(options or {})
-    filters = Filters(_number(opts.get("min_confidence"), "min_confidence", 0.0, 1.0),
-                      _whole(opts.get("top_k"), "top_k"))
+    filters = filters_of(opts)
     shard = _Shard(workers=workers)
     ctx = _context(ont, report.problems, opts)
     ctx.shard = shard.mine
@@ -756,15 +772,12 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         ctx.workers = workers
         if len(paths) == 1:  # (with several sources, one reader's plan would not cover the others' units)
             ctx.plan = shard.plan
-    option_files = {k: str(v) for k in ("class_map", "image_map") if isinstance(v := opts.get(k), str | Path)
-                    and Path(v).is_file()}
     if given is None:
         chosen = _contexts(paths, fmt, ctx, _registry(plugins, registry), opts, reader_args)
         read: Iterator[tuple[DataUnit, ReadContext]] = chain.from_iterable(_read(*c) for c in chosen)
-        option_files.update({f"{r.name}.{k}": str(v) for _, r, c in chosen for k, v in c.options.items()
-                             if isinstance(v, str | Path) and Path(v).is_file()})
     else:
-        read = ((unit, ctx) for unit in given)
+        chosen, read = [], ((unit, ctx) for unit in given)
+    files = files_named(opts, chosen)
     writer = BranchWriter(out, branch or "", ont, report.sources, when=when) if out is not None else None
     if writer is not None:
         report.problems.extend(stale(writer))
@@ -850,9 +863,9 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         # reference counting), so the cyclic collector only costs time here: every few hundred allocations
         # it would walk the live objects, the parsed input included. Paused for the run, collected after.
         gc.disable()
-        if writer is not None:
+        if writer is not None and with_provenance:
             # the sources' SHA-256, beside the run (started before the parse: it has the core the parse leaves idle)
-            background = _Background(lambda: provenance(paths, opts, filters, option_files))
+            background = _Background(lambda: provenance(paths, opts, filters, files))
             writer.provenance = background
         t = time.perf_counter()
         report.stages["setup"] += t - t0
