@@ -285,3 +285,32 @@ def test_a_failed_source_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
         assert "x.boom" in said and "the reader broke" in said, said
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["o.jsonl", "o.manifest.json"]
+
+
+def test_workers_over_sources_keep_going_and_errors(tmp_path: Path) -> None:
+    """A located error in one shard: with workers taking whole sources, the run reports what one process reports
+    (the file and pointer), writes nothing; with --keep-going, it writes and leaves out what one process does --
+    the unit with the error is left out, not written empty from another shard that has nothing for it."""
+    src = result_shards(tmp_path, 3)
+    anns = json.loads(src[1].read_text())
+    anns[2]["bbox"] = [-50.0, 10.0, 20.0, 20.0]
+    src[1].write_text(json.dumps(anns))
+    ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
+    opts = {"images": str(IMAGES)}
+    for keep_going in (True, False):
+        for name in ("one", "two"):
+            for p in tmp_path.glob(f"{name}.*"):
+                p.unlink()
+        one = predport.convert(src, ont, "p", tmp_path / "one.jsonl", options=opts, keep_going=keep_going)
+        two = predport.convert(src, ont, "p", tmp_path / "two.jsonl", options=opts, keep_going=keep_going,
+                               workers=2)
+        if keep_going:
+            written = {u["title"] for u in predport.open_output(tmp_path / "two.jsonl").units}
+            assert len(written) == 99 and not set(two.left_out) & written
+        assert list(two.problems) == list(one.problems) and two.problems.errors == 1
+        [err] = [p for p in two.problems if p.severity == "error"]
+        assert err.location.file == str(src[1]) and err.location.pointer == "/2/bbox"
+        assert two.left_out == one.left_out and (len(two.left_out) == 1) == keep_going
+        assert (tmp_path / "two.jsonl").exists() == keep_going == (tmp_path / "one.jsonl").exists()
+        if keep_going:
+            assert manifest(tmp_path / "one.jsonl") == manifest(tmp_path / "two.jsonl")

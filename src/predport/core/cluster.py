@@ -155,10 +155,11 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
             done["part"] = part
 
         held: list[Any] | None = None if renames else []
+        seen: list[dict[str, Any]] = []
         try:
             report = pipeline._run(local, ont, task.branch, out, task.fmt, options, task.plugins, 1,
                                    task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held,
-                                   memo=memo, with_provenance=task.provenance)
+                                   memo=memo, with_provenance=task.provenance, seen=seen)
         finally:
             if not is_url(task.parts):
                 shutil.rmtree(out.parent, ignore_errors=True)
@@ -174,7 +175,7 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         prov = manifest.get("provenance", {})
         for s in [*prov.get("sources", []), *prov.get("option_files", {}).values()]:
             s["path"] = _rename(s["path"], renames)
-        return {"k": k, "report": report, "units": units, "provenance": prov, "held": held or []}
+        return {"k": k, "report": report, "units": units, "provenance": prov, "held": held or [], "seen": seen}
 
 
 def _fetch(url: str, into: Path) -> str:
@@ -352,12 +353,19 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                 taken[title] = src
                 if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
                     pipeline._one(entry["unit"], ont, report, titles, writer, keep_going)
-                else:
-                    writer.units.append(entry)
+                elif entry.get("row") is not None:  # (else the task left it out: never replaced by an empty one)
+                    writer.units.append(entry["row"])
 
             for r in sorted(results, key=lambda r: r["k"]):
                 report.merge(r["report"])
-                for u in [*r["units"], *map(_held_entry, r["held"])]:
+                # every unit the task converted or tried, in its order, with the manifest entry of its row when it
+                # was written; then those it held
+                rows = {u["title"]: u for u in r["units"]}
+                for u in [*r["seen"], *map(_held_entry, r["held"])]:
+                    if type(u["title"]) is not str:  # (a unit without a title: it has errors, and was not written)
+                        continue
+                    if "unit" not in u:
+                        u["row"] = rows.get(u["title"])
                     origin[id(u)] = urls[r["k"]]
                     for admitted in repeats.admit(u):
                         take(admitted)

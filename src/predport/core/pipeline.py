@@ -746,12 +746,14 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
          registry: Any = None, reader_args: Sequence[Sequence[str]] = (),
          then: Callable[[Path], None] | None = None, keep: list[ResolvedUnit] | None = None,
          given: Iterable[DataUnit] | None = None, when: datetime | None = None,
-         hold: list[Any] | None = None, memo: dict[Any, Any] | None = None, with_provenance: bool = True) -> Report:
+         hold: list[Any] | None = None, memo: dict[Any, Any] | None = None, with_provenance: bool = True,
+         seen: list[dict[str, Any]] | None = None) -> Report:
     """The run behind :func:`convert`, :func:`validate` and :func:`resolve`. ``hold``: units without records that
     no other unit of the input replaced (:class:`Repeats`) are appended to it instead of converted (a task of
     :mod:`predport.core.cluster`, whose driver converts those another task has no records for). ``memo``: the
     readers' :attr:`ReadContext.memo` (a task's: shared with the other tasks of its process).
-    ``with_provenance=False``: the manifest records none (a task whose driver records the run's)."""
+    ``with_provenance=False``: the manifest records none (a task whose driver records the run's). ``seen``: every
+    unit converted (or tried: it may have errors), as :func:`light` says it, in order (for a task's driver)."""
     t0 = time.perf_counter()
     ont = _ontology(ontology)
     paths = expand(sources) if given is None else []
@@ -825,6 +827,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
                 continue
             if tags is not None:
                 _tag(tags, len(report.problems), file_key(_title(late)))
+            if seen is not None:
+                seen.append(light(late))
             _one(late, ont, report, titles, writer, keep_going, keep)
             tick()
         if tags is not None:
@@ -840,6 +844,8 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         if filters:  # (in the process that converts the unit: each one counts what it leaves out once)
             unit = filters.apply(boxmod.plain(unit), report.ledger, ont)
         for admitted in repeats.admit(unit):
+            if seen is not None:
+                seen.append(light(admitted))
             _one(admitted, ont, report, titles, writer, keep_going, keep)
             tick()
 
@@ -927,6 +933,15 @@ def _tag(tags: list[tuple[int, str]], n: int, key: str) -> None:
         tags[-1] = (n, key)
     else:
         tags.append((n, key))
+
+
+def light(unit: Any) -> dict[str, Any]:
+    """What the rule for titles that several sources yield needs of a unit (:class:`Repeats`, on a driver's side):
+    its title, frame and whether it has records, as a manifest entry says them."""
+    if not isinstance(unit, dict):
+        return {"title": None}
+    return {"title": unit.get("title"), "kind": unit.get("kind"), "width": unit.get("width"),
+            "height": unit.get("height"), "objects": int(_has_records(unit)), "classifications": 0}
 
 
 def stale(writer: BranchWriter) -> list[Problem]:
