@@ -336,3 +336,34 @@ def test_a_killed_drivers_remote_parts_are_removed_by_the_next_run(tmp_path: Pat
     time.sleep(0.3)
     beat.stop()
     assert json.loads(mem.cat_file("/beat/driver.json"))["time"] > first
+
+
+def test_tasks_of_a_run_share_the_readers_memo_in_a_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dask worker process that takes several tasks of one run parses and indexes their shared --images file
+    once; a new run starts afresh (a long-lived worker keeps only the latest run's); an --images given as a URL is
+    each task's own copy, indexed in each."""
+    from datetime import UTC, datetime
+
+    from predport.converters import coco
+    from predport.core import cluster
+
+    calls: list[str] = []
+    real = coco._index_images
+    monkeypatch.setattr(coco, "_index_images", lambda images, meta_file, key: (
+        calls.append(meta_file), real(images, meta_file, key))[1])
+    src = result_shards(tmp_path, 3)
+    ont = json.loads(ontology(tmp_path).read_text())
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    mem = fsspec.filesystem("memory")
+    mem.pipe_file("/memo/images.json", IMAGES.read_bytes())
+    for images, runs, indexed in ((str(IMAGES), 2, 2), ("memory://memo/images.json", 1, 3)):
+        calls.clear()
+        for _ in range(runs):
+            task = cluster._Task(ont, "ont", "p", "coco", {"images": images}, [], False, [], datetime.now(UTC), False,
+                                 str(parts))
+            results = [cluster.run_task(k, [str(s)], task) for k, s in enumerate(src)]
+            # (the units a task has no records for: held for the driver; but with an option fetched from a URL,
+            # whose problems would name the task's copy, written by the task)
+            assert sum(len(r["units"]) for r in results) == (99 if runs == 2 else 300)
+        assert len(calls) == indexed, calls

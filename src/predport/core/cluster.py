@@ -130,6 +130,7 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
                 renames[local[-1]] = src
             else:
                 local.append(src)
+        fetched = len(renames)
         options = dict(task.options)
         for name, value in task.options.items():  # (files that options name, as URLs: a local copy each)
             options[name] = _fetched(value, Path(tmp, "options", name), renames)
@@ -156,6 +157,9 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
 
         held: list[Any] | None = None if renames else []
         seen: list[dict[str, Any]] = []
+        if memo is None:  # (on Dask: the worker process's, for the tasks of this run it takes; not for files that
+            # options name as URLs: each task's copy of them is another file)
+            memo = _worker_memo(task.when) if len(renames) == fetched else {}
         try:
             report = pipeline._run(local, ont, task.branch, out, task.fmt, options, task.plugins, 1,
                                    task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held,
@@ -176,6 +180,20 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         for s in [*prov.get("sources", []), *prov.get("option_files", {}).values()]:
             s["path"] = _rename(s["path"], renames)
         return {"k": k, "report": report, "units": units, "provenance": prov, "held": held or [], "seen": seen}
+
+
+#: the readers' memo (:attr:`predport.ReadContext.memo`) of this process's Dask tasks: (the run's time, the memo)
+_MEMO: list[Any] = [None, {}]
+
+
+def _worker_memo(run: datetime) -> dict[Any, Any]:
+    """The memo the tasks of run ``run`` share in this process: a Dask worker converts many shards, each of which
+    would parse and index the --images file they share. Only the latest run's is kept (a long-lived worker would
+    otherwise hold every run's)."""
+    if _MEMO[0] != run:
+        _MEMO[:] = [run, {}]
+    memo: dict[Any, Any] = _MEMO[1]
+    return memo
 
 
 def _fetch(url: str, into: Path) -> str:
