@@ -314,3 +314,69 @@ def test_workers_over_sources_keep_going_and_errors(tmp_path: Path) -> None:
         assert (tmp_path / "two.jsonl").exists() == keep_going == (tmp_path / "one.jsonl").exists()
         if keep_going:
             assert manifest(tmp_path / "one.jsonl") == manifest(tmp_path / "two.jsonl")
+
+
+def test_many_small_sources_go_in_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """40 small sources with 2 workers: 16 tasks at most (a task costs 30-40 ms of its own), each a run of sources
+    in their order; the file, the manifest and the problems are one process's -- a title that two sources both
+    have records for is the duplicate one process reports, where it reports it."""
+    import os
+
+    from output_kit import same_but_time
+    from predport.core import cluster
+
+    truth = load(IMAGES)
+    by_image: dict[int, list[Any]] = {}
+    for a in load(RESULTS):
+        by_image.setdefault(a["image_id"], []).append(a)
+    src = []
+    for k, image in enumerate(sorted(truth["images"], key=lambda im: im["id"])[:40]):
+        # (the last source has the first one's image again, with records: a duplicate)
+        im = image if k < 39 else sorted(truth["images"], key=lambda im: im["id"])[0]
+        anns = [{**a, "id": 1000 * k + i} for i, a in enumerate(by_image.get(im["id"], []))]
+        path = tmp_path / f"s{k:02d}.json"
+        path.write_text(json.dumps({"images": [im], "categories": truth["categories"], "annotations": anns}))
+        src.append(path)
+    ont = coco_ontology(tmp_path / "ont.json", truth["categories"])
+    log = tmp_path / "tasks.log"
+    real = cluster.run_task
+
+    def logged(k: int, sources: list[str], *args: Any) -> Any:
+        with open(log, "a") as f:
+            f.write(f"{k} {os.getpid()} {' '.join(Path(s).name for s in sources)}\n")
+        return real(k, sources, *args)
+
+    monkeypatch.setattr(cluster, "run_task", logged)
+    for keep_going in (False, True):
+        one = predport.convert(src, ont, "p", tmp_path / "one.jsonl", keep_going=keep_going)
+        log.unlink(missing_ok=True)
+        two = predport.convert(src, ont, "p", tmp_path / "two.jsonl", keep_going=keep_going, workers=2)
+        assert list(two.problems) == list(one.problems) and two.problems.by_code["unit.duplicate"] == 1
+        [dup] = [p for p in two.problems if p.code == "unit.duplicate"]
+        assert dup.location.file == str(src[-1]) and "first at " + str(src[0]) in dup.message
+        tasks = sorted((int(k), names.split()) for k, _, names in
+                       (line.split(" ", 2) for line in log.read_text().splitlines()))
+        assert 2 <= len(tasks) <= 16 and [n for _, names in tasks for n in names] == [p.name for p in src]
+        if keep_going:
+            assert same_but_time((tmp_path / "one.jsonl").read_bytes(), (tmp_path / "two.jsonl").read_bytes())
+            assert manifest(tmp_path / "one.jsonl") == manifest(tmp_path / "two.jsonl")
+
+
+def test_workers_over_sources_say_what_rows_cannot_hold_once(tmp_path: Path) -> None:
+    """COCO ground truth split in 3 files, with 2 workers: the area / iscrowd that label rows cannot hold are said
+    once for the run, with its output and one process's count (each task said it for its own part file)."""
+    truth = load(IMAGES)
+    src = []
+    for k in range(3):
+        ids = {im["id"] for im in truth["images"][k::3]}
+        path = tmp_path / f"gt-{k}.json"
+        path.write_text(json.dumps({"images": truth["images"][k::3], "categories": truth["categories"],
+                                    "annotations": [a for a in truth["annotations"] if a["image_id"] in ids]}))
+        src.append(path)
+    ont = coco_ontology(tmp_path / "ont.json", truth["categories"], lambda _: "bitmask")
+    one = predport.convert(src, ont, "p", tmp_path / "one.jsonl")
+    two = predport.convert(src, ont, "p", tmp_path / "two.jsonl", workers=2)
+    [a] = [p for p in one.problems if p.code == "output.dropped"]
+    [b] = [p for p in two.problems if p.code == "output.dropped"]
+    assert one.carried == two.carried > 0 and a.message == b.message and b.location.file == str(tmp_path / "two.jsonl")
+    assert [p for p in one.problems if p is not a] == [p for p in two.problems if p is not b]

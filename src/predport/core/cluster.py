@@ -102,11 +102,13 @@ def expand(sources: Sequence[str | Path]) -> list[str]:
 @dataclass(frozen=True)
 class Processes:
     """Instead of a Dask cluster: ``count`` processes of this machine, forked (``--workers`` with several sources
-    into one file). A task per source, as on Dask; each process takes the next one as soon as it is free, the
-    largest sources first. Why: the workers of one run share a parse (:mod:`predport.core.pipeline`), so with
-    several sources every worker parsed every source after the first, and 2 workers took 0.97x the time of one
-    on the bench's 10 shards (3.51 s against 3.62 s); a source is now parsed once, by the process that converts
-    it (1.86-2.16 s, against 2.57-3.27 s with one process, in two bench runs)."""
+    into one file). A task per source, as on Dask, or per run of sources when they are many
+    (:data:`TASKS_PER_PROCESS`); each process takes the next task as soon as it is free, the largest first.
+
+    Why: the workers of one run share a parse (:mod:`predport.core.pipeline`), so with several sources every
+    worker parsed every source after the first, and 2 workers took 0.97x the time of one on the bench's 10 shards
+    (3.51 s against 3.62 s); a source is now parsed once, by the process that converts it (1.86-2.16 s, against
+    2.57-3.27 s with one process, in two bench runs)."""
 
     count: int
 
@@ -168,9 +170,14 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
             if not is_url(task.parts):
                 shutil.rmtree(out.parent, ignore_errors=True)
         report.sources = list(sources)
-        # (the driver says unit.repeated once, for the whole run: report.repeated carries the task's count)
+        # (the driver says unit.repeated and output.dropped once, for the whole run: report.repeated and
+        # report.carried carry the task's counts)
         kept = Problems()
-        kept.extend(_renamed(p, renames) for p in report.problems if p.code != "unit.repeated")
+        kept.extend(_renamed(p, renames) for p in report.problems if p.code not in ("unit.repeated", "output.dropped"))
+        if renames:
+            for u in seen:
+                if "where" in u and u["where"].file:
+                    u["where"] = replace(u["where"], file=_rename(u["where"].file, renames))
         report.problems = kept
         manifest = done.get("manifest", {})
         units = manifest.get("units", [])
@@ -357,18 +364,17 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             # the one-process rule for titles that several sources yield (pipeline.Repeats), on the manifest entries;
             # a title taken twice is a duplicate, as validation reports it in one process
             repeats = pipeline.Repeats(report, _frame, _records)
-            origin: dict[int, str] = {}  # id(entry) -> its source
-            taken: dict[str, str] = {}  # title -> the source of the entry written
+            taken: dict[str, Location] = {}  # title -> where the unit taken for it comes from
 
             titles: dict[str, Any] = {}
 
             def take(entry: dict[str, Any]) -> None:
-                title, src = entry["title"], origin[id(entry)]
-                if title in taken:
-                    report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice (in "
-                                                   f"{taken[title]} and in {src})", Location(src)))
+                title, where = entry["title"], entry["where"]
+                if title in taken:  # (as validation says it in one process)
+                    report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice "
+                                                   f"(first at {taken[title]})", where))
                     return
-                taken[title] = src
+                taken[title] = where
                 if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
                     pipeline._one(entry["unit"], ont, report, titles, writer, keep_going)
                 elif entry.get("row") is not None:  # (else the task left it out: never replaced by an empty one)
@@ -384,7 +390,6 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                         continue
                     if "unit" not in u:
                         u["row"] = rows.get(u["title"])
-                    origin[id(u)] = urls[r["k"]]
                     for admitted in repeats.admit(u):
                         take(admitted)
             for held in repeats.held.values():
@@ -405,6 +410,8 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             t = time.perf_counter()
             if not (report.ok or keep_going):
                 return report
+            if report.carried:
+                report.problems.append(pipeline.dropped_note(report.carried, out))
             if provenance and not forked:
                 provenance["sources"] = sorted(provenance["sources"], key=lambda s: s["path"])
                 provenance = {k: provenance[k] for k in _ORDER if k in provenance}
@@ -521,7 +528,8 @@ def _records(entry: dict[str, Any]) -> bool:
 def _held_entry(unit: dict[str, Any]) -> dict[str, Any]:
     """A unit a task held (it has no records), as the driver's rule for repeated titles sees a manifest entry."""
     return {"title": unit["title"], "kind": unit.get("kind"), "width": unit.get("width"),
-            "height": unit.get("height"), "objects": 0, "classifications": 0, "unit": unit}
+            "height": unit.get("height"), "objects": 0, "classifications": 0, "unit": unit,
+            "where": Location.from_source(unit.get("source"))}
 
 
 #: the key order of a one-process run's provenance (so that the manifests are the same bytes)
@@ -529,16 +537,35 @@ _ORDER = ("model", "model_version", "note", "filters", "sources", "media_not_has
           "predport_version")
 
 
+#: with :class:`Processes`, at most this many tasks per process: many small sources (a LabelMe or KITTI file per
+#: image) go in runs of sources, one task each, since a task costs 30-40 ms of its own
+TASKS_PER_PROCESS = 8
+
+
+def _batches(urls: list[str], n: int) -> list[list[str]]:
+    """The sources in at most ``n`` runs that follow one another, of about equal size: each source goes to the run
+    whose share of the total its middle falls in."""
+    sizes = [max(1, _size(u)) for u in urls]
+    total, running = sum(sizes), 0
+    out: dict[int, list[str]] = {}
+    for url, size in zip(urls, sizes, strict=True):
+        out.setdefault(min(n - 1, (2 * running + size) * n // (2 * total)), []).append(url)
+        running += size
+    return [out[b] for b in sorted(out)]
+
+
 def _forked(urls: list[str], task: _Task, count: int, registry: Any,
             progress: Callable[[Any], None] | None) -> list[dict[str, Any]]:
-    """The tasks in :class:`Processes`: each process takes the next source, the largest first. Progress: each
-    task posts its tally on a shared board, which this process sums for ``progress`` (at most every 0.1 s)."""
+    """The tasks in :class:`Processes`: a source each, or runs of sources when they are more than
+    :data:`TASKS_PER_PROCESS` a process; each process takes the next task, the largest first. Progress: each task
+    posts its tally on a shared board, which this process sums for ``progress`` (at most every 0.1 s)."""
     import multiprocessing
 
     from predport.core import pipeline
     from predport.core.parallel import fork_map
 
-    board = multiprocessing.get_context("fork").Array("q", 3 * len(urls), lock=False) if progress else None
+    batches = _batches(urls, TASKS_PER_PROCESS * count)
+    board = multiprocessing.get_context("fork").Array("q", 3 * len(batches), lock=False) if progress else None
     here, shown = os.getpid(), [0.0]
     memo: dict[Any, Any] = {}  # (each process's own after the fork: shared by the tasks it takes)
 
@@ -555,9 +582,9 @@ def _forked(urls: list[str], task: _Task, count: int, registry: Any,
                     show()
 
         # (a task's errors name their source: "reader 'coco' failed on FILE", "FILE: no such file", ...)
-        return run_task(k, [urls[k]], task, registry, post if board is not None else None, memo)
+        return run_task(k, batches[k], task, registry, post if board is not None else None, memo)
 
-    order = sorted(range(len(urls)), key=lambda k: -_size(urls[k]))
+    order = sorted(range(len(batches)), key=lambda k: -sum(map(_size, batches[k])))
     try:
         return fork_map(one, order, 0, count, doing="converting a source", waiting=show)
     except PredportError as e:

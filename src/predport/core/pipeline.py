@@ -495,6 +495,12 @@ class Repeats:
         return [self.held.pop(title), unit] if held is not None else [unit]
 
 
+def dropped_note(n: int, out: Path | str | None) -> Problem:
+    return Problem("output.dropped", "info", f"{n} object(s) carry COCO ground truth's area / iscrowd / bbox, which "
+                   "label rows cannot hold: not written (predport evaluate reads them from the source)",
+                   Location(str(out)))
+
+
 def repeated_note(n: int) -> Problem:
     return Problem("unit.repeated", "info", f"{n} data unit(s) came again from another source, one of the two "
                    "without records (e.g. shards of results sharing one --images file): each is written once",
@@ -901,10 +907,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         t = time.perf_counter()
         if writer is not None and (report.ok or keep_going):
             if report.carried:
-                report.problems.append(Problem(
-                    "output.dropped", "info", f"{report.carried} object(s) carry COCO ground truth's area / iscrowd / "
-                    "bbox, which label rows cannot hold: not written (predport evaluate reads them from the source)",
-                    Location(str(out))))
+                report.problems.append(dropped_note(report.carried, out))
             if then is None:
                 report.written = writer.commit()
             else:  # the rows are used where they are (an upload), and never put in place of `out`
@@ -937,11 +940,13 @@ def _tag(tags: list[tuple[int, str]], n: int, key: str) -> None:
 
 def light(unit: Any) -> dict[str, Any]:
     """What the rule for titles that several sources yield needs of a unit (:class:`Repeats`, on a driver's side):
-    its title, frame and whether it has records, as a manifest entry says them."""
+    its title, frame and whether it has records, as a manifest entry says them; and where it comes from (for a
+    duplicate, said as validation says it)."""
     if not isinstance(unit, dict):
         return {"title": None}
     return {"title": unit.get("title"), "kind": unit.get("kind"), "width": unit.get("width"),
-            "height": unit.get("height"), "objects": int(_has_records(unit)), "classifications": 0}
+            "height": unit.get("height"), "objects": int(_has_records(unit)), "classifications": 0,
+            "where": Location.from_source(unit.get("source"))}
 
 
 def stale(writer: BranchWriter) -> list[Problem]:
