@@ -107,7 +107,10 @@ class InstanceHashes:
         new = set(out)
         if kept or len(new) != len(out) or not self.taken.isdisjoint(new):
             return [self.one(i) for i in idents()]
-        self.taken |= new
+        if self.taken:
+            self.taken |= new
+        else:  # (a unit's boxes, its first hashes: the set as it is, not copied into the empty one)
+            self.taken = new
         return out
 
     def one(self, ident: str) -> bytes:
