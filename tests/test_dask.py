@@ -15,15 +15,14 @@ from typing import Any
 import pytest
 
 import predport
-from conftest import DATA, coco_ontology
+from conftest import coco_ontology
 from output_kit import TS, same_but_time
 from predport.core.problems import PredportError
+from sources_kit import BOOM, IMAGES, RESULTS, result_shards
 
 distributed = pytest.importorskip("distributed")
 fsspec = pytest.importorskip("fsspec")
 
-COCO = DATA / "coco"
-RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "instances_val2014_100.json"
 
 
 @pytest.fixture(scope="module")
@@ -134,23 +133,6 @@ def test_duplicate_titles_across_tasks(tmp_path: Path, client: Any) -> None:
     assert not (tmp_path / "o.jsonl").exists()
 
 
-BOOM = '''
-import predport
-
-class Boom(predport.BaseReader):
-    name = "boom"
-    description = "raises on .boom files (a task that fails)"
-    def detect(self, path):
-        return predport.Detection(1.0 if str(path).endswith(".boom") else 0.0, "a .boom file")
-    def read(self, path, ctx):
-        raise RuntimeError("the reader broke")
-
-@predport.hookimpl
-def predport_readers():
-    return [Boom()]
-'''
-
-
 def test_failed_task_leaves_nothing(tmp_path: Path, client: Any) -> None:
     """A task that raises: the run raises, saying which reader broke; no output, no part, no staging left, and
     the old output is still there."""
@@ -233,18 +215,6 @@ def test_cli_dask_local(tmp_path: Path) -> None:
     # predport says which task failed and why, once: distributed's own "Compute Failed" record is dropped
     assert failed.returncode == 2 and "reader 'boom' failed on" in failed.stderr, failed.stderr
     assert "Compute Failed" not in failed.stderr and not (tmp_path / "f.jsonl").exists()
-
-
-def result_shards(tmp: Path, n: int = 3) -> list[Path]:
-    """The COCO results split into ``n`` results files by image, to be read with one shared --images file: every
-    shard yields every image, most of them without records."""
-    results = json.loads(RESULTS.read_text())
-    out = []
-    for k in range(n):
-        path = tmp / f"results-{k}.json"
-        path.write_text(json.dumps([a for a in results if a["image_id"] % n == k]))
-        out.append(path)
-    return out
 
 
 def test_result_shards_sharing_images_one_process(tmp_path: Path) -> None:

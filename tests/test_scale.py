@@ -15,6 +15,7 @@ from conftest import DATA, coco_ontology, load
 from output_kit import snapshot
 from predport.cli import main
 from predport.core.pipeline import Tally
+from sources_kit import BOOM, IMAGES, RESULTS, result_shards
 
 REF = DATA / "encord" / "reference"
 ONT = REF / "ontology.json"
@@ -158,21 +159,6 @@ def test_schema_rejected_records_count_as_reported_in_their_category(tmp_path: P
 
 # -- several sources into one file with workers: a task per source (predport.core.cluster.Processes) ---------------
 
-RESULTS, IMAGES = COCO / "instances_val2014_fakebbox100_results.json", COCO / "instances_val2014_100.json"
-
-
-def result_shards(tmp: Path, n: int) -> list[Path]:
-    """The COCO results as ``n`` results files split by image, read with one --images file (every shard yields
-    every image; one image has no results in any)."""
-    results = load(RESULTS)
-    out = []
-    for k in range(n):
-        path = tmp / f"results-{k}.json"
-        path.write_text(json.dumps([a for a in results if a["image_id"] % n == k]))
-        out.append(path)
-    return out
-
-
 def manifest(path: Path) -> dict[str, Any]:
     """A one-file output's manifest, its timestamps aside."""
     m = json.loads(path.with_name(path.name.split(".")[0] + ".manifest.json").read_text())
@@ -221,28 +207,6 @@ def test_workers_take_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert list(many.problems) == list(one.problems)
     assert seen and seen[-1] == Tally(100, sum(one.objects.values()), 0)
     assert sorted(p.name for p in tmp_path.iterdir() if "many" in p.name) == ["many.jsonl", "many.manifest.json"]
-
-
-BOOM = '''
-import os, signal, time
-import predport
-
-class Boom(predport.BaseReader):
-    name = "boom"
-    description = "fails on .boom files as they say: raise, or die"
-    def detect(self, path):
-        return predport.Detection(1.0 if str(path).endswith(".boom") else 0.0, "a .boom file")
-    def read(self, path, ctx):
-        if path.read_text().startswith("die"):
-            if os.getpid() == int(os.environ["BOOM_PARENT"]):  # (never pytest itself)
-                raise RuntimeError("the parent took the source meant for the child")
-            os.kill(os.getpid(), signal.SIGKILL)
-        raise RuntimeError("the reader broke")
-
-@predport.hookimpl
-def predport_readers():
-    return [Boom()]
-'''
 
 
 @pytest.mark.parametrize("how", ["raise in the parent", "raise in a child", "die in a child"])
