@@ -64,6 +64,9 @@ class _Task:
     gz: bool
     parts: str  # where parts go: a local directory or an fsspec URL
     provenance: bool = True  # (False: the driver records the run's, :class:`Processes`)
+    #: the task writes beside the parts and renames its rows into place (:class:`Processes`, whose driver ends every
+    #: task before it removes the parts; on Dask a task still running would write into the removed directory)
+    beside: bool = False
 
 
 def is_url(s: str) -> bool:
@@ -140,9 +143,8 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
                        for a in task.reader_args]
         ont = Ontology(task.ontology, task.origin)
         name = "part.jsonl.gz" if task.gz else "part.jsonl"
-        # (parts on a local or shared file system: the task writes beside them, and its rows are renamed into
-        # place, not copied)
-        out = Path(tmp, name) if is_url(task.parts) else Path(_local(task.parts), f"task-{k:06d}", name)
+        # (in forked processes, the task writes beside the parts, and its rows are renamed into place, not copied)
+        out = Path(_local(task.parts), f"task-{k:06d}", name) if task.beside else Path(tmp, name)
         out.parent.mkdir(exist_ok=True)
         done: dict[str, Any] = {}
 
@@ -151,10 +153,10 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
 
             done["manifest"] = orjson.loads((staging / "manifest.json").read_bytes())
             part = f"part-task-{k:06d}"  # (not a process's own part, part-<pid>: the driver writes one)
-            if is_url(task.parts):
-                _put(staging / "data", task.parts, part)
-            else:
+            if task.beside:
                 os.replace(staging / "data", Path(_local(task.parts), part))
+            else:
+                _put(staging / "data", task.parts, part)
             done["part"] = part
 
         held: list[Any] | None = None if renames else []
@@ -167,7 +169,7 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
                                    task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held,
                                    memo=memo, with_provenance=task.provenance, seen=seen)
         finally:
-            if not is_url(task.parts):
+            if task.beside:
                 shutil.rmtree(out.parent, ignore_errors=True)
         report.sources = list(sources)
         # (the driver says unit.repeated and output.dropped once, for the whole run: report.repeated and
@@ -333,7 +335,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                  else str(writer.staging))
         forked = isinstance(dask, Processes)
         task = _Task(ont.data, ont.origin, branch, fmt, opts, [str(p) for p in plugins or []], keep_going,
-                     [list(a) for a in reader_args], when, local_out.name.endswith(".gz"), parts, not forked)
+                     [list(a) for a in reader_args], when, local_out.name.endswith(".gz"), parts, not forked, forked)
         client, closer = (None, None) if forked else client_for(dask)
         beat = background = None
         try:
