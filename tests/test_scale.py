@@ -344,3 +344,37 @@ def test_workers_over_sources_say_what_rows_cannot_hold_once(tmp_path: Path) -> 
     [b] = [p for p in two.problems if p.code == "output.dropped"]
     assert one.carried == two.carried > 0 and a.message == b.message and b.location.file == str(tmp_path / "two.jsonl")
     assert [p for p in one.problems if p is not a] == [p for p in two.problems if p is not b]
+
+
+def test_validate_with_workers_takes_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """predport validate of several sources with 2 workers: each source read once; the report (problems, located,
+    in one process's order; counts; per-category ledger) is one process's; nothing is written."""
+    import os
+
+    from predport.core import pipeline
+
+    src = result_shards(tmp_path, 4)
+    anns = json.loads(src[2].read_text())
+    anns[1]["bbox"] = [-50.0, 10.0, 20.0, 20.0]
+    anns[3]["category_id"] = 9999
+    src[2].write_text(json.dumps(anns))
+    ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
+    log = tmp_path / "reads.log"
+    real = pipeline._read
+
+    def logged(path: Path, reader: Any, ctx: Any) -> Any:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {path.name}\n")
+        return real(path, reader, ctx)
+
+    monkeypatch.setattr(pipeline, "_read", logged)
+    opts = {"images": str(IMAGES)}
+    one = predport.validate(src, ont, options=opts, branch="p")
+    log.unlink()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    two = predport.validate(src, ont, options=opts, branch="p", workers=2)
+    assert sorted(log.read_text().split()[1::2]) == [p.name for p in src]
+    assert not one.ok and list(two.problems) == list(one.problems) and two.problems.errors == 2
+    assert (two.units, two.objects, two.per_group(), two.repeated) == (one.units, one.objects, one.per_group(),
+                                                                        one.repeated)
+    assert sorted(p.name for p in tmp_path.iterdir() if p != log) == before

@@ -142,6 +142,15 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         reader_args = [[a[0], *(_fetched(v, Path(tmp, "options", a[0].lstrip("-")), renames) for v in a[1:])]
                        for a in task.reader_args]
         ont = Ontology(task.ontology, task.origin)
+        if not task.parts:  # (a run that writes nothing: validate)
+            held_: list[Any] = []
+            seen_: list[dict[str, Any]] = []
+            report = pipeline._run(local, ont, None, None, task.fmt, options, task.plugins, 1, False, progress,
+                                   registry, reader_args, hold=held_, memo=memo if memo is not None else {},
+                                   seen=seen_)
+            report.sources = list(sources)
+            report.problems = _kept(report.problems, renames)
+            return {"k": k, "report": report, "units": [], "provenance": {}, "held": held_, "seen": seen_}
         name = "part.jsonl.gz" if task.gz else "part.jsonl"
         # (in forked processes, the task writes beside the parts, and its rows are renamed into place, not copied)
         out = Path(_local(task.parts), f"task-{k:06d}", name) if task.beside else Path(tmp, name)
@@ -172,10 +181,7 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
             if task.beside:
                 shutil.rmtree(out.parent, ignore_errors=True)
         report.sources = list(sources)
-        # (the driver says unit.repeated and output.dropped once, for the whole run: report.repeated and
-        # report.carried carry the task's counts)
-        kept = Problems()
-        kept.extend(_renamed(p, renames) for p in report.problems if p.code not in ("unit.repeated", "output.dropped"))
+        kept = _kept(report.problems, renames)
         if renames:
             for u in seen:
                 if "where" in u and u["where"].file:
@@ -203,6 +209,14 @@ def _worker_memo(run: datetime) -> dict[Any, Any]:
         _MEMO[:] = [run, {}]
     memo: dict[Any, Any] = _MEMO[1]
     return memo
+
+
+def _kept(problems: Problems, renames: dict[str, str]) -> Problems:
+    """A task's problems, as the driver merges them: the driver says unit.repeated and output.dropped once, for the
+    whole run (report.repeated and report.carried carry the task's counts); URLs for local copies."""
+    kept = Problems()
+    kept.extend(_renamed(p, renames) for p in problems if p.code not in ("unit.repeated", "output.dropped"))
+    return kept
 
 
 def _fetch(url: str, into: Path) -> str:
@@ -363,42 +377,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             report.stages["tasks"] += time.perf_counter() - t  # (the tasks' own read / validate / write: merged)
             t = time.perf_counter()
             provenance: dict[str, Any] = {}
-            # the one-process rule for titles that several sources yield (pipeline.Repeats), on the manifest entries;
-            # a title taken twice is a duplicate, as validation reports it in one process
-            repeats = pipeline.Repeats(report, _frame, _records)
-            taken: dict[str, Location] = {}  # title -> where the unit taken for it comes from
-
-            titles: dict[str, Any] = {}
-
-            def take(entry: dict[str, Any]) -> None:
-                title, where = entry["title"], entry["where"]
-                if title in taken:  # (as validation says it in one process)
-                    report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice "
-                                                   f"(first at {taken[title]})", where))
-                    return
-                taken[title] = where
-                if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
-                    pipeline._one(entry["unit"], ont, report, titles, writer, keep_going)
-                elif entry.get("row") is not None:  # (else the task left it out: never replaced by an empty one)
-                    writer.units.append(entry["row"])
-
-            for r in sorted(results, key=lambda r: r["k"]):
-                report.merge(r["report"])
-                # every unit the task converted or tried, in its order, with the manifest entry of its row when it
-                # was written; then those it held
-                rows = {u["title"]: u for u in r["units"]}
-                for u in [*r["seen"], *map(_held_entry, r["held"])]:
-                    if type(u["title"]) is not str:  # (a unit without a title: it has errors, and was not written)
-                        continue
-                    if "unit" not in u:
-                        u["row"] = rows.get(u["title"])
-                    for admitted in repeats.admit(u):
-                        take(admitted)
-            for held in repeats.held.values():
-                take(held)
-            report.count_rows()
-            if progress is not None:  # (the whole run's, the units the driver converted included)
-                progress(pipeline.Tally(report.units, sum(report.objects.values()), report.problems.errors))
+            _merge(results, report, ont, writer, keep_going, progress)
             if report.repeated:
                 report.problems.append(pipeline.repeated_note(report.repeated))
             for r in results:
@@ -525,6 +504,82 @@ def _frame(entry: dict[str, Any]) -> tuple[Any, ...]:
 
 def _records(entry: dict[str, Any]) -> bool:
     return bool(entry["objects"] or entry["classifications"])
+
+
+def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: BranchWriter | None,
+           keep_going: bool, progress: Callable[[Any], None] | None) -> None:
+    """The tasks' results into the run's ``report`` and ``writer`` (None: a run that writes nothing), in task
+    order: one process's rule for titles that several sources yield (:class:`pipeline.Repeats`) on every unit the
+    tasks converted or tried, then on those they held, which are converted here when no task had records for
+    them; a title taken twice is a duplicate, as validation reports it in one process."""
+    from predport.core import pipeline
+
+    repeats = pipeline.Repeats(report, _frame, _records)
+    taken: dict[str, Location] = {}  # title -> where the unit taken for it comes from
+    titles: dict[str, Any] = {}
+
+    def take(entry: dict[str, Any]) -> None:
+        title, where = entry["title"], entry["where"]
+        if title in taken:  # (as validation says it in one process)
+            report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice "
+                                           f"(first at {taken[title]})", where))
+            return
+        taken[title] = where
+        if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
+            pipeline._one(entry["unit"], ont, report, titles, writer, keep_going)
+        elif entry.get("row") is not None and writer is not None:  # (else the task left it out: never replaced by
+            writer.units.append(entry["row"])  # an empty one)
+
+    for r in sorted(results, key=lambda r: r["k"]):
+        report.merge(r["report"])
+        # every unit the task converted or tried, in its order, with the manifest entry of its row when it was
+        # written; then those it held
+        rows = {u["title"]: u for u in r["units"]}
+        for u in [*r["seen"], *map(_held_entry, r["held"])]:
+            if type(u["title"]) is not str:  # (a unit without a title: it has errors, and was not written)
+                continue
+            if "unit" not in u:
+                u["row"] = rows.get(u["title"])
+            for admitted in repeats.admit(u):
+                take(admitted)
+    for held in repeats.held.values():
+        take(held)
+    report.count_rows()
+    if progress is not None:  # (the whole run's, the units the driver converted included)
+        progress(pipeline.Tally(report.units, sum(report.objects.values()), report.problems.errors))
+
+
+def validate(sources: Sequence[str | Path], ontology: Ontology, branch: str | None, processes: Processes,
+             fmt: str | None, options: dict[str, Any] | None, plugins: Sequence[str | Path] | None,
+             registry: Any, progress: Callable[[Any], None] | None, reader_args: Sequence[Sequence[str]]) -> Any:
+    """:func:`predport.validate` of several sources in :class:`Processes`: a task per source (or run of sources),
+    nothing written; the report is one process's."""
+    from predport.core import pipeline
+    from predport.core.validate import check_branch
+
+    t0 = time.perf_counter()
+    urls = [str(p) for p in pipeline.expand(sources)]
+    report = pipeline.Report(sources=[str(s) for s in sources])
+    if branch is not None:
+        report.problems.extend(check_branch(branch))
+    opts = dict(options or {})
+    registry = registry or pipeline._registry(plugins)
+    pipeline.filters_of(opts)  # (checked here, once: a bad value ends the run before anything is read)
+    pipeline._contexts([Path(u) for u in urls], fmt, pipeline._context(ontology, report.problems, opts), registry,
+                       opts, reader_args)
+    task = _Task(ontology.data, ontology.origin, "", fmt, opts, [str(p) for p in plugins or []], False,
+                 [list(a) for a in reader_args], datetime.now(UTC), False, "", False, False)
+    t = time.perf_counter()
+    report.stages["setup"] += t - t0
+    results = _forked(urls, task, processes.count, registry, progress)
+    report.stages["tasks"] += time.perf_counter() - t
+    t = time.perf_counter()
+    _merge(results, report, ontology, None, False, progress)
+    if report.repeated:
+        report.problems.append(pipeline.repeated_note(report.repeated))
+    report.stages["merge"] += time.perf_counter() - t
+    report.seconds = time.perf_counter() - t0
+    return report
 
 
 def _held_entry(unit: dict[str, Any]) -> dict[str, Any]:

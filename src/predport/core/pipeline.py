@@ -1082,7 +1082,13 @@ def validate(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt
     ``options``: the core's (``class_map``, ``image_map``: file paths) and the readers' (by destination
     name, e.g. ``images`` for the COCO reader's ``--images``); each reader takes the ones it declares.
     ``registry``: plugins already loaded (:func:`predport.plugins.load`), instead of loading ``plugins``.
-    ``reader_args``: reader options as command-line tokens (``[option, *values]`` each)."""
+    ``reader_args``: reader options as command-line tokens (``[option, *values]`` each).
+    With ``workers`` and several sources, each worker process takes whole sources (as :func:`convert` does)."""
+    if workers > 1 and _by_source(sources, None):
+        from predport.core import cluster
+
+        return cluster.validate(sources, _ontology(ontology), branch, cluster.Processes(workers), fmt,  # type: ignore[no-any-return]
+                                options, plugins, registry, progress, reader_args)
     return _run(sources, ontology, branch, None, fmt, options, plugins, workers, False, progress, registry,
                 reader_args)
 
@@ -1100,14 +1106,14 @@ def resolve(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt:
     return keep, report
 
 
-def _by_source(sources: Sequence[str | Path], out: Path) -> bool:
+def _by_source(sources: Sequence[str | Path], out: Path | None) -> bool:
     """Whether workers take whole sources (:class:`predport.core.cluster.Processes`) rather than share each one's
-    parse: with several sources into one file, where processes fork. (Into a directory, the run's own workers
-    share the sources: a task's rows are one part file.)"""
+    parse: with several sources into one file, or validated, where processes fork. (Into a directory, the run's
+    own workers share the sources: a task's rows are one part file.)"""
     import multiprocessing
 
-    return (is_file_output(out) and hasattr(os, "fork") and not multiprocessing.current_process().daemon
-            and len(expand(sources)) > 1)
+    return ((out is None or is_file_output(out)) and hasattr(os, "fork")
+            and not multiprocessing.current_process().daemon and len(expand(sources)) > 1)
 
 
 def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch: str, out: str | Path,
