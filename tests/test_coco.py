@@ -638,3 +638,34 @@ def test_an_images_file_is_indexed_once_per_run(tmp_path: Path, monkeypatch: pyt
         assert before.problems.by_code["source.invalid"] == 4 and report.problems.by_code == {
             **before.problems.by_code, "source.invalid": 1}
         assert same_but_time((tmp_path / out).read_bytes(), (tmp_path / "before.jsonl").read_bytes())
+
+
+def test_columns_pay_for_the_boxes_of_the_whole_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a results file's boxes are read as columns (numpy, imported for them) counts the boxes of the run's
+    results files so far, not the file's alone: 10 shards of 50k boxes each took the annotation-at-a-time path,
+    every one of them. The report is the same either way."""
+    from predport.converters import coco
+    from predport.core.reader import ReadContext
+
+    images = [{"id": k, "file_name": f"im{k}.jpg", "width": 64, "height": 48} for k in range(4)]
+    categories = [{"id": 1, "name": "c1"}]
+    (tmp_path / "images.json").write_text(json.dumps({"images": images, "categories": categories}))
+    sources = []
+    for s in range(3):
+        sources.append(tmp_path / f"r{s}.json")
+        sources[-1].write_text(json.dumps([{"image_id": k % 4, "category_id": 1, "bbox": [1.5, 2.25, 3.0, 4.0],
+                                            "score": 0.5} for k in range(100)]))
+    ontology = coco_ontology(tmp_path / "o.json", categories)
+    opts = {"images": str(tmp_path / "images.json")}
+    each = predport.validate(sources, ontology, "coco", options=opts)
+    calls: list[str] = []
+    whole = ReadContext.decode_parts
+    monkeypatch.setattr(ReadContext, "decode_parts", lambda self, path, *a, **k: (
+        calls.append(path.name), whole(self, path, *a, **k))[1])
+    monkeypatch.setattr(coco, "_numpy_loaded", lambda: False)
+    per_box = sources[0].stat().st_size // 100
+    monkeypatch.setattr(coco, "_BYTES_PER_BOX", per_box)
+    monkeypatch.setattr(coco, "COLUMNS_FROM", 150)  # (the first file's 100 boxes: not yet; with the second's, yes)
+    report = predport.validate(sources, ontology, "coco", options=opts)
+    assert calls == ["r1.json", "r2.json"]
+    assert list(report.problems) == list(each.problems) and report.objects == each.objects
