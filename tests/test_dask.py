@@ -238,11 +238,15 @@ def test_result_shards_sharing_images_one_process(tmp_path: Path) -> None:
     for name, width in (("a", image["width"]), ("b", image["width"]), ("c", image["width"] + 1)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"images": [{**image, "width": width}], "annotations": [],
                                                              "categories": truth["categories"]}))
-    same = predport.convert([tmp_path / "a.json", tmp_path / "b.json"], ont, "p", tmp_path / "x.jsonl")
-    assert same.ok and same.units == 1 and same.repeated == 1
-    # the same title, another size: not the same image
-    clash = predport.convert([tmp_path / "a.json", tmp_path / "c.json"], ont, "p", tmp_path / "y.jsonl")
-    assert clash.problems.by_code.get("unit.duplicate") == 1 and not (tmp_path / "y.jsonl").exists()
+    for workers in (1, 2):  # (2: each source a task, the rule applied by the tasks' driver)
+        same = predport.convert([tmp_path / "a.json", tmp_path / "b.json"], ont, "p", tmp_path / "x.jsonl",
+                                workers=workers)
+        assert same.ok and same.units == 1 and same.repeated == 1
+        # the same title, another size: not the same image
+        clash = predport.convert([tmp_path / "a.json", tmp_path / "c.json"], ont, "p", tmp_path / "y.jsonl",
+                                 workers=workers)
+        assert clash.problems.by_code.get("unit.duplicate") == 1 and not (tmp_path / "y.jsonl").exists()
+        assert clash.units == 2 and clash.repeated == 0
 
 
 def test_result_shards_sharing_images_on_dask(tmp_path: Path, client: Any) -> None:

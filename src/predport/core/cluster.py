@@ -520,9 +520,10 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
 
     def take(entry: dict[str, Any]) -> None:
         title, where = entry["title"], entry["where"]
-        if title in taken:  # (as validation says it in one process)
+        if title in taken:  # (as validation says it in one process, and counts the unit)
             report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice "
                                            f"(first at {taken[title]})", where))
+            report.units += "unit" in entry  # (a task counted the units it converted or tried)
             return
         taken[title] = where
         if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
