@@ -134,8 +134,8 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       of titles; with ``cheap=True`` (building a unit costs little next to converting it, as a range of a
       shared table does) the units around each boundary go to whichever neighbour is free first, and both
       build them. ``ctx.decode_parts(path, msgspec_type, extract)`` parses one big JSON array in pieces that
-      the ``ctx.workers`` processes take as they are free. With several sources into one file, each process
-      instead takes whole sources, each a run of its own (as a Dask task is).
+      the ``ctx.workers`` processes take as they are free. With several sources into one file (or validated),
+      each process instead takes whole sources, each a run of its own (as a Dask task is).
     * ``ctx.memo`` (a dict) lives for the run and is shared by all its sources (with workers taking whole
       sources: by the sources each process takes): keep there what every source would otherwise rebuild, such
       as a file all of them refer to, parsed and indexed (the COCO reader's ``--images``). Key it by the
