@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import DATA
 
@@ -46,3 +47,19 @@ class Boom(predport.BaseReader):
 def predport_readers():
     return [Boom()]
 '''
+
+
+def log_reads(monkeypatch: Any, log: Path) -> None:
+    """Have every process of a run append ``<pid> <file name>`` to ``log`` for each source it reads."""
+    import os
+
+    from predport.core import pipeline
+
+    real = pipeline._read
+
+    def logged(path: Path, reader: Any, ctx: Any) -> Any:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {path.name}\n")
+        return real(path, reader, ctx)
+
+    monkeypatch.setattr(pipeline, "_read", logged)

@@ -15,7 +15,7 @@ from conftest import DATA, coco_ontology, load
 from output_kit import snapshot
 from predport.cli import main
 from predport.core.pipeline import Tally
-from sources_kit import BOOM, IMAGES, RESULTS, result_shards
+from sources_kit import BOOM, IMAGES, RESULTS, log_reads, result_shards
 
 REF = DATA / "encord" / "reference"
 ONT = REF / "ontology.json"
@@ -173,22 +173,11 @@ def test_workers_take_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (before, every worker read every source after the first); the file, its manifest and the report are the
     one-process run's, the image no shard has records for included (held by every task, written by the driver);
     the progress ends at every unit."""
-    import os
-
     from output_kit import same_but_time
-    from predport.core import pipeline
 
     src = result_shards(tmp_path, 4)
     ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
-    log = tmp_path / "reads.log"
-    real = pipeline._read
-
-    def logged(path: Path, reader: Any, ctx: Any) -> Any:
-        with open(log, "a") as f:
-            f.write(f"{os.getpid()} {path.name}\n")
-        return real(path, reader, ctx)
-
-    monkeypatch.setattr(pipeline, "_read", logged)
+    log_reads(monkeypatch, log := tmp_path / "reads.log")
     opts = {"images": str(IMAGES), "model": "m"}
     one = predport.convert(src, ont, "p", tmp_path / "one.jsonl", options=opts)
     log.unlink()
@@ -349,25 +338,13 @@ def test_workers_over_sources_say_what_rows_cannot_hold_once(tmp_path: Path) -> 
 def test_validate_with_workers_takes_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """predport validate of several sources with 2 workers: each source read once; the report (problems, located,
     in one process's order; counts; per-category ledger) is one process's; nothing is written."""
-    import os
-
-    from predport.core import pipeline
-
     src = result_shards(tmp_path, 4)
     anns = json.loads(src[2].read_text())
     anns[1]["bbox"] = [-50.0, 10.0, 20.0, 20.0]
     anns[3]["category_id"] = 9999
     src[2].write_text(json.dumps(anns))
     ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
-    log = tmp_path / "reads.log"
-    real = pipeline._read
-
-    def logged(path: Path, reader: Any, ctx: Any) -> Any:
-        with open(log, "a") as f:
-            f.write(f"{os.getpid()} {path.name}\n")
-        return real(path, reader, ctx)
-
-    monkeypatch.setattr(pipeline, "_read", logged)
+    log_reads(monkeypatch, log := tmp_path / "reads.log")
     opts = {"images": str(IMAGES)}
     one = predport.validate(src, ont, options=opts, branch="p")
     log.unlink()
