@@ -106,8 +106,8 @@ def test_summary_lists_files_units_classes_problems_and_time(tmp_path: Path, cap
     assert err[-1] == "1 error(s): nothing written"
 
 
-def _stderr_on_a_terminal(args: list[str]) -> str:
-    """What the CLI writes to stderr when stderr is a (pseudo-)terminal."""
+def _stderr_on_a_terminal(args: list[str], rows: int = 24, columns: int = 100) -> str:
+    """What the CLI writes to stderr when stderr is a (pseudo-)terminal (of that size: 0 for one that says none)."""
     import fcntl
     import os
     import pty
@@ -117,7 +117,7 @@ def _stderr_on_a_terminal(args: list[str]) -> str:
     import termios
 
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # (a terminal of 100 columns)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     subprocess.run([sys.executable, "-m", "predport.cli", *args], stdout=subprocess.DEVNULL, stderr=slave,
                    timeout=120, check=False)
     os.close(slave)
@@ -140,6 +140,8 @@ def test_progress_only_on_a_terminal_and_never_with_quiet(tmp_path: Path, capsys
     assert "units" not in capsys.readouterr().err  # not a terminal: no progress line
     shown = _stderr_on_a_terminal(args)
     assert " units" in shown and "1 source(s), 1 data unit(s)" in shown  # tqdm's line, then the summary
+    # a terminal that says it has no size (a container's, given none): tqdm alone would draw nothing there
+    assert " units" in _stderr_on_a_terminal(args, 0, 0)
     quiet = _stderr_on_a_terminal([*args, "--quiet"])
     assert " units" not in quiet and "1 source(s), 1 data unit(s)" in quiet
 

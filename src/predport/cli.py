@@ -253,12 +253,13 @@ class Progress:
         from tqdm import tqdm
 
         try:
-            width = os.get_terminal_size(sys.stderr.fileno()).columns
+            width, height = os.get_terminal_size(sys.stderr.fileno())
         except (OSError, ValueError):
-            width = 0
-        # (some consoles report 0 columns, on which tqdm would draw nothing)
+            width = height = 0
+        # (some consoles report 0 columns or 0 rows -- a container's terminal that was given no size --, on which
+        # tqdm would draw nothing)
         self.bar = tqdm(unit=" units", file=sys.stderr, mininterval=0.2, leave=False, dynamic_ncols=width > 0,
-                        ncols=None if width > 0 else 80)
+                        ncols=None if width > 0 else 80, nrows=None if height > 0 else 24)
 
     def __call__(self, tally: Tally) -> None:
         bar = self.bar
