@@ -142,20 +142,14 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         reader_args = [[a[0], *(_fetched(v, Path(tmp, "options", a[0].lstrip("-")), renames) for v in a[1:])]
                        for a in task.reader_args]
         ont = Ontology(task.ontology, task.origin)
-        if not task.parts:  # (a run that writes nothing: validate)
-            held_: list[Any] = []
-            seen_: list[dict[str, Any]] = []
-            report = pipeline._run(local, ont, None, None, task.fmt, options, task.plugins, 1, False, progress,
-                                   registry, reader_args, hold=held_, memo=memo if memo is not None else {},
-                                   seen=seen_)
-            report.sources = list(sources)
-            report.problems = _kept(report.problems, renames)
-            return {"k": k, "report": report, "units": [], "provenance": {}, "held": held_, "seen": seen_}
-        name = "part.jsonl.gz" if task.gz else "part.jsonl"
-        # (in forked processes, the task writes beside the parts, and its rows are renamed into place, not copied)
-        out = Path(_local(task.parts), f"task-{k:06d}", name) if task.beside else Path(tmp, name)
-        out.parent.mkdir(exist_ok=True)
+        out: Path | None = None
         done: dict[str, Any] = {}
+        if task.parts:  # (else a run that writes nothing: validate)
+            name = "part.jsonl.gz" if task.gz else "part.jsonl"
+            # (in forked processes, the task writes beside the parts, and its rows are renamed into place, not
+            # copied)
+            out = Path(_local(task.parts), f"task-{k:06d}", name) if task.beside else Path(tmp, name)
+            out.parent.mkdir(exist_ok=True)
 
         def keep(staging: Path) -> None:  # (the rows of the task, sealed: ordered by title, with a manifest)
             import orjson
@@ -174,19 +168,21 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
             # options name as URLs: each task's copy of them is another file)
             memo = _worker_memo(task.when) if len(renames) == fetched else {}
         try:
-            report = pipeline._run(local, ont, task.branch, out, task.fmt, options, task.plugins, 1,
+            report = pipeline._run(local, ont, task.branch or None, out, task.fmt, options, task.plugins, 1,
                                    task.keep_going, progress, registry, reader_args, keep, when=task.when, hold=held,
                                    memo=memo, with_provenance=task.provenance, seen=seen)
         finally:
-            if task.beside:
+            if task.beside and out is not None:
                 shutil.rmtree(out.parent, ignore_errors=True)
         report.sources = list(sources)
-        kept = _kept(report.problems, renames)
-        if renames:
-            for u in seen:
-                if "where" in u and u["where"].file:
-                    u["where"] = replace(u["where"], file=_rename(u["where"].file, renames))
+        # (the driver says unit.repeated and output.dropped once, for the whole run: report.repeated and
+        # report.carried carry the task's counts)
+        kept = Problems()
+        kept.extend(_renamed(p, renames) for p in report.problems if p.code not in ("unit.repeated", "output.dropped"))
         report.problems = kept
+        for u in seen if renames else ():
+            if "where" in u and u["where"].file:
+                u["where"] = replace(u["where"], file=_rename(u["where"].file, renames))
         manifest = done.get("manifest", {})
         units = manifest.get("units", [])
         for u in units:
@@ -209,14 +205,6 @@ def _worker_memo(run: datetime) -> dict[Any, Any]:
         _MEMO[:] = [run, {}]
     memo: dict[Any, Any] = _MEMO[1]
     return memo
-
-
-def _kept(problems: Problems, renames: dict[str, str]) -> Problems:
-    """A task's problems, as the driver merges them: the driver says unit.repeated and output.dropped once, for the
-    whole run (report.repeated and report.carried carry the task's counts); URLs for local copies."""
-    kept = Problems()
-    kept.extend(_renamed(p, renames) for p in problems if p.code not in ("unit.repeated", "output.dropped"))
-    return kept
 
 
 def _fetch(url: str, into: Path) -> str:
@@ -353,13 +341,8 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
         client, closer = (None, None) if forked else client_for(dask)
         beat = background = None
         try:
-            if forked:
-                # on this machine, the run's readers and options are checked (a bad option or an unrecognised
-                # file ends the run before anything is read, as in one process), and its provenance is computed
-                # once, beside the tasks, as one process computes it
-                registry = registry or pipeline._registry(plugins)
-                ctx = pipeline._context(ont, report.problems, opts)
-                chosen = pipeline._contexts([Path(u) for u in urls], fmt, ctx, registry, opts, reader_args)
+            if forked:  # (its provenance computed once, beside the tasks, as one process computes it)
+                registry, chosen = _checked(urls, ont, report, opts, fmt, registry, plugins, reader_args)
                 filters, files = pipeline.filters_of(opts), pipeline.files_named(opts, chosen)
                 background = pipeline._Background(
                     lambda: pipeline.provenance([Path(u) for u in urls], opts, filters, files))
@@ -378,9 +361,9 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             t = time.perf_counter()
             provenance: dict[str, Any] = {}
             _merge(results, report, ont, writer, keep_going, progress)
-            if report.repeated:
-                report.problems.append(pipeline.repeated_note(report.repeated))
-            for r in results:
+            # (a Dask run's provenance from its tasks'; the tasks of forked processes record none: the driver's,
+            # above, is the run's)
+            for r in results if not forked else ():
                 prov = r["provenance"]  # (every task's sources, in task order)
                 sources_seen = provenance.get("sources", []) + prov.get("sources", [])
                 media = provenance.get("media_not_hashed", 0) + prov.get("media_not_hashed", 0)
@@ -393,7 +376,7 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
                 return report
             if report.carried:
                 report.problems.append(pipeline.dropped_note(report.carried, out))
-            if provenance and not forked:
+            if provenance:
                 provenance["sources"] = sorted(provenance["sources"], key=lambda s: s["path"])
                 provenance = {k: provenance[k] for k in _ORDER if k in provenance}
                 writer.provenance = provenance
@@ -499,7 +482,8 @@ def _check_remote_target(out: str) -> None:
 
 
 def _frame(entry: dict[str, Any]) -> tuple[Any, ...]:
-    return entry["kind"], entry.get("width"), entry.get("height")
+    """What two yields of one title must agree on, as a manifest entry (or a unit) says it."""
+    return entry.get("kind"), entry.get("width"), entry.get("height")
 
 
 def _records(entry: dict[str, Any]) -> bool:
@@ -545,19 +529,17 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
                 take(admitted)
     # then the units the tasks held (none has records): the same outcome as in their places among the others, as
     # a held unit waits for records anyway. Most are the repeat of a unit taken (each shard of results yields
-    # every image of the --images file): counted, without the rest of the rule (0.3 s for 45k of them).
-    frames = repeats.frames
+    # every image of the --images file): counted from title and frame (the whole rule took 0.3 s for 45k).
     for r in ordered:
         for unit in r["held"]:
-            title = unit["title"]
-            if title in frames and frames[title] == (unit.get("kind"), unit.get("width"), unit.get("height")):
-                report.repeated += 1
-                continue
-            for admitted in repeats.admit(_held_entry(unit)):
-                take(admitted)
+            if not repeats.repeat(unit["title"], _frame(unit)):
+                for admitted in repeats.admit({**pipeline.light(unit), "unit": unit}):
+                    take(admitted)
     for held in repeats.held.values():
         take(held)
     report.count_rows()
+    if report.repeated:
+        report.problems.append(pipeline.repeated_note(report.repeated))
     if progress is not None:  # (the whole run's, the units the driver converted included)
         progress(pipeline.Tally(report.units, sum(report.objects.values()), report.problems.errors))
 
@@ -576,10 +558,7 @@ def validate(sources: Sequence[str | Path], ontology: Ontology, branch: str | No
     if branch is not None:
         report.problems.extend(check_branch(branch))
     opts = dict(options or {})
-    registry = registry or pipeline._registry(plugins)
-    pipeline.filters_of(opts)  # (checked here, once: a bad value ends the run before anything is read)
-    pipeline._contexts([Path(u) for u in urls], fmt, pipeline._context(ontology, report.problems, opts), registry,
-                       opts, reader_args)
+    registry, _ = _checked(urls, ontology, report, opts, fmt, registry, plugins, reader_args)
     task = _Task(ontology.data, ontology.origin, "", fmt, opts, [str(p) for p in plugins or []], False,
                  [list(a) for a in reader_args], datetime.now(UTC), False, "", False, False)
     t = time.perf_counter()
@@ -588,18 +567,23 @@ def validate(sources: Sequence[str | Path], ontology: Ontology, branch: str | No
     report.stages["tasks"] += time.perf_counter() - t
     t = time.perf_counter()
     _merge(results, report, ontology, None, False, progress)
-    if report.repeated:
-        report.problems.append(pipeline.repeated_note(report.repeated))
     report.stages["merge"] += time.perf_counter() - t
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _held_entry(unit: dict[str, Any]) -> dict[str, Any]:
-    """A unit a task held (it has no records), as the driver's rule for repeated titles sees a manifest entry."""
-    return {"title": unit["title"], "kind": unit.get("kind"), "width": unit.get("width"),
-            "height": unit.get("height"), "objects": 0, "classifications": 0, "unit": unit,
-            "where": Location.from_source(unit.get("source"))}
+def _checked(urls: list[str], ont: Ontology, report: Any, opts: dict[str, Any], fmt: str | None, registry: Any,
+             plugins: Sequence[str | Path] | None, reader_args: Sequence[Sequence[str]]) -> tuple[Any, list[Any]]:
+    """Before forking :class:`Processes`: the plugins loaded once for every task, and the run's readers and options
+    checked (a bad option or filter, an unrecognised file ends the run before anything is read, as in one
+    process; the readers' warnings go to ``report`` first, as there). The registry and each source's reader."""
+    from predport.core import pipeline
+
+    registry = registry or pipeline._registry(plugins)
+    pipeline.filters_of(opts)
+    chosen = pipeline._contexts([Path(u) for u in urls], fmt, pipeline._context(ont, report.problems, opts),
+                                registry, opts, reader_args)
+    return registry, chosen
 
 
 #: the key order of a one-process run's provenance (so that the manifests are the same bytes)

@@ -494,6 +494,15 @@ class Repeats:
         self.frames.setdefault(title, frame)
         return [self.held.pop(title), unit] if held is not None else [unit]
 
+    def repeat(self, title: str, frame: tuple[Any, ...]) -> bool:
+        """What :meth:`admit` does with a unit without records whose title was converted with the same frame, from
+        its title and frame alone: it is counted as a repeat (True). (A driver of tasks has tens of thousands of
+        such units: shards of results that share one --images file each yield every image.)"""
+        if self.frames.get(title) != frame:
+            return False
+        self.report.repeated += 1
+        return True
+
 
 def dropped_note(n: int, out: Path | str | None) -> Problem:
     return Problem("output.dropped", "info", f"{n} object(s) carry COCO ground truth's area / iscrowd / bbox, which "
