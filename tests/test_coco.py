@@ -468,6 +468,39 @@ def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
     assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)
 
 
+def test_a_range_of_rows_is_gathered_from_the_parts_as_from_the_whole() -> None:
+    """The rows of a range of data units (a worker's own, or the first unit's before the fork), gathered from the
+    columns decoded in pieces: the same as from the columns joined, for a few rows (taken piece by piece) and for
+    many (joined once); given ids, and scores that are not all floats, follow their rows."""
+    from itertools import pairwise
+
+    from predport.converters.coco import _ROUTED, _Plain
+
+    rng = np.random.default_rng(5)
+    n = 1000
+    whole = {name: rng.random(n) for name in (*_ROUTED[1:], "confidence")}
+    whole["class"] = rng.integers(0, 9, n)
+    cuts = [0, 3, 3, 400, 401, 999, n]  # (an empty piece, pieces of one row)
+    pieces = {name: [col[a:b] for a, b in pairwise(cuts)] for name, col in whole.items()}
+    edges = [0, 3, 399, 400, 401, 998, 999]  # (rows at the pieces' edges among the few rows of (10, 30))
+    rest = rng.permutation([k for k in range(n) if k not in edges])
+    order = np.array([*rest[:10], *edges, *rest[10:]])
+    scores = [1 if k % 3 else 0.5 for k in range(n)]
+    ids = [f"i{k}" for k in range(n)]
+    for lo, hi in ((0, 0), (10, 30), (990, n), (0, n), (500, 990)):
+        rows = order[lo:hi]
+        plain = _Plain(order=order, bounds=[], entries=[], parts=pieces, scores=[], ids=None, missing=0)
+        got = plain.columns(lo, hi)
+        assert list(got) == [*_ROUTED[1:], "record", "id", "confidence"]
+        for name in (*_ROUTED[1:], "confidence"):
+            assert got[name].dtype == whole[name].dtype and got[name].tolist() == whole[name][rows].tolist()
+        assert got["record"].tolist() == got["id"].tolist() == rows.tolist()
+        plain = _Plain(order=order, bounds=[], entries=[], parts={k: v for k, v in pieces.items() if k != "confidence"},
+                       scores=scores, ids=ids, missing=0)
+        got = plain.columns(lo, hi)
+        assert got["confidence"] == [scores[k] for k in rows] and got["id"] == [ids[k] for k in rows]
+
+
 def test_a_piece_is_bracketed_in_place_and_put_back() -> None:
     """A piece of a cut array is a view of the file's bytes with the separators beside it made brackets (no copy
     of the piece); the bytes it changed put back, the buffer is the file again."""
