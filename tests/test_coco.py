@@ -501,23 +501,34 @@ def test_a_range_of_rows_is_gathered_from_the_parts_as_from_the_whole() -> None:
         assert got["confidence"] == [scores[k] for k in rows] and got["id"] == [ids[k] for k in rows]
 
 
-def test_a_piece_is_bracketed_in_place_and_put_back() -> None:
-    """A piece of a cut array is a view of the file's bytes with the separators beside it made brackets (no copy
-    of the piece); the bytes it changed put back, the buffer is the file again."""
+def test_a_file_is_cut_from_reads_where_the_cuts_are_and_read_a_piece_at_a_time(tmp_path: Path) -> None:
+    """A file cut into pieces from small reads near each cut (split_file) is cut where the whole of it would be
+    (split_array), also when a separator lies across the end of a read; each piece, read alone into a reused
+    buffer, is a JSON array of the elements between its cuts, and together they are the file's."""
+    import os
+
     from predport.core import jsonio
 
-    data = bytearray(b'[{"a": 1}, {"a": [2]} ,{"a": 3},{"a": "x"}, {"a": 5}]')
-    original = bytes(data)
-    pieces = jsonio.split_array(data, 3)
-    got = []
-    for k in range(len(pieces)):
-        view, changed = jsonio.array_piece(data, pieces, k)
-        got.append(json.loads(bytes(view)))
-        view.release()
-        for at, byte in changed:
-            data[at] = byte
-        assert data == original
-    assert len(got) == 3 and [x for g in got for x in g] == json.loads(original)
+    path = tmp_path / "r.json"
+    elements = [{"a": k, "pad": "x" * (k * 37 % 300)} for k in range(400)]
+    text = b"[" + b" ,\n  ".join(json.dumps(e).encode() for e in elements) + b"]\n"
+    path.write_bytes(text)
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        for parts, window in ((3, 1 << 16), (7, 4099), (16, 4097), (400, 5000)):
+            cuts = jsonio.split_file(fd, len(text), parts, window)
+            assert cuts == jsonio.split_array(text, parts) and 1 < len(cuts) <= parts
+            buffer, got = bytearray(), []
+            for k in range(len(cuts)):
+                view = jsonio.read_piece(fd, cuts, k, buffer)
+                assert view is not None
+                got.append(json.loads(bytes(view)))
+                view.release()
+            assert [x for g in got for x in g] == elements and all(got)
+            # (one buffer, as large as the largest piece with its brackets)
+            assert len(buffer) == max(b - a + (k > 0) + (k < len(cuts) - 1) for k, (a, b) in enumerate(cuts))
+        os.truncate(path, len(text) // 2)  # (a file that shrank: its last piece is no longer there)
+        assert jsonio.read_piece(fd, cuts, len(cuts) - 1, bytearray()) is None
 
 
 def test_sources_after_the_fork_are_not_parsed_in_parts_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -183,36 +183,47 @@ class ReadContext:
         from predport.core.parallel import fork_map
 
         try:
+            f = open(path, "rb")  # noqa: SIM115 (closed below; forked processes read their pieces from it)
+        except OSError:
+            return None
+        with f:
+            fd = f.fileno()
+            before = os.fstat(fd)
+            if self.workers > 1 and before.st_size >= 2 * part_bytes:
+                # (more pieces than processes: each takes the next one when it is free)
+                cuts = jsonio.split_file(fd, before.st_size,
+                                         min(PIECES_PER_WORKER * self.workers, before.st_size // part_bytes))
+                if len(cuts) > 1:
+                    room = before.st_size * 3 // 2  # (room for a process's columns: 56 bytes a record of 45+)
+                    here = os.getpid()
+                    buffer = bytearray()  # (each process's own, after the fork: a piece is read into it)
+
+                    def part(k: int) -> T | None:
+                        view = jsonio.read_piece(fd, cuts, k, buffer)
+                        if view is None:
+                            return None
+                        try:
+                            records = jsonio.decode_bytes(view, kind)
+                        finally:
+                            view.release()
+                        if os.getpid() != here:
+                            # a forked process's records are left for its exit to free, after its extract is
+                            # sent: freeing 250k records one by one took 35 ms, which this process waited for
+                            _FORKED_RECORDS.append(records)
+                        return None if records is None else extract(records)
+
+                    try:
+                        parts = fork_map(part, range(len(cuts)), room, self.workers)
+                    except PredportError as e:  # (a process that failed or died: which file it was parsing)
+                        raise PredportError(f"{path}: {e}") from e
+                    after = os.fstat(fd)
+                    if all(p is not None for p in parts) and (after.st_size, after.st_mtime_ns) == (
+                            before.st_size, before.st_mtime_ns):  # (else it changed meanwhile: read it whole)
+                        return parts  # type: ignore[return-value]
+        try:
             data = jsonio.read_buffer(path)
         except OSError:
             return None
-        if self.workers > 1 and len(data) >= 2 * part_bytes:
-            # (more pieces than processes: each takes the next one when it is free)
-            cuts = jsonio.split_array(data, min(PIECES_PER_WORKER * self.workers, len(data) // part_bytes))
-            if len(cuts) > 1:
-                room = len(data) * 3 // 2  # (room for a process's columns: 56 bytes a record of 45+)
-                here = os.getpid()
-
-                def part(k: int) -> T | None:
-                    view, changed = jsonio.array_piece(data, cuts, k)  # (in place: each process has its copy)
-                    try:
-                        records = jsonio.decode_bytes(view, kind)
-                    finally:
-                        view.release()
-                        for at, byte in changed:
-                            data[at] = byte
-                    if os.getpid() != here:
-                        # a forked process's records are left for its exit to free, after its extract is sent:
-                        # freeing 250k records one by one took 35 ms, which this process waited for
-                        _FORKED_RECORDS.append(records)
-                    return None if records is None else extract(records)
-
-                try:
-                    parts = fork_map(part, range(len(cuts)), room, self.workers)
-                except PredportError as e:  # (a process that failed or died: which file it was parsing)
-                    raise PredportError(f"{path}: {e}") from e
-                if all(p is not None for p in parts):
-                    return parts  # type: ignore[return-value]
         whole = jsonio.decode_bytes(data, kind)
         data = bytearray()  # (the file's bytes freed before the records are extracted)
         return None if whole is None else [extract(whole)]
