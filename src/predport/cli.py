@@ -479,12 +479,16 @@ def _local_command(args: argparse.Namespace, registry: Any) -> int:
 def run() -> None:
     """The command's entry point: :func:`main`, then the exit without the interpreter's teardown, which frees every
     object of the run one at a time (0.04 s after converting the bench's 500k boxes) -- once the output is
-    flushed, and unless Dask's client was used (its exit handlers close the connections).
+    flushed, and unless Dask's client was used (its exit handlers close the connections). What the run would
+    free only to exit is left for the exit (:data:`predport.core.reader.EXITS_UNFREED`).
 
     OpenBLAS gets one thread unless the environment says otherwise: nothing here multiplies matrices, and the
     threads numpy's import starts spin for a while, which cost 0.08 s of the other core (0.16-0.20 CPU-s for the
     import against 0.08-0.11 s with one thread) while a run with workers parses on both."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from predport.core import reader
+
+    reader.EXITS_UNFREED = True
     code = main()
     try:
         sys.stdout.flush()

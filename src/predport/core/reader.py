@@ -206,10 +206,11 @@ class ReadContext:
                             records = jsonio.decode_bytes(view, kind)
                         finally:
                             view.release()
-                        if os.getpid() != here:
-                            # a forked process's records are left for its exit to free, after its extract is
-                            # sent: freeing 250k records one by one took 35 ms, which this process waited for
-                            _FORKED_RECORDS.append(records)
+                        if os.getpid() != here or EXITS_UNFREED:
+                            # records left for the process's exit to free: a forked one's, after its extract is
+                            # sent (freeing 250k records one by one took 35 ms, which this process waited for),
+                            # and this one's when the command exits without freeing anything
+                            _UNFREED.append(records)
                         return None if records is None else extract(records)
 
                     try:
@@ -290,5 +291,9 @@ def head_lines(path: Path, count: int = 5, size: int = 65536) -> list[str]:
 
 #: how many pieces :meth:`ReadContext.decode_parts` cuts a file into per process (at most)
 PIECES_PER_WORKER = 8
-#: in a process forked to decode a piece (:meth:`ReadContext.decode_parts`), its records, until it exits
-_FORKED_RECORDS: list[Any] = []
+#: the records of the pieces :meth:`ReadContext.decode_parts` decoded in a process forked for it, or in this one
+#: when it exits without freeing them (:data:`EXITS_UNFREED`): until it exits
+_UNFREED: list[Any] = []
+#: set by the command (:func:`predport.cli.run`), which exits without the interpreter's teardown: what is left for
+#: the exit to free is never freed, one object at a time (a library caller's records are freed as the run goes)
+EXITS_UNFREED = False
