@@ -266,3 +266,38 @@ def test_evaluate_on_a_disk_that_refuses_its_files_ends_cleanly(inputs: dict[str
                   dict(os.environ), prelude)
     assert run.returncode == 2 and run.stderr.startswith(f"predport: error: cannot write {out}: File too large")
     assert not out.exists() and leftovers(tmp_path, out) == []
+
+
+def test_a_part_file_writes_every_row_whole_however_little_each_write_takes(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are held and written a megabyte at a time (one gathered write); a write that takes only part of what
+    it was given (as the kernel may) goes on from where it stopped: the file is the rows, in order, whole."""
+    from predport.core import writer
+
+    rows = [bytes([65 + k % 26]) * (1 + k * 7919 % 20_000) + b"\n" for k in range(300)]
+    calls: list[int] = []
+    real = os.writev
+    for limit in (None, 997, 4097, 100_000):
+        path = tmp_path / f"part-{limit}"
+
+        def stingy(fd: int, buffers: list[bytes], limit: int | None = limit) -> int:
+            calls.append(len(buffers))
+            assert len(calls) < 20_000, "written over and over"  # (a wrong loop would fill the disk)
+            if limit is None:
+                return real(fd, buffers)
+            first = bytes(buffers[0])[:limit]  # (at most `limit` bytes of the first buffer)
+            return real(fd, [first])
+
+        calls.clear()
+        monkeypatch.setattr(os, "writev", stingy)
+        part = writer._PartFile(path)
+        offsets = []
+        for row in rows:
+            offsets.append(part.size)
+            part.write(row)
+        part.close()
+        monkeypatch.undo()
+        data = path.read_bytes()
+        assert data == b"".join(rows) and part.size == len(data)
+        assert [data[a:a + len(r)] for a, r in zip(offsets, rows, strict=True)] == rows
+        assert max(calls) <= 512 and sum(map(len, rows)) > 2 * writer._PartFile.HOLD  # (several writes of held rows)

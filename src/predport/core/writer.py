@@ -18,6 +18,7 @@ CRC-32, so a reader tells a file whose run was killed between the two renames fr
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import mimetypes
@@ -664,16 +665,15 @@ class BranchWriter:
 
         if self._part_pid != os.getpid():  # (opened in the process that writes: after a fork, a new part)
             self._part_pid = os.getpid()
-            # (a 1 MB buffer: 200 MB of rows in 200 writes instead of 5,000, 0.06 s against 0.09 s on this disk)
-            self._part = open(self.staging / f"part-{self._part_pid}", "ab", buffering=1 << 20)  # noqa: SIM115 (closed in flush)
+            self._part = _PartFile(self.staging / f"part-{self._part_pid}")
         if self.gz:
             # a gzip member per row (mtime 0: the same rows, the same bytes); level 1 of ISA-L: a fifth of the size,
             # 0.3 s for 500k boxes' 200 MB, where zlib took 1.3 s at level 1 and 3.0 s at level 6
             line = checksum.gzip_member(line)
         # (the CRCs of 500k boxes' 200 MB: 0.02 s with ISA-L, 0.12 s with zlib)
-        offset = self._part.tell()
+        offset = self._part.size
         self._part.write(line)
-        return {"part": self._part.name.rsplit("/", 1)[-1], "offset": offset, "bytes": len(line),
+        return {"part": self._part.name, "offset": offset, "bytes": len(line),
                 "crc32": checksum.crc32(line)}
 
     def flush(self) -> None:
@@ -772,6 +772,56 @@ class BranchWriter:
             with contextlib.suppress(OSError):  # (its last rows may not fit the disk: they are discarded anyway)
                 part.close()
         self._staging.discard()
+
+
+class _PartFile:
+    """A part file that rows are appended to, a megabyte of them at a time in one gathered write (``writev``): 200
+    MB of rows in 200 writes instead of 5,000 (0.06 s against 0.09 s on the development VM's disk), and without
+    first copying each row into a buffer, as a 1 MB ``BufferedWriter`` did (43 ms against 34 ms for 100 MB of 40
+    KB rows)."""
+
+    HOLD = 1 << 20
+
+    def __init__(self, path: Path) -> None:
+        import os
+
+        self.name = path.name
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        self.size = os.fstat(self.fd).st_size  # (the rows' bytes, those held included)
+        self.held: list[bytes] = []
+        self.held_bytes = 0
+
+    def write(self, row: bytes) -> None:
+        self.held.append(row)
+        self.held_bytes += len(row)
+        self.size += len(row)
+        if self.held_bytes >= self.HOLD or len(self.held) >= 512:  # (writev takes up to 1,024 buffers)
+            self.flush()
+
+    def flush(self) -> None:
+        import os
+
+        pending: list[Any] = self.held
+        self.held, self.held_bytes = [], 0
+        while pending:
+            done = os.writev(self.fd, pending)
+            if done <= 0:
+                raise OSError(errno.EIO, "the part file took no bytes")
+            k = 0
+            while k < len(pending) and done >= len(pending[k]):
+                done -= len(pending[k])
+                k += 1
+            pending = pending[k:]
+            if pending and done:  # (a row written in part: its rest)
+                pending[0] = memoryview(pending[0])[done:]
+
+    def close(self) -> None:
+        import os
+
+        try:
+            self.flush()
+        finally:
+            os.close(self.fd)
 
 
 def _copy(src: int, dst: int, offset: int, count: int) -> None:
