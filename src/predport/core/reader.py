@@ -227,6 +227,8 @@ class ReadContext:
             return None
         whole = jsonio.decode_bytes(data, kind)
         data = bytearray()  # (the file's bytes freed before the records are extracted)
+        if whole is not None and EXITS_UNFREED:
+            _UNFREED.append(whole)  # (500k records took 70 ms to free)
         return None if whole is None else [extract(whole)]
 
     def keep(self, doc: Any) -> None:
