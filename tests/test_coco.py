@@ -468,6 +468,37 @@ def test_results_decoded_in_parts_in_forked_processes(tmp_path: Path) -> None:
     assert ctx.decode_parts(path, list[PlainResult], lambda a: a, part_bytes=1) is None  # (does not fit)
 
 
+def test_the_command_leaves_the_last_files_records_for_its_exit(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command (which exits without freeing anything) leaves a decoded file's records for its exit to free,
+    one file's at a time: those of the file before are freed when the next is decoded. A library caller's are
+    freed as they go."""
+    import os
+
+    from predport.converters.coco import PlainResult
+    from predport.core import reader
+    from predport.core.ontology import Ontology
+
+    monkeypatch.setattr(reader, "_UNFREED", {})
+    ctx = reader.ReadContext(Ontology({"objects": [], "classifications": []}))
+    files = []
+    for n in (3, 50):
+        files.append(tmp_path / f"r{n}.json")
+        files[-1].write_text(json.dumps([{"image_id": k, "category_id": 1, "bbox": [1, 2, 3, 4]} for k in range(n)]))
+
+    def held() -> list[int]:
+        return sorted(r.image_id for records in reader._UNFREED.get(os.getpid(), []) for r in records)
+
+    monkeypatch.setattr(reader, "EXITS_UNFREED", True)
+    assert ctx.decode_parts(files[0], list[PlainResult], len) == [3] and held() == [0, 1, 2]
+    assert ctx.decode_parts(files[1], list[PlainResult], len) == [50] and held() == list(range(50))
+    ctx.workers = 3  # (in pieces: this process's own pieces are held; the others' went with their processes)
+    parts = ctx.decode_parts(files[0], list[PlainResult], len, part_bytes=1)
+    assert parts is not None and sum(parts) == 3 and set(held()) <= {0, 1, 2}
+    monkeypatch.setattr(reader, "EXITS_UNFREED", False)
+    assert ctx.decode_parts(files[1], list[PlainResult], len) is not None and held() == []
+
+
 def test_a_range_of_rows_is_gathered_from_the_parts_as_from_the_whole() -> None:
     """The rows of a range of data units (a worker's own, or the first unit's before the fork), gathered from the
     columns decoded in pieces: the same as from the columns joined, for a few rows (taken piece by piece) and for

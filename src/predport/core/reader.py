@@ -182,6 +182,7 @@ class ReadContext:
         from predport.core import jsonio
         from predport.core.parallel import fork_map
 
+        _UNFREED.pop(os.getpid(), None)  # (the records of the file before, this process's: freed now)
         try:
             f = open(path, "rb")  # noqa: SIM115 (closed below; forked processes read their pieces from it)
         except OSError:
@@ -210,7 +211,7 @@ class ReadContext:
                             # records left for the process's exit to free: a forked one's, after its extract is
                             # sent (freeing 250k records one by one took 35 ms, which this process waited for),
                             # and this one's when the command exits without freeing anything
-                            _UNFREED.append(records)
+                            _unfreed().append(records)
                         return None if records is None else extract(records)
 
                     try:
@@ -228,7 +229,7 @@ class ReadContext:
         whole = jsonio.decode_bytes(data, kind)
         data = bytearray()  # (the file's bytes freed before the records are extracted)
         if whole is not None and EXITS_UNFREED:
-            _UNFREED.append(whole)  # (500k records took 70 ms to free)
+            _unfreed().append(whole)  # (500k records took 70 ms to free)
         return None if whole is None else [extract(whole)]
 
     def keep(self, doc: Any) -> None:
@@ -293,9 +294,18 @@ def head_lines(path: Path, count: int = 5, size: int = 65536) -> list[str]:
 
 #: how many pieces :meth:`ReadContext.decode_parts` cuts a file into per process (at most)
 PIECES_PER_WORKER = 8
-#: the records of the pieces :meth:`ReadContext.decode_parts` decoded in a process forked for it, or in this one
-#: when it exits without freeing them (:data:`EXITS_UNFREED`): until it exits
-_UNFREED: list[Any] = []
+#: per process (by pid), the records :meth:`ReadContext.decode_parts` leaves for its exit to free: a process forked
+#: to decode pieces, until it exits; this one's last file's when it exits without freeing them
+#: (:data:`EXITS_UNFREED`), those of the file before freed as the next is decoded (a run's memory holds one file's
+#: records, not all of them). A forked process never frees what it inherited: that would write the reference counts
+#: of the parent's records, and so copy their pages first.
+_UNFREED: dict[int, list[Any]] = {}
+
+
+def _unfreed() -> list[Any]:
+    import os
+
+    return _UNFREED.setdefault(os.getpid(), [])
 #: set by the command (:func:`predport.cli.run`), which exits without the interpreter's teardown: what is left for
 #: the exit to free is never freed, one object at a time (a library caller's records are freed as the run goes)
 EXITS_UNFREED = False
