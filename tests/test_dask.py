@@ -131,6 +131,11 @@ def test_duplicate_titles_across_tasks(tmp_path: Path, client: Any) -> None:
     assert not report.ok and report.problems.by_code["unit.duplicate"] == 49
     assert report.problems.by_code["unit.repeated"] == 1
     assert not (tmp_path / "o.jsonl").exists()
+    # the duplicates' records are reported, as one process reports them: converted once, from the first shard
+    one = predport.convert([src[0], src[1], src[0]], ont, "p", tmp_path / "one.jsonl")
+    assert report.per_group() == one.per_group() and report.objects == one.objects
+    first = predport.convert([src[0]], ont, "p", tmp_path / "first.jsonl")
+    assert sum(n for (_, how), n in report.ledger.items() if how == "reported") == sum(first.objects.values())
 
 
 def test_failed_task_leaves_nothing(tmp_path: Path, client: Any) -> None:

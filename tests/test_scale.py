@@ -307,6 +307,10 @@ def test_many_small_sources_go_in_runs(tmp_path: Path, monkeypatch: pytest.Monke
         log.unlink(missing_ok=True)
         two = predport.convert(src, ont, "p", tmp_path / "two.jsonl", keep_going=keep_going, workers=2)
         assert list(two.problems) == list(one.problems) and two.problems.by_code["unit.duplicate"] == 1
+        # the duplicate's records: reported, in their categories, and neither converted nor written
+        assert two.per_group() == one.per_group() and two.ledger == one.ledger
+        assert (two.objects, two.object_frames, two.left_out) == (one.objects, one.object_frames, one.left_out)
+        assert sum(n for (_, how), n in one.ledger.items() if how == "reported") == len(by_image[im["id"]])
         [dup] = [p for p in two.problems if p.code == "unit.duplicate"]
         assert dup.location.file == str(src[-1]) and "first at " + str(src[0]) in dup.message
         tasks = sorted((int(k), names.split()) for k, _, names in

@@ -127,20 +127,8 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
     from predport.core import pipeline
 
     with tempfile.TemporaryDirectory(prefix="predport-task-") as tmp:
-        local: list[str] = []
-        renames: dict[str, str] = {}  # local copy -> the URL, for problem locations and provenance
-        for n, src in enumerate(sources):
-            if is_url(src):
-                local.append(_fetch(src, Path(tmp, "in", str(n))))
-                renames[local[-1]] = src
-            else:
-                local.append(src)
-        fetched = len(renames)
-        options = dict(task.options)
-        for name, value in task.options.items():  # (files that options name, as URLs: a local copy each)
-            options[name] = _fetched(value, Path(tmp, "options", name), renames)
-        reader_args = [[a[0], *(_fetched(v, Path(tmp, "options", a[0].lstrip("-")), renames) for v in a[1:])]
-                       for a in task.reader_args]
+        local, options, reader_args, renames = _localised(sources, task, tmp)
+        fetched = sum(1 for src in sources if is_url(src))
         ont = Ontology(task.ontology, task.origin)
         out: Path | None = None
         done: dict[str, Any] = {}
@@ -191,6 +179,45 @@ def run_task(k: int, sources: list[str], task: _Task, registry: Any = None,
         for s in [*prov.get("sources", []), *prov.get("option_files", {}).values()]:
             s["path"] = _rename(s["path"], renames)
         return {"k": k, "report": report, "units": units, "provenance": prov, "held": held or [], "seen": seen}
+
+
+def _localised(sources: list[str], task: _Task, tmp: str) -> tuple[list[str], dict[str, Any], list[list[str]],
+                                                                    dict[str, str]]:
+    """A task's sources, options and reader options with a local copy (under ``tmp``) of every file named by an
+    fsspec URL; and the copies' URLs by path (for problem locations and provenance)."""
+    local: list[str] = []
+    renames: dict[str, str] = {}
+    for n, src in enumerate(sources):
+        if is_url(src):
+            local.append(_fetch(src, Path(tmp, "in", str(n))))
+            renames[local[-1]] = src
+        else:
+            local.append(src)
+    options = dict(task.options)
+    for name, value in task.options.items():  # (files that options name, as URLs: a local copy each)
+        options[name] = _fetched(value, Path(tmp, "options", name), renames)
+    reader_args = [[a[0], *(_fetched(v, Path(tmp, "options", a[0].lstrip("-")), renames) for v in a[1:])]
+                   for a in task.reader_args]
+    return local, options, reader_args, renames
+
+
+def recount(sources: list[str], task: _Task, registry: Any, titles: set[str]) -> Any:
+    """What a task of ``sources`` counted for its units titled ``titles`` (objects, frames, classifications and
+    the ledger, as a report), from the sources read again: the driver takes them back when another task took
+    those titles first, a duplicate across tasks, which one process counts as reported. (An error, and rare: no
+    task records every unit's counts for it.)"""
+    from predport.core import pipeline
+
+    ont = Ontology(task.ontology, task.origin)
+    counted = pipeline.Report()
+    with tempfile.TemporaryDirectory(prefix="predport-recount-") as tmp:
+        local, options, reader_args, _ = _localised(sources, task, tmp)
+        for unit in pipeline.read(local, ont, task.fmt, options, task.plugins, counted.problems,
+                                  registry=registry, reader_args=reader_args):
+            if isinstance(unit, dict) and unit.get("title") in titles:
+                pipeline._validate(unit, ont, {}, counted)
+    counted.count_rows()
+    return counted
 
 
 #: the readers' memo (:attr:`predport.ReadContext.memo`) of this process's Dask tasks: (the run's time, the memo)
@@ -360,7 +387,8 @@ def convert(sources: Sequence[str | Path], ontology: Ontology | str | Path, bran
             report.stages["tasks"] += time.perf_counter() - t  # (the tasks' own read / validate / write: merged)
             t = time.perf_counter()
             provenance: dict[str, Any] = {}
-            _merge(results, report, ont, writer, keep_going, progress)
+            _merge(results, report, ont, writer, keep_going, progress,
+                   lambda sources, titles: recount(sources, task, registry, titles))
             # (a Dask run's provenance from its tasks'; the tasks of forked processes record none: the driver's,
             # above, is the run's)
             for r in results if not forked else ():
@@ -491,16 +519,20 @@ def _records(entry: dict[str, Any]) -> bool:
 
 
 def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: BranchWriter | None,
-           keep_going: bool, progress: Callable[[Any], None] | None) -> None:
+           keep_going: bool, progress: Callable[[Any], None] | None,
+           recount: Callable[[list[str], set[str]], Any] | None = None) -> None:
     """The tasks' results into the run's ``report`` and ``writer`` (None: a run that writes nothing), in task
     order: one process's rule for titles that several sources yield (:class:`pipeline.Repeats`) on every unit the
     tasks converted or tried, then on those they held, which are converted here when no task had records for
-    them; a title taken twice is a duplicate, as validation reports it in one process."""
+    them; a title taken twice is a duplicate, as validation reports it in one process, and its records are
+    counted as reported, as one process counts them (what the task counted for it taken back: ``recount``, from a
+    task's sources and titles, see :func:`recount`)."""
     from predport.core import pipeline
 
     repeats = pipeline.Repeats(report, _frame, _records)
     taken: dict[str, Location] = {}  # title -> where the unit taken for it comes from
     titles: dict[str, Any] = {}
+    again: dict[int, set[str]] = {}  # task -> the titles of its units with records that were duplicates
 
     def take(entry: dict[str, Any]) -> None:
         title, where = entry["title"], entry["where"]
@@ -508,6 +540,10 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
             report.problems.append(Problem("unit.duplicate", "error", f"data unit {title!r} appears twice "
                                            f"(first at {taken[title]})", where))
             report.units += "unit" in entry  # (a task counted the units it converted or tried)
+            if "task" in entry and _records(entry):
+                again.setdefault(entry["task"], set()).add(title)
+            if keep_going:
+                report.left_out[title] = ["unit.duplicate"]
             return
         taken[title] = where
         if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
@@ -524,7 +560,7 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
         for u in r["seen"]:
             if type(u["title"]) is not str:  # (a unit without a title: it has errors, and was not written)
                 continue
-            u["row"] = rows.get(u["title"])
+            u["row"], u["task"] = rows.get(u["title"]), r["k"]
             for admitted in repeats.admit(u):
                 take(admitted)
     # then the units the tasks held (none has records): the same outcome as in their places among the others, as
@@ -538,10 +574,27 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
     for held in repeats.held.values():
         take(held)
     report.count_rows()
+    if recount is not None:
+        sources = {r["k"]: r["report"].sources for r in ordered}
+        for k, dups in sorted(again.items()):
+            _taken_back(report, recount(sources[k], dups))
     if report.repeated:
         report.problems.append(pipeline.repeated_note(report.repeated))
     if progress is not None:  # (the whole run's, the units the driver converted included)
         progress(pipeline.Tally(report.units, sum(report.objects.values()), report.problems.errors))
+
+
+def _taken_back(report: Any, counted: Any) -> None:
+    """What a task counted for units that were duplicates (``counted``) taken out of ``report``: their records
+    are reported, in their groups, and none is converted."""
+    report.objects -= counted.objects
+    report.object_frames -= counted.object_frames
+    report.classifications -= counted.classifications
+    for (group, how), n in counted.ledger.items():
+        report.ledger[(group, how)] -= n
+        report.ledger[(group, "reported")] += n
+    for key in [key for key, n in report.ledger.items() if n <= 0]:
+        del report.ledger[key]
 
 
 def validate(sources: Sequence[str | Path], ontology: Ontology, branch: str | None, processes: Processes,
@@ -566,7 +619,8 @@ def validate(sources: Sequence[str | Path], ontology: Ontology, branch: str | No
     results = _forked(urls, task, processes.count, registry, progress)
     report.stages["tasks"] += time.perf_counter() - t
     t = time.perf_counter()
-    _merge(results, report, ontology, None, False, progress)
+    _merge(results, report, ontology, None, False, progress,
+           lambda sources, titles: recount(sources, task, registry, titles))
     report.stages["merge"] += time.perf_counter() - t
     report.seconds = time.perf_counter() - t0
     return report

@@ -532,16 +532,17 @@ def _has_records(unit: dict[str, Any]) -> bool:
 
 def read(sources: Sequence[str | Path], ontology: Ontology | str | Path, fmt: str | None = None,
          options: dict[str, Any] | None = None, plugins: Sequence[str | Path] | None = None,
-         problems: Problems | None = None, *, registry: Any = None) -> Iterator[DataUnit]:
+         problems: Problems | None = None, *, registry: Any = None,
+         reader_args: Sequence[Sequence[str]] = ()) -> Iterator[DataUnit]:
     """Yield the data units of every source, read by ``fmt`` or by the detected reader, with the core's maps
-    applied; reader problems go to ``problems``."""
+    applied; reader problems go to ``problems``. ``reader_args``: reader options as command-line tokens."""
     ont = _ontology(ontology)
     report = Report()
     if problems is not None:
         report.problems = problems
     opts = dict(options or {})
     ctx = _context(ont, report.problems, opts)
-    chosen = _contexts(expand(sources), fmt, ctx, _registry(plugins, registry), opts, ())
+    chosen = _contexts(expand(sources), fmt, ctx, _registry(plugins, registry), opts, reader_args)
     return map(boxmod.plain, _mapped(chain.from_iterable(_read(*c) for c in chosen), ont, ctx.classes, ctx.images,
                                      report, lambda title: True))
 
@@ -1013,7 +1014,8 @@ def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
     report.units += 1
     title = unit.get("title") if isinstance(unit, dict) else None
     if isinstance(title, str):
-        if title in titles:
+        if title in titles:  # (not written: its records are reported, each in its group)
+            _tally(unit, None, report)
             return None, [Problem("unit.duplicate", "error", f"data unit {title!r} appears twice (first at "
                                   f"{titles[title]})", Location.from_source(unit.get("source")))]
         titles[title] = Location.from_source(unit.get("source"))
