@@ -546,7 +546,7 @@ def test_a_file_is_cut_from_reads_where_the_cuts_are_and_read_a_piece_at_a_time(
     path.write_bytes(text)
     with open(path, "rb") as f:
         fd = f.fileno()
-        for parts, window in ((3, 1 << 16), (7, 4099), (16, 4097), (400, 5000)):
+        for parts, window in ((3, 1 << 16), (7, 4099), (16, 4097), (400, 5000), (5, 100)):
             cuts = jsonio.split_file(fd, len(text), parts, window)
             assert cuts == jsonio.split_array(text, parts) and 1 < len(cuts) <= parts
             buffer, got = bytearray(), []

@@ -102,7 +102,7 @@ def split_file(fd: int, size: int, parts: int, window: int = 1 << 16) -> list[tu
                 return at + found[0], at + found[1]
             if len(chunk) < window:
                 return None
-            at += window - 4096  # (a separator across the window's end is in the next one)
+            at += window - min(4096, window // 2)  # (a separator across the window's end is in the next one)
         return None
 
     return _cuts(size, parts, search)

@@ -300,12 +300,12 @@ PIECES_PER_WORKER = 8
 #: records, not all of them). A forked process never frees what it inherited: that would write the reference counts
 #: of the parent's records, and so copy their pages first.
 _UNFREED: dict[int, list[Any]] = {}
+#: set by the command (:func:`predport.cli.run`), which exits without the interpreter's teardown: what is left for
+#: the exit to free is never freed, one object at a time (a library caller's records are freed as the run goes)
+EXITS_UNFREED = False
 
 
 def _unfreed() -> list[Any]:
     import os
 
     return _UNFREED.setdefault(os.getpid(), [])
-#: set by the command (:func:`predport.cli.run`), which exits without the interpreter's teardown: what is left for
-#: the exit to free is never freed, one object at a time (a library caller's records are freed as the run goes)
-EXITS_UNFREED = False
