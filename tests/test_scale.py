@@ -361,3 +361,25 @@ def test_validate_with_workers_takes_whole_sources(tmp_path: Path, monkeypatch: 
     assert (two.units, two.objects, two.per_group(), two.repeated) == (one.units, one.objects, one.per_group(),
                                                                         one.repeated)
     assert sorted(p.name for p in tmp_path.iterdir() if p != log) == before
+
+
+def test_a_duplicate_from_two_shards_names_both(tmp_path: Path) -> None:
+    """Two shards of results with records for one image: the duplicate says which results file each came from
+    (the unit itself is the --images file's image in both), the later one's records are reported, and with
+    workers taking whole sources the report is one process's."""
+    src = result_shards(tmp_path, 3)
+    first = json.loads(src[0].read_text())
+    later = json.loads(src[2].read_text())
+    src[2].write_text(json.dumps([*later, {**first[0], "id": 10**6}]))
+    ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
+    reports = [predport.convert(src, ont, "p", tmp_path / f"w{w}.jsonl", options={"images": str(IMAGES)},
+                                keep_going=True, workers=w) for w in (1, 2)]
+    for report in reports:
+        [dup] = [p for p in report.problems if p.code == "unit.duplicate"]
+        assert dup.location.file == str(IMAGES)
+        assert dup.message.endswith(f"with records from {src[0]}); again with records from {src[2]}")
+    one, two = reports
+    assert list(two.problems) == list(one.problems) and two.per_group() == one.per_group()
+    assert two.left_out == one.left_out and len(one.left_out) == 1
+    # the record added to the later shard is the one reported; the first shard's are converted
+    assert sum(n for (_, how), n in one.ledger.items() if how == "reported") == 1

@@ -948,6 +948,38 @@ def _tag(tags: list[tuple[int, str]], n: int, key: str) -> None:
         tags.append((n, key))
 
 
+def records_file(unit: Any) -> str | None:
+    """The file a data unit's records come from, when it is not the file the unit itself comes from (COCO
+    results: the unit is an image of the --images file, its records a results file's); else None."""
+    if not isinstance(unit, dict):
+        return None
+    src = unit.get("source")
+    own = src.get("file") if isinstance(src, dict) else None
+    boxes = unit.get("boxes")
+    table_src = boxes.shared.source if type(boxes) is boxmod.BoxSlice else (
+        boxes.get("source") if isinstance(boxes, dict) else None)
+    found = table_src.get("file") if isinstance(table_src, dict) else None
+    objects = unit.get("objects")
+    for rec in objects if found is None and isinstance(objects, list) else ():
+        rec_src = rec.get("source") if isinstance(rec, dict) else None
+        if isinstance(rec_src, dict) and isinstance(rec_src.get("file"), str):
+            found = rec_src["file"]
+            break
+    return found if isinstance(found, str) and found != own else None
+
+
+def first_at(where: Location, records: str | None) -> str:
+    """Where the first unit of a title comes from, as a duplicate's message says it."""
+    return f"{where}" + (f", with records from {records}" if records else "")
+
+
+def duplicate(title: str, first: str, records: str | None, where: Location) -> Problem:
+    """A data unit whose title was taken: said with where the first came from (:func:`first_at`) and, when its
+    records come from another file than the unit (shards of COCO results), that file."""
+    again = f"; again with records from {records}" if records else ""
+    return Problem("unit.duplicate", "error", f"data unit {title!r} appears twice (first at {first}){again}", where)
+
+
 def light(unit: Any) -> dict[str, Any]:
     """What the rule for titles that several sources yield needs of a unit (:class:`Repeats`, on a driver's side):
     its title, frame and whether it has records, as a manifest entry says them; and where it comes from (for a
@@ -956,7 +988,7 @@ def light(unit: Any) -> dict[str, Any]:
         return {"title": None}
     return {"title": unit.get("title"), "kind": unit.get("kind"), "width": unit.get("width"),
             "height": unit.get("height"), "objects": int(_has_records(unit)), "classifications": 0,
-            "where": Location.from_source(unit.get("source"))}
+            "where": Location.from_source(unit.get("source")), "from": records_file(unit)}
 
 
 def stale(writer: BranchWriter) -> list[Problem]:
@@ -1014,11 +1046,11 @@ def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
     report.units += 1
     title = unit.get("title") if isinstance(unit, dict) else None
     if isinstance(title, str):
+        where = Location.from_source(unit.get("source"))
         if title in titles:  # (not written: its records are reported, each in its group)
             _tally(unit, None, report)
-            return None, [Problem("unit.duplicate", "error", f"data unit {title!r} appears twice (first at "
-                                  f"{titles[title]})", Location.from_source(unit.get("source")))]
-        titles[title] = Location.from_source(unit.get("source"))
+            return None, [duplicate(title, titles[title], records_file(unit), where)]
+        titles[title] = first_at(where, records_file(unit))
     ru, found = check_unit(unit, ont)
     _tally(unit, ru, report)
     if ru is not None:  # count what is valid (what a write would contain)
