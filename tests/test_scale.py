@@ -370,7 +370,8 @@ def test_a_duplicate_from_two_shards_names_both(tmp_path: Path) -> None:
     src = result_shards(tmp_path, 3)
     first = json.loads(src[0].read_text())
     later = json.loads(src[2].read_text())
-    src[2].write_text(json.dumps([*later, {**first[0], "id": 10**6}]))
+    # (the record is out of its frame too: one process checks nothing in a duplicate, and says nothing of it)
+    src[2].write_text(json.dumps([*later, {**first[0], "id": 10**6, "bbox": [-5.0, 1.0, 2.0, 2.0]}]))
     ont = coco_ontology(tmp_path / "ont.json", load(IMAGES)["categories"])
     reports = [predport.convert(src, ont, "p", tmp_path / f"w{w}.jsonl", options={"images": str(IMAGES)},
                                 keep_going=True, workers=w) for w in (1, 2)]
@@ -380,6 +381,7 @@ def test_a_duplicate_from_two_shards_names_both(tmp_path: Path) -> None:
         assert dup.message.endswith(f"with records from {src[0]}); again with records from {src[2]}")
     one, two = reports
     assert list(two.problems) == list(one.problems) and two.per_group() == one.per_group()
+    assert one.problems.errors == 1 and "geometry.out_of_frame" not in one.problems.by_code
     assert two.left_out == one.left_out and len(one.left_out) == 1
     # the record added to the later shard is the one reported; the first shard's are converted
     assert sum(n for (_, how), n in one.ledger.items() if how == "reported") == 1

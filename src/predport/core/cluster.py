@@ -34,6 +34,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -211,13 +212,14 @@ def recount(sources: list[str], task: _Task, registry: Any, titles: set[str]) ->
     from predport.core import pipeline
 
     ont = Ontology(task.ontology, task.origin)
-    counted = pipeline.Report()
+    counted = pipeline.Report()  # (its problems: those the task found in the units, which one process does not)
     with tempfile.TemporaryDirectory(prefix="predport-recount-") as tmp:
-        local, options, reader_args, _ = _localised(sources, task, tmp)
-        for unit in pipeline.read(local, ont, task.fmt, options, task.plugins, counted.problems,
+        local, options, reader_args, renames = _localised(sources, task, tmp)
+        for unit in pipeline.read(local, ont, task.fmt, options, task.plugins, Problems(),
                                   registry=registry, reader_args=reader_args):
             if isinstance(unit, dict) and unit.get("title") in titles:
-                pipeline._validate(unit, ont, {}, counted)
+                _, found = pipeline._validate(unit, ont, {}, counted)
+                counted.problems.extend(_renamed(p, renames) for p in found)
     counted.count_rows()
     return counted
 
@@ -586,8 +588,20 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
 
 
 def _taken_back(report: Any, counted: Any) -> None:
-    """What a task counted for units that were duplicates (``counted``) taken out of ``report``: their records
-    are reported, in their groups, and none is converted."""
+    """What a task counted and found for units that were duplicates (``counted``) taken out of ``report``: their
+    records are reported, in their groups, none is converted, and the problems the task found in them are not
+    said (one process checks nothing in a duplicate)."""
+    from predport.core import pipeline
+
+    drop = Counter(map(pipeline._signature, counted.problems))
+    kept = []
+    for p in report.problems:
+        if drop[pipeline._signature(p)] > 0:
+            drop[pipeline._signature(p)] -= 1
+        else:
+            kept.append(p)
+    report.problems.truncate(0)
+    report.problems.extend(kept)
     report.objects -= counted.objects
     report.object_frames -= counted.object_frames
     report.classifications -= counted.classifications
