@@ -534,21 +534,22 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
     from predport.core import pipeline
 
     repeats = pipeline.Repeats(report, _frame, _records)
-    taken: dict[str, str] = {}  # title -> where the unit taken for it comes from (as a duplicate's message says)
+    taken: dict[str, tuple[Location, str | None]] = {}  # title -> where its unit and records are from
     titles: dict[str, Any] = {}
     again: dict[int, set[str]] = {}  # task -> the titles of its units with records that were duplicates
 
     def take(entry: dict[str, Any]) -> None:
         title, where = entry["title"], entry["where"]
         if title in taken:  # (as validation says it in one process, and counts the unit)
-            report.problems.append(pipeline.duplicate(title, taken[title], entry.get("from"), where))
+            report.problems.append(pipeline.duplicate(title, pipeline.first_at(*taken[title]), entry.get("from"),
+                                                      where))
             report.units += "unit" in entry  # (a task counted the units it converted or tried)
             if "task" in entry and _records(entry):
                 again.setdefault(entry["task"], set()).add(title)
             if keep_going:
                 report.left_out[title] = ["unit.duplicate"]
             return
-        taken[title] = pipeline.first_at(where, entry.get("from"))
+        taken[title] = (where, entry.get("from"))
         if "unit" in entry:  # (a unit a task held: converted here, into the driver's own part)
             pipeline._one(entry["unit"], ont, report, titles, writer, keep_going)
         elif entry.get("row") is not None and writer is not None:  # (else the task left it out: never replaced by

@@ -1049,8 +1049,8 @@ def _validate(unit: DataUnit, ont: Ontology, titles: dict[str, Any],
         where = Location.from_source(unit.get("source"))
         if title in titles:  # (not written: its records are reported, each in its group)
             _tally(unit, None, report)
-            return None, [duplicate(title, titles[title], records_file(unit), where)]
-        titles[title] = first_at(where, records_file(unit))
+            return None, [duplicate(title, first_at(*titles[title]), records_file(unit), where)]
+        titles[title] = (where, records_file(unit))  # (said only for a duplicate)
     ru, found = check_unit(unit, ont)
     _tally(unit, ru, report)
     if ru is not None:  # count what is valid (what a write would contain)
