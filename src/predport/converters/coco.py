@@ -17,7 +17,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain, compress, pairwise
 from operator import attrgetter, itemgetter
 from pathlib import Path, PurePosixPath
@@ -269,7 +269,6 @@ class _Plain:
     scores: list[Any]  # as given, by annotation index (when they are not all floats)
     ids: list[str] | None  # by annotation index; None: the index is the id
     missing: int
-    whole: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)  # (the pieces joined, in this process)
 
     def columns(self, lo: int, hi: int) -> dict[str, Any]:
         """Rows ``lo`` to ``hi - 1`` of every column of a shared table (:class:`SharedBoxes`)."""
@@ -285,10 +284,7 @@ class _Plain:
         import numpy as np
 
         pieces = self.parts[name]
-        whole = self.whole.get(name)
-        if whole is None and len(pieces) == 1:
-            whole = pieces[0]
-        if whole is None and 8 * len(idx) < len(self.order):  # (a few rows: each from its piece, nothing joined)
+        if len(pieces) > 1 and 8 * len(idx) < len(self.order):  # (a few rows: each from its piece, nothing joined)
             starts = np.cumsum([0, *map(len, pieces)])
             at = np.searchsorted(starts, idx, side="right") - 1
             out = np.empty(len(idx), dtype=pieces[0].dtype)
@@ -296,8 +292,8 @@ class _Plain:
                 mask = at == k
                 out[mask] = pieces[k][idx[mask] - starts[k]]
             return out
-        if whole is None:
-            whole = self.whole[name] = np.concatenate(pieces)
+        # (the pieces joined for the gather, a column at a time: with many workers, each joins them)
+        whole = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
         taken: np.ndarray[Any, Any] = whole[idx]
         return taken
 
@@ -567,7 +563,6 @@ class _Converter:
                     lo, hi = a, bounds[last + 1]
                     shared = SharedBoxes(plain.entries, plain.columns(lo, hi), field="bbox",
                                          source={"file": self.file, "pointer": self.prefix})
-                    plain.whole.clear()  # (this process's pieces joined: not needed again)
                 unit["boxes"] = shared.rows(a - lo, b - lo)
             first = False
             yield unit  # type: ignore[misc]
