@@ -533,8 +533,8 @@ def test_a_range_of_rows_is_gathered_from_the_parts_as_from_the_whole() -> None:
 
 
 def test_a_file_is_cut_from_reads_where_the_cuts_are_and_read_a_piece_at_a_time(tmp_path: Path) -> None:
-    """A file cut into pieces from small reads near each cut (split_file) is cut where the whole of it would be
-    (split_array), also when a separator lies across the end of a read; each piece, read alone into a reused
+    """A file cut into pieces from small reads near each cut (split_file) is cut where a read of the whole of it
+    would cut it, also when a separator lies across the end of a read; each piece, read alone into a reused
     buffer, is a JSON array of the elements between its cuts, and together they are the file's."""
     import os
 
@@ -548,7 +548,7 @@ def test_a_file_is_cut_from_reads_where_the_cuts_are_and_read_a_piece_at_a_time(
         fd = f.fileno()
         for parts, window in ((3, 1 << 16), (7, 4099), (16, 4097), (400, 5000), (5, 100)):
             cuts = jsonio.split_file(fd, len(text), parts, window)
-            assert cuts == jsonio.split_array(text, parts) and 1 < len(cuts) <= parts
+            assert cuts == jsonio.split_file(fd, len(text), parts, len(text) + 1) and 1 < len(cuts) <= parts
             buffer, got = bytearray(), []
             for k in range(len(cuts)):
                 view = jsonio.read_piece(fd, cuts, k, buffer)

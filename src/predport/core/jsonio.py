@@ -7,7 +7,7 @@ import json
 import mmap
 import numbers
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -80,45 +80,33 @@ def decode_bytes(data: bytes | bytearray | memoryview | mmap.mmap, kind: Any) ->
 _BETWEEN = re.compile(rb"\}\s*,\s*\{")
 
 
-def split_array(data: bytes | bytearray | mmap.mmap, parts: int) -> list[tuple[int, int]]:
-    """Where to cut a JSON array of objects into at most ``parts`` arrays at element boundaries, near equal
-    sizes (fewer when no boundary is found): each piece's (start, end) in ``data``; :func:`read_piece` makes a
-    piece an array. A cut is made between a ``}`` and a ``{`` separated by a comma: if that comma is inside a
-    string, the piece before it ends inside the string and cannot parse. So when every piece parses, their
-    elements, in order, are exactly those of ``data`` (the caller decodes the whole instead when one does not)."""
-    return _cuts(len(data), parts, lambda at: _span(_BETWEEN.search(data, at)))
-
-
 def split_file(fd: int, size: int, parts: int, window: int = 1 << 16) -> list[tuple[int, int]]:
-    """:func:`split_array` for the ``size`` bytes of an open file, from reads of ``window`` bytes where each cut
-    is looked for (not the whole file: each piece is read by the process that decodes it, :func:`read_piece`)."""
+    """Where to cut the JSON array of objects in the ``size`` bytes of an open file into at most ``parts`` arrays
+    at element boundaries, near equal sizes (fewer when no boundary is found): each piece's (start, end);
+    :func:`read_piece` reads a piece as an array. A cut is made between a ``}`` and a ``{`` separated by a comma:
+    if that comma is inside a string, the piece before it ends inside the string and cannot parse. So when every
+    piece parses, their elements, in order, are exactly the file's (the caller decodes the whole instead when one
+    does not). Each cut is looked for in reads of ``window`` bytes where it should be, not in the whole file:
+    each piece is read by the process that decodes it."""
     import os
 
     def search(at: int) -> tuple[int, int] | None:
         while at < size:
             chunk = os.pread(fd, window, at)
-            found = _span(_BETWEEN.search(chunk))
-            if found is not None:
-                return at + found[0], at + found[1]
+            m = _BETWEEN.search(chunk)
+            if m is not None:
+                return at + m.start(), at + m.end()
             if len(chunk) < window:
                 return None
             at += window - min(4096, window // 2)  # (a separator across the window's end is in the next one)
         return None
 
-    return _cuts(size, parts, search)
-
-
-def _span(m: re.Match[bytes] | None) -> tuple[int, int] | None:
-    return None if m is None else (m.start(), m.end())
-
-
-def _cuts(size: int, parts: int, search: Callable[[int], tuple[int, int] | None]) -> list[tuple[int, int]]:
     cuts: list[tuple[int, int]] = []  # (end of a piece, start of the next)
     for k in range(1, parts):
-        at = search(max(size * k // parts, cuts[-1][1] if cuts else 0))
-        if at is None:
+        found = search(max(size * k // parts, cuts[-1][1] if cuts else 0))
+        if found is None:
             break
-        cuts.append((at[0] + 1, at[1] - 1))
+        cuts.append((found[0] + 1, found[1] - 1))
     starts = [0, *(b for _, b in cuts)]
     ends = [*(a for a, _ in cuts), size]
     return list(zip(starts, ends, strict=True))
