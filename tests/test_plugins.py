@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DATA
 from predport import plugins
@@ -132,6 +134,54 @@ def test_misspelt_hook(tmp_path: Path) -> None:
     expected = r"plugin 'typo' \(typo.py from .*\) has an unknown hook: unknown hook 'predport_reader'"
     with pytest.raises(PredportError, match=expected):
         plugins.load([path], entry_points=False)
+
+
+#: plugins files that the plain reading takes (the same as PyYAML's), and files it leaves to PyYAML
+PLAIN_FILES = [
+    "readers:\n  a: x.y\n",
+    "# a comment\n\nreaders:\n    a: m\n\n    # another\n    b-c: ./p/q.py  \n",
+    "readers:\r\n  a: m\r\n  b_2: pkg.mod_1\r\n",
+    "readers:\n  a: m\n  a: n\n",  # (a repeated name: the last)
+    "readers:\n  y: m\n  n: Yes_not\n",  # (y and n are strings to PyYAML; Yes_not is no boolean)
+]
+YAML_FILES = [
+    "readers:\n  on: m\n", "readers:\n  a: yes\n", "readers:\n  a: NULL\n", "readers:\n  a: 'm'\n",
+    "readers: {a: m}\n", "readers:\n  a: m\n   b: n\n", "readers:\n\ta: m\n", "readers:\n  a: m # c\n",
+    "readers:\n", "\ufeffreaders:\n  a: m\n", "---\nreaders:\n  a: m\n", "other:\n  a: m\n",
+    "readers:\n  a: m\nother: 1\n", "readers:\n  A: m\n", "readers:\n  a: m:n\n", "readers:\n  a: &x m\n",
+    "readers:\n  a: - m\n", "readers:\n  a:  m\n  b:\n",
+]
+
+
+@pytest.mark.parametrize("text", [(ROOT / "plugins.yaml").read_text("utf-8"), *PLAIN_FILES])
+def test_plain_plugins_file_as_yaml_reads_it(text: str) -> None:
+    """The built-in plugins file (and files like it) is read without PyYAML, to the same result."""
+    import yaml
+
+    assert plugins._plain_plugins(text) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("text", YAML_FILES)
+def test_other_plugins_files_go_to_yaml(text: str) -> None:
+    assert plugins._plain_plugins(text) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["readers:", "  a: m", "  b: x.y", "    c: d.py", "  on: m", "  e: No", "# c", "",
+                                 "  f: 'g'", "  g: h # i", "\tj: k", "  k:  l", "other: 1", "  m: n.o.p"]),
+                max_size=8))
+def test_plain_plugins_never_differs_from_yaml(lines: list[str]) -> None:
+    """Whatever the lines, the plain reading is PyYAML's or declines (a file PyYAML refuses: declines)."""
+    import yaml
+
+    text = "\n".join(lines) + "\n"
+    plain = plugins._plain_plugins(text)
+    try:
+        expected = yaml.safe_load(text)
+    except yaml.YAMLError:
+        assert plain is None
+        return
+    assert plain is None or plain == expected
 
 
 def test_invalid_plugins_file(tmp_path: Path) -> None:

@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import Element
 
 import predport
 from predport.core import answers, shapes, xmlio
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 if TYPE_CHECKING:  # (numpy loads when a mask appears: not at every start)
     pass

@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
-from xml.etree.ElementTree import Element
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import predport
 from predport.converters import _cvat
 from predport.core.model import DataUnit
 from predport.core.ontology import OBJECT_SHAPES
 from predport.core.problems import Location
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 
 class CvatVideoReader(predport.BaseReader):

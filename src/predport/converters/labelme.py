@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from xml.etree.ElementTree import Element
 
 import predport
 from predport.core import answers, shapes, xmlio
@@ -35,7 +34,9 @@ from predport.core.model import DataUnit
 from predport.core.ontology import OBJECT_SHAPES, OntologyObject
 from predport.core.problems import Location
 
-if TYPE_CHECKING:  # (numpy loads when a mask appears: not at every start)
+if TYPE_CHECKING:  # (numpy loads when a mask appears, XML's parser when XML does: not at every start)
+    from xml.etree.ElementTree import Element
+
     import numpy as np
 
 #: the ontology shapes a LabelMe shape can become, preferred first (to choose among objects of one name)

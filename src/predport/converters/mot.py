@@ -14,7 +14,6 @@ to an attribute ``visibility`` where the class has one.
 from __future__ import annotations
 
 import argparse
-import configparser
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -120,6 +119,8 @@ def _listing(directory: Path) -> list[Path]:
 
 
 def _unit(seq: Path, rows: Path, gt: bool, ctx: predport.ReadContext) -> DataUnit | None:
+    import configparser  # (here: every run imports the plugins, few read MOT)
+
     info = configparser.ConfigParser()
     ini = seq / "seqinfo.ini"
     sequence: dict[str, str] = {}

@@ -21,8 +21,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
-from xml.etree.ElementTree import Element
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import predport
 from predport.core import answers, xmlio
@@ -30,6 +29,9 @@ from predport.core import images as imagemod
 from predport.core.model import DataUnit
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 #: the shapes a box can become, preferred first (to choose among ontology objects of one name)
 BOXES = ("bounding_box", "rotatable_bounding_box", "polygon")

@@ -21,8 +21,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 import predport
 from predport.core import images as imagemod
 from predport.core import shapes
@@ -103,6 +101,8 @@ class YoloReader(predport.BaseReader):
 
 
 def _yaml(path: Path) -> Any:
+    import yaml  # (here: every run imports the plugins, few read YOLO's data.yaml)
+
     try:
         return yaml.safe_load(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-from xml.etree.ElementTree import Element
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 
 def root(path: Path) -> Element | None:
