@@ -471,3 +471,65 @@ def test_any_shared_table_validates_and_writes_as_the_tables_of_its_slices(case:
             assert row_bytes(ru, "preds", TS) == row_bytes(ref, "preds", TS)
         fast += ru is not None and ru.boxes is not None and ru.boxes.sliced is not None
     event(f"slices on the fast path: {min(fast, 2)}+")
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None)
+@given(case=shared_tables(), objects=st.booleans(), min_confidence=st.sampled_from([None, 0.0, 0.3, 0.5, 1.0]),
+       top_k=st.sampled_from([None, 1, 2, 5]))
+def test_filters_leave_out_of_a_shared_tables_slices_what_they_leave_out_of_the_plain_tables(
+        case: Any, objects: bool, min_confidence: float | None, top_k: int | None) -> None:
+    """``--min-confidence`` and ``--top-k`` on a slice of a shared table (which stays a slice, of the table
+    filtered once, when nothing else competes with its rows and top-k leaves none of them out) count, validate
+    and write what they do on the plain table the slice stands for."""
+    from predport.core.filters import Filters
+
+    table, slices = case
+    filters = Filters(min_confidence, top_k)
+    kept = thinned = 0
+    for a, b in slices:
+        unit = image_unit(ROWS[:1])
+        if not objects:
+            unit["objects"] = []
+        unit["boxes"] = table.rows(a, b)
+        ledger: Counter[tuple[str, str]] = Counter()
+        ref_ledger: Counter[tuple[str, str]] = Counter()
+        out = filters.apply_any(unit, ledger, ONTOLOGY)
+        ref = filters.apply(boxes.plain(unit), ref_ledger, ONTOLOGY)
+        assert ledger == ref_ledger
+        problems, ref_problems = Problems(), Problems()
+        ru, ref_ru = validate_unit(out, ONTOLOGY, problems), validate_unit(ref, ONTOLOGY, ref_problems)
+        assert problem_set(problems) == problem_set(ref_problems)
+        assert (ru is None) == (ref_ru is None)
+        if ru is not None and ref_ru is not None and not problems.errors:
+            assert row_bytes(ru, "preds", TS) == row_bytes(ref_ru, "preds", TS)
+        kept += type(out["boxes"]) is boxes.BoxSlice
+        thinned += type(out["boxes"]) is boxes.BoxSlice and len(out["boxes"]) < b - a
+    event(f"slices that stayed slices: {min(kept, 2)}+")
+    event(f"slices that stayed slices with rows left out: {min(thinned, 1)}+")
+
+
+def test_a_filtered_table_is_made_once_and_let_go_with_its_table() -> None:
+    """The filtered copy of a shared table is made once for all its slices, and not kept once the table is gone
+    (a notebook converts many files in one process)."""
+    import gc
+
+    import numpy as np
+
+    from predport.core import filters
+
+    plain = [r for r in ROWS if r[1] not in ("dup", "a")]
+    table = shared_table(plain, id=np.arange(len(plain)))
+    f = filters.Filters(min_confidence=0.6)
+    units = []
+    ledger: Counter[tuple[str, str]] = Counter()
+    for a, b in ((0, 3), (8, 11)):
+        unit = {**image_unit(ROWS[:1]), "objects": [], "boxes": table.rows(a, b)}
+        units.append(f.apply_any(unit, ledger, ONTOLOGY))
+    first, second = (u["boxes"] for u in units)
+    assert type(first) is boxes.BoxSlice and first.shared is second.shared is not table  # (one filtered copy)
+    # confidences 0.9, 1 and 0.5, then 1.5, NaN and 0.5: the NaN is kept (for validation to report)
+    assert (first.start, first.stop, second.start, second.stop) == (0, 2, 2, 4) and first.shared.n == 4
+    assert ledger == {("car", "filtered"): 1}  # (r13's class entry names no group, nor does the table)
+    del unit, units, first, second, table
+    gc.collect()
+    assert len(filters._MADE) == 0

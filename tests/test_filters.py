@@ -33,18 +33,31 @@ def written(out: Path) -> dict[str, list[float]]:
     return got
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_min_confidence_and_top_k_leave_out_only_what_they_say_and_count_it(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(("workers", "c", "k"), [(1, 0.3, 2), (2, 0.3, 2), (1, 0.3, None), (2, 0.5, 50)])
+def test_min_confidence_and_top_k_leave_out_only_what_they_say_and_count_it(
+        tmp_path: Path, workers: int, c: float, k: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also on the COCO reader's shared tables (its plain boxes, numpy loaded): a unit whose rows top-k leaves
+    alone stays a slice of the table filtered once (filters._Filtered), any other is filtered as a plain table."""
+    from predport.core import filters
+
     anns = json.loads(RESULTS.read_text())
     images = {im["id"]: im["file_name"] for im in json.loads(IMAGES.read_text())["images"]}
     cats = {c["id"]: c["name"] for c in json.loads(IMAGES.read_text())["categories"]}
-    c, k = 0.3, 2
     # what should stay: score >= c, then the k best of each image and category (ties: the earlier)
     groups: dict[tuple[Any, Any], list[tuple[float, int]]] = defaultdict(list)
     for n, a in enumerate(anns):
         if a["score"] >= c:
             groups[(a["image_id"], a["category_id"])].append((-a["score"], n))
-    kept = {n for g in groups.values() for _, n in sorted(g)[:k]}
+    kept = {n for g in groups.values() for _, n in (sorted(g)[:k] if k is not None else g)}
+    sliced: Counter[bool] = Counter()  # (units filtered as slices, and as plain tables: in this process)
+    unit = filters._Filtered.unit
+
+    def spy(self: Any, *args: Any) -> Any:
+        out = unit(self, *args)
+        sliced[out is not None] += 1
+        return out
+
+    monkeypatch.setattr(filters._Filtered, "unit", spy)
     want: dict[str, list[float]] = {name: [] for name in images.values()}
     filtered: Counter[str] = Counter()
     for n, a in enumerate(anns):
@@ -53,13 +66,15 @@ def test_min_confidence_and_top_k_leave_out_only_what_they_say_and_count_it(tmp_
         else:
             filtered[cats[a["category_id"]]] += 1
     report = predport.convert([RESULTS], ontology(tmp_path), "b", tmp_path / "out", options={
-        "images": str(IMAGES), "min_confidence": c, "top_k": k}, workers=workers)
+        "images": str(IMAGES), "min_confidence": c, **({"top_k": k} if k is not None else {})}, workers=workers)
     assert report.ok
     assert written(tmp_path / "out") == {t: sorted(v) for t, v in want.items()}
     got = {g: v.get("filtered", 0) for g, v in report.per_group().items()}
     assert {g: n for g, n in got.items() if n} == dict(filtered) and sum(filtered.values()) > 100
     assert all(v["converted"] + v["reported"] + v.get("filtered", 0) == Counter(
         cats[a["category_id"]] for a in anns)[g] for g, v in report.per_group().items())
+    if workers == 1:
+        assert sliced[True] > 0 and (sliced[False] > 0) == (k == 2), sliced
 
 
 def test_filters_apply_to_object_records_and_tracks(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ other frames; an object left with none is gone, its answers with it. ``--top-k``
 from __future__ import annotations
 
 import math
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
@@ -86,6 +87,24 @@ class Filters:
         if drop:
             _remove(unit, objects, table, drop, ledger)
         return unit
+
+    def apply_any(self, unit: Any, ledger: Counter[tuple[str, str]], ontology: Ontology | None = None) -> Any:
+        """:meth:`apply` for any unit a reader yields. A unit whose only records are rows of a shared table
+        (:class:`~predport.core.boxes.BoxSlice`) stays a slice: of the same table filtered a column at a time, once
+        per table and process (:class:`_Filtered`), when ``--top-k`` has nothing to leave out of it; any other
+        unit is made plain and filtered by :meth:`apply`. The outcome is the same (a test holds the two together).
+
+        Why: a plain unit is validated and written row by row. The bench's 500k boxes took 2.95 s with 2 workers
+        and ``--min-confidence 0.3``, and 3.13 s with ``--top-k 50`` (which left nothing out), against 1.75 s
+        unfiltered, on the development VM."""
+        if type(unit) is dict and type(sl := unit.get("boxes")) is boxmod.BoxSlice:
+            objects, found = unit.get("objects"), unit.get("classifications")
+            if type(objects) is list and not objects and (found is None or (type(found) is list and not found)):
+                done = _Filtered.of(sl.shared, self, ontology)
+                out = done.unit(unit, sl, self.top_k, ledger) if done is not None else None
+                if out is not None:
+                    return out
+        return self.apply(boxmod.plain(unit), ledger, ontology)
 
     def _classifications(self, unit: dict[str, Any], ledger: Counter[tuple[str, str]]) -> None:
         found = unit.get("classifications")
@@ -165,3 +184,97 @@ def _remove(unit: dict[str, Any], objects: list[Any], table: Any, drop: set[tupl
         for key, col in list(table.items()):
             if isinstance(col, list) and len(col) == n and key != "classes":
                 table[key] = [v for r, v in enumerate(col) if r not in gone]
+
+
+class _Filtered:
+    """A shared table's rows that ``--min-confidence`` keeps, as a shared table of their own, and where each range
+    of the original's rows begins there: what :meth:`Filters.apply_any` makes of the slices of one table.
+
+    The rows it leaves out are those :meth:`Filters.apply` leaves out of the table a slice stands for (a confidence
+    below the minimum: one that is not a finite number is kept, for validation to report). ``--top-k`` is decided
+    per slice: its rows are counted per class as the ontology resolves it (rows whose confidence is not a number
+    counted too), and a slice with more than K rows of one class is filtered as the plain table instead."""
+
+    def __init__(self, shared: boxmod.SharedBoxes, keep: Any, keys: Any, groups: list[Any]) -> None:
+        import numpy as np
+
+        # (nothing here refers to ``shared``, the key it is remembered by: see _MADE)
+        self.keep, self.keys, self.groups = keep, keys, groups
+        self.given = shared.columns["class"]
+        self.starts = np.concatenate(([0], np.cumsum(keep)))  # (row k of the original: this table's row)
+        self.table = None if bool(keep.all()) else boxmod.SharedBoxes(
+            shared.classes, {name: col[keep] if isinstance(col, np.ndarray) else tuple(col[k] for k in
+                                                                                       np.flatnonzero(keep))
+                             for name, col in shared.columns.items()}, field=shared.field, source=shared.source)
+        self.classes = self.given[keep]
+
+    @classmethod
+    def of(cls, shared: boxmod.SharedBoxes, filters: Filters, ontology: Ontology | None) -> _Filtered | None:
+        """Made once per table, filters and ontology (remembered while the table lives); None when the table's
+        columns are not what the column-wise filter reads (a class index out of range, a confidence column that
+        is not float64): its units are then filtered as plain tables."""
+        made = _MADE.get(shared)
+        if made is None:
+            made = _MADE[shared] = {}
+        found = made.get((filters, id(ontology)))
+        if found is None or found[0] is not ontology:
+            found = made[(filters, id(ontology))] = (ontology, cls._make(shared, filters, ontology))
+        return found[1]
+
+    @classmethod
+    def _make(cls, shared: boxmod.SharedBoxes, filters: Filters, ontology: Ontology | None) -> _Filtered | None:
+        import numpy as np
+
+        cols, n, classes = shared.columns, shared.n, shared.classes
+        col, conf = cols.get("class"), cols.get("confidence")
+        if type(classes) is not list or not (isinstance(col, np.ndarray) and col.dtype.kind in "iu"):
+            return None
+        if not all(len(c) == n and (not isinstance(c, np.ndarray) or c.ndim == 1) for c in cols.values()):
+            return None
+        if n and (int(col.min()) < 0 or int(col.max()) >= len(classes)):
+            return None
+        if conf is not None and not (isinstance(conf, np.ndarray) and conf.dtype == np.float64):
+            return None
+        c = filters.min_confidence
+        if c is None:
+            keep = np.ones(n, dtype=bool)
+        elif conf is None:  # (every row's confidence is 1.0)
+            keep = np.full(n, not c > 1.0, dtype=bool)
+        else:
+            with np.errstate(invalid="ignore"):
+                keep = ~(np.isfinite(conf) & (conf < c))
+        # the class keys of apply: the ontology object a class entry resolves to, else the reference as given
+        names: dict[str, int] = {}
+        keys = []
+        for entry in classes:
+            ref = entry.get("class") if isinstance(entry, dict) else entry
+            found = ontology.object(ref) if ontology is not None and isinstance(ref, dict) else None
+            keys.append(names.setdefault(found.hash if isinstance(found, OntologyObject) else repr(ref), len(names)))
+        # the group each class entry's rows are counted in (boxmod.row_source's)
+        source = shared.source if type(shared.source) is dict else {}
+        groups = [entry["group"] if type(entry) is dict and type(entry.get("group")) is str
+                  else source.get("group", _NO_GROUP) for entry in classes]
+        return cls(shared, keep, np.array(keys, dtype=np.int64), groups)
+
+    def unit(self, unit: dict[str, Any], sl: boxmod.BoxSlice, top_k: int | None,
+             ledger: Counter[tuple[str, str]]) -> dict[str, Any] | None:
+        """The unit with its slice of the filtered table, what it leaves out counted; None when ``--top-k`` would
+        leave rows of it out (it is then filtered as a plain table)."""
+        import numpy as np
+
+        a, b = int(self.starts[sl.start]), int(self.starts[sl.stop])
+        if top_k is not None and b > a and int(np.bincount(self.keys[self.classes[a:b]]).max()) > top_k:
+            return None
+        if b - a < len(sl):
+            counts = np.bincount(self.given[sl.start:sl.stop][~self.keep[sl.start:sl.stop]])
+            for k in np.flatnonzero(counts).tolist():
+                group = self.groups[k]
+                if group is not _NO_GROUP:
+                    ledger[(group, "filtered")] += int(counts[k])
+        return {**unit, "boxes": (self.table or sl.shared).rows(a, b)}
+
+
+#: per shared table, while it lives, per (filters, ontology): the ontology and what was made for them
+_MADE: weakref.WeakKeyDictionary[boxmod.SharedBoxes, dict[tuple[Filters, int], tuple[Any, _Filtered | None]]] = \
+    weakref.WeakKeyDictionary()
+_NO_GROUP = object()  # (a row whose class entry and table name no group: counted nowhere, as apply counts it)

@@ -858,7 +858,7 @@ def _run(sources: Sequence[str | Path], ontology: Ontology | str | Path, branch:
         if tags is not None:
             _tag(tags, len(report.problems), file_key(_title(unit)))
         if filters:  # (in the process that converts the unit: each one counts what it leaves out once)
-            unit = filters.apply(boxmod.plain(unit), report.ledger, ont)
+            unit = filters.apply_any(unit, report.ledger, ont)
         for admitted in repeats.admit(unit):
             if seen is not None:
                 seen.append(light(admitted))
