@@ -744,3 +744,71 @@ def test_columns_pay_for_the_boxes_of_the_whole_run(tmp_path: Path, monkeypatch:
     report = predport.validate(sources, ontology, "coco", options=opts)
     assert calls == ["r1.json", "r2.json"]
     assert list(report.problems) == list(each.problems) and report.objects == each.objects
+
+
+def test_maps_leave_plain_boxes_in_their_shared_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class map the reader applies itself and an image map that renames units leave the units' rows slices of
+    the shared table (images merged into a video are made plain tables): the same rows and counts as when every
+    unit is made a plain table first, as the maps once did."""
+    from predport.core import boxes, pipeline
+
+    gt = load(GT)
+    sizes = Counter((im["width"], im["height"]) for im in gt["images"])
+    size = next(s for s, n in sizes.items() if n >= 2)
+    clip = [im for im in gt["images"] if (im["width"], im["height"]) == size][:2]
+    rest = [im for im in gt["images"] if im not in clip]
+    cmap = tmp_path / "classes.json"  # (by category id; JSON)
+    cmap.write_text(json.dumps({str(c["id"]): c["name"] for c in gt["categories"]}))
+    imap = tmp_path / "images.yaml"  # (YAML: titles, ids, and two images of one size sent to frames of a video)
+    imap.write_text(f"{clip[0]['id']}: {{title: clip.mp4, frame: 0}}\n{clip[1]['id']}: {{title: clip.mp4, frame: 3}}\n"
+                    + "".join(f"{im['file_name']}: renamed/{im['file_name']}\n" for im in rest[:48])
+                    + "".join(f"{im['id']}: by-id-{im['id']}\n" for im in rest[48:]))
+    ont = coco_ontology(tmp_path / "ont.json", gt["categories"], "bounding_box")
+    options = {"images": str(GT), "class_map": str(cmap), "image_map": str(imap)}
+    made_plain = Counter[str]()
+    table = boxes.BoxSlice.table
+
+    def spy(self: Any, compact: bool = True) -> Any:
+        made_plain[str(compact)] += 1
+        return table(self, compact)
+
+    monkeypatch.setattr(boxes.BoxSlice, "table", spy)
+    report = predport.convert([BBOX], ont, "b", tmp_path / "sliced.jsonl", fmt="coco", options=options)
+    assert report.ok, [str(p) for p in report.problems]
+    assert made_plain["True"] == 2, made_plain  # (the video's two images only)
+    mapped = pipeline._mapped
+
+    def plain_first(stream: Any, *args: Any) -> Any:
+        return mapped(((boxes.plain(u), ctx) for u, ctx in stream), *args)
+
+    monkeypatch.setattr(pipeline, "_mapped", plain_first)
+    ref = predport.convert([BBOX], ont, "b", tmp_path / "plain.jsonl", fmt="coco", options=options)
+    assert made_plain["True"] > 90
+    assert same_but_time((tmp_path / "sliced.jsonl").read_bytes(), (tmp_path / "plain.jsonl").read_bytes())
+    keys = ("data_units", "objects", "object_frames", "problems", "errors", "per_group")
+    assert {k: report.summary()[k] for k in keys} == {k: ref.summary()[k] for k in keys}
+    assert report.summary()["data_units"] == 99 and "clip.mp4" in (tmp_path / "sliced.jsonl").read_text()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a: [b\n", "cannot read --class-map .*classes.yaml: while parsing"), ("[1, 2]", "must be a mapping"),
+    ("- a\n", "must be a mapping"),
+    (b"\xff\xfe", "cannot read --class-map .*codec")])
+def test_a_map_file_that_is_not_a_mapping_is_a_usage_error(tmp_path: Path, text: str | bytes, message: str) -> None:
+    """JSON or YAML, read by the first that takes it; anything else says which file it is."""
+    from predport.core.maps import ClassMap
+    from predport.core.problems import PredportError
+
+    path = tmp_path / "classes.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(PredportError, match=message):
+        ClassMap.load(str(path))
+
+
+def test_a_map_file_means_the_same_in_json_and_yaml(tmp_path: Path) -> None:
+    from predport.core.maps import ClassMap
+
+    entries = {"1": "person", "bicycle": "Bike", "2": 3}
+    (tmp_path / "a.json").write_text(json.dumps(entries))
+    (tmp_path / "a.yaml").write_text("1: person\nbicycle: Bike\n'2': 3\n")
+    assert ClassMap.load(str(tmp_path / "a.json")).entries == ClassMap.load(str(tmp_path / "a.yaml")).entries

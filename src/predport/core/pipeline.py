@@ -418,8 +418,8 @@ def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, class
     videos: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     empty: list[str] = []
     for unit, rctx in stream:
-        unit = boxmod.plain(unit)  # (the maps rewrite classes and merge units: of plain tables)
         if classes and not rctx.resolved_classes:
+            unit = boxmod.plain(unit)  # (the class map rewrites the classes of plain tables)
             map_classes(unit, classes, ont)
         if images is None or not isinstance(unit, dict):
             yield unit
@@ -439,7 +439,7 @@ def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, class
         elif target[1] is None:
             yield {**unit, "title": target[0]}  # type: ignore[typeddict-item]
         else:
-            videos.setdefault(target[0], []).append((target[1], unit))  # type: ignore[arg-type]
+            videos.setdefault(target[0], []).append((target[1], boxmod.plain(unit)))  # (merged: of plain tables)
     for title, frames in videos.items():
         video, left_out = merge_video(title, frames)
         if mine(title):
