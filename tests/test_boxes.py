@@ -475,15 +475,21 @@ def test_any_shared_table_validates_and_writes_as_the_tables_of_its_slices(case:
 
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None)
 @given(case=shared_tables(), objects=st.booleans(), min_confidence=st.sampled_from([None, 0.0, 0.3, 0.5, 1.0]),
-       top_k=st.sampled_from([None, 1, 2, 5]))
+       top_k=st.sampled_from([None, 1, 2, 5]), units=st.sampled_from(["none", "the slices", "others"]),
+       data=st.data())
 def test_filters_leave_out_of_a_shared_tables_slices_what_they_leave_out_of_the_plain_tables(
-        case: Any, objects: bool, min_confidence: float | None, top_k: int | None) -> None:
+        case: Any, objects: bool, min_confidence: float | None, top_k: int | None, units: str, data: Any) -> None:
     """``--min-confidence`` and ``--top-k`` on a slice of a shared table (which stays a slice, of the table
-    filtered once, when nothing else competes with its rows and top-k leaves none of them out) count, validate
-    and write what they do on the plain table the slice stands for."""
+    filtered once, when nothing else competes with its rows and top-k leaves none of them out, or ranked them per
+    unit when the table says where its units begin) count, validate and write what they do on the plain table the
+    slice stands for. The table's units may be its slices or not (a reader's mistake: then the plain tables)."""
     from predport.core.filters import Filters
 
     table, slices = case
+    if units != "none":
+        starts = [a for a, _ in slices] if units == "the slices" else [0, *sorted(data.draw(st.lists(
+            st.integers(0, table.n), max_size=3)))]
+        table = boxes.SharedBoxes(table.classes, table.columns, field=table.field, source=table.source, units=starts)
     filters = Filters(min_confidence, top_k)
     kept = thinned = 0
     for a, b in slices:

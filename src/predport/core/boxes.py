@@ -98,12 +98,17 @@ class SharedBoxes:
     strings. The table copies ``classes`` and ``source``, and takes the arrays as they are and makes them
     read-only: a reader must not change an array once it has handed it over (the checks are made once). Columns
     of other types are not refused here: their units are converted as the tables of their rows, where the schema
-    says what is wrong with them."""
+    says what is wrong with them.
 
-    __slots__ = ("__weakref__", "_verdicts", "classes", "columns", "field", "n", "source")
+    ``units`` (optional): where the ranges of rows the reader will hand out as units begin, ascending, from 0 (the
+    last one ends at the table's end). It changes no meaning; it lets ``--top-k``, which ranks the rows of each
+    unit, do so a column at a time for the whole table (a slice that is not one of these ranges is filtered as its
+    plain table)."""
+
+    __slots__ = ("__weakref__", "_verdicts", "classes", "columns", "field", "n", "source", "units")
 
     def __init__(self, classes: list[Any], columns: dict[str, Any], *, field: str | None = None,
-                 source: Any = None) -> None:
+                 source: Any = None, units: Any = None) -> None:
         import numpy as np
 
         unknown = set(columns) - set(SHARED_COLUMNS)
@@ -123,6 +128,14 @@ class SharedBoxes:
         cls = self.columns.get("class")
         self.n = len(cls) if cls is not None else 0
         self._verdicts: dict[int, tuple[Any, tuple[list[Any], list[int]] | None]] = {}
+        self.units = None
+        if units is not None:
+            starts = np.asarray(units, dtype=np.int64)
+            if starts.ndim != 1 or (len(starts) and (starts[0] != 0 or (np.diff(starts) < 0).any()
+                                                      or starts[-1] > self.n)):  # (a reader's bug)
+                raise ValueError("SharedBoxes units: where ranges of its rows begin, ascending from 0")
+            starts.flags.writeable = False
+            self.units = starts
 
     def rows(self, start: int, stop: int) -> BoxSlice:
         """Rows ``start`` to ``stop - 1``, as a data unit's ``boxes``."""

@@ -195,11 +195,15 @@ class _Filtered:
     per slice: its rows are counted per class as the ontology resolves it (rows whose confidence is not a number
     counted too), and a slice with more than K rows of one class is filtered as the plain table instead."""
 
-    def __init__(self, shared: boxmod.SharedBoxes, keep: Any, keys: Any, groups: list[Any]) -> None:
+    def __init__(self, shared: boxmod.SharedBoxes, keep: Any, keys: Any, groups: list[Any],
+                 top_k: int | None = None) -> None:
         import numpy as np
 
         # (nothing here refers to ``shared``, the key it is remembered by: see _MADE)
         self.keep, self.keys, self.groups = keep, keys, groups
+        # with top-k and the table's units: top-k was applied per unit (``keep``), and the ends of the units
+        self.ends = None if top_k is None or shared.units is None else dict(zip(
+            shared.units.tolist(), [*shared.units[1:].tolist(), shared.n], strict=True))
         self.given = shared.columns["class"]
         self.starts = np.concatenate(([0], np.cumsum(keep)))  # (row k of the original: this table's row)
         self.table = None if bool(keep.all()) else boxmod.SharedBoxes(
@@ -250,11 +254,14 @@ class _Filtered:
             ref = entry.get("class") if isinstance(entry, dict) else entry
             found = ontology.object(ref) if ontology is not None and isinstance(ref, dict) else None
             keys.append(names.setdefault(found.hash if isinstance(found, OntologyObject) else repr(ref), len(names)))
+        key_of = np.array(keys, dtype=np.int64)
+        if filters.top_k is not None and shared.units is not None:
+            _top_k(keep, shared.units, key_of[col], conf, filters.top_k)
         # the group each class entry's rows are counted in (boxmod.row_source's)
         source = shared.source if type(shared.source) is dict else {}
         groups = [entry["group"] if type(entry) is dict and type(entry.get("group")) is str
                   else source.get("group", _NO_GROUP) for entry in classes]
-        return cls(shared, keep, np.array(keys, dtype=np.int64), groups)
+        return cls(shared, keep, key_of, groups, top_k=filters.top_k)
 
     def unit(self, unit: dict[str, Any], sl: boxmod.BoxSlice, top_k: int | None,
              ledger: Counter[tuple[str, str]]) -> dict[str, Any] | None:
@@ -263,7 +270,10 @@ class _Filtered:
         import numpy as np
 
         a, b = int(self.starts[sl.start]), int(self.starts[sl.stop])
-        if top_k is not None and b > a and int(np.bincount(self.keys[self.classes[a:b]]).max()) > top_k:
+        if self.ends is not None:
+            if len(sl) and self.ends.get(sl.start) != sl.stop:  # (not one of the ranges top-k ranked)
+                return None
+        elif top_k is not None and b > a and int(np.bincount(self.keys[self.classes[a:b]]).max()) > top_k:
             return None
         if b - a < len(sl):
             counts = np.bincount(self.given[sl.start:sl.stop][~self.keep[sl.start:sl.stop]])
@@ -272,6 +282,28 @@ class _Filtered:
                 if group is not _NO_GROUP:
                     ledger[(group, "filtered")] += int(counts[k])
         return {**unit, "boxes": (self.table or sl.shared).rows(a, b)}
+
+
+def _top_k(keep: Any, units: Any, key: Any, conf: Any, k: int) -> None:
+    """Leave out of ``keep`` the rows past the ``k`` most confident of each unit and class key, as
+    :meth:`Filters.apply` ranks them: rows it keeps whose confidence is a finite number (1.0 without a column), by
+    confidence, the earlier row first when two are equal."""
+    import numpy as np
+
+    n = len(keep)
+    unit_of = np.repeat(np.arange(len(units)), np.diff(np.append(units, n)))
+    cand = keep & np.isfinite(conf) if conf is not None else keep.copy()
+    rows = np.flatnonzero(cand)
+    if not len(rows):
+        return
+    by_unit, by_key = unit_of[rows], key[rows]
+    order = np.lexsort((rows, -conf[rows] if conf is not None else np.zeros(len(rows)), by_key, by_unit))
+    u, c = by_unit[order], by_key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (c[1:] != c[:-1])
+    at = np.arange(len(order))
+    rank = at - np.maximum.accumulate(np.where(first, at, 0))
+    keep[rows[order[rank >= k]]] = False
 
 
 #: per shared table, while it lives, per (filters, ontology): the ontology and what was made for them
