@@ -88,9 +88,10 @@ class SharedBoxes:
 
     It means nothing the schema's ``boxes`` does not: a unit whose ``boxes`` is ``table.rows(a, b)`` holds exactly
     the table :meth:`BoxSlice.table` makes of rows ``a`` to ``b - 1`` (the same classes, every column cut to those
-    rows); validation and the writer give that table's problems and label rows, a differential test holds them to
-    it, and wherever the fast path does not apply (a row that a bulk check does not clear, filters, maps, a broken
-    table) the unit is converted as that table.
+    rows); validation, the filters and the writer give that table's problems, counts and label rows, differential
+    tests hold them to it, and wherever the fast path does not apply (a row that a bulk check does not clear, a
+    class map applied after the reader, images merged into a video, top-k on a slice that is not one of the
+    table's ``units``, a broken table) the unit is converted as that table.
 
     Columns are numpy arrays or sequences, all as long as ``class``: ``x``, ``y``, ``w``, ``h`` and
     ``confidence`` float64 arrays (what ``tolist()`` gives is the column), ``class`` and ``record`` integer arrays,
