@@ -146,7 +146,7 @@ def _plain_plugins(text: str) -> dict[str, Any] | None:
 
 _ENTRY = re.compile(r"( +)([a-z][a-z0-9_-]*): +"
                     r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*|[\w./][\w./-]*\.py)")
-#: plain scalars that PyYAML reads as booleans or null, in any case (more than it does: those go to PyYAML)
+#: the plain scalars that PyYAML reads as booleans or null, as it spells them (a file with one goes to PyYAML)
 _YAML_WORDS = frozenset(c for w in ("yes", "no", "true", "false", "on", "off", "null")
                         for c in (w, w.title(), w.upper()))
 
