@@ -201,7 +201,9 @@ class _Filtered:
         import numpy as np
 
         # (nothing here refers to ``shared``, the key it is remembered by: see _MADE)
-        self.keep, self.keys, self.groups = keep, keys, groups
+        self.keep, self.keys = keep, keys
+        # per class entry, the ledger key its rows left out count under (None: none, as apply counts them)
+        self.counted = [(g, "filtered") if g is not _NO_GROUP else None for g in groups]
         # with top-k and the table's units: top-k was applied per unit (``keep``), and the ends of the units
         self.ends = None if top_k is None or shared.units is None else dict(zip(
             shared.units.tolist(), [*shared.units[1:].tolist(), shared.n], strict=True))
@@ -278,10 +280,10 @@ class _Filtered:
             return None
         if b - a < len(sl):
             counts = np.bincount(self.given[sl.start:sl.stop][~self.keep[sl.start:sl.stop]])
-            for k in np.flatnonzero(counts).tolist():
-                group = self.groups[k]
-                if group is not _NO_GROUP:
-                    ledger[(group, "filtered")] += int(counts[k])
+            at = counts.nonzero()[0]
+            for key, count in zip(map(self.counted.__getitem__, at.tolist()), counts[at].tolist(), strict=True):
+                if key is not None:
+                    ledger[key] += count
         return {**unit, "boxes": (self.table or sl.shared).rows(a, b)}
 
 
@@ -295,6 +297,11 @@ def _top_k(keep: Any, units: Any, key: Any, conf: Any, k: int) -> None:
     unit_of = np.repeat(np.arange(len(units)), np.diff(np.append(units, n)))
     cand = keep & np.isfinite(conf) if conf is not None else keep.copy()
     rows = np.flatnonzero(cand)
+    if not len(rows):
+        return
+    group = unit_of[rows] * (int(key.max()) + 1) + key[rows]
+    # (only the rows of groups with more than k are ranked: 5 ms instead of 0.2 s for the bench's 500k boxes)
+    rows = rows[np.bincount(group)[group] > k]
     if not len(rows):
         return
     by_unit, by_key = unit_of[rows], key[rows]
