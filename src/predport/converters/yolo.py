@@ -426,19 +426,16 @@ class _Lines:
         with np.errstate(invalid="ignore"):
             inside = (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1)
         take = np.flatnonzero(inside)
-        conf = (arr[:, 1] if first else arr[:, 5]).tolist() if m == 6 else [1.0] * len(arr)
-        ks = cls.astype(np.int64).tolist()
-        xs, ys, ws, hs = x.tolist(), y.tolist(), w.tolist(), h.tolist()
-        for i in take.tolist():
-            rows["class"].append(found[ks[i]])
-            rows["id"].append(f"l{lines[i]}")
-            rows["x"].append(xs[i])
-            rows["y"].append(ys[i])
-            rows["w"].append(ws[i])
-            rows["h"].append(hs[i])
-            rows["confidence"].append(conf[i])
-            rows["line"].append(lines[i])
-        return {lines[i] for i in take.tolist()}
+        taken = lines if len(take) == len(lines) else [lines[i] for i in take.tolist()]
+        # (a column at a time: 100 rows appended one by one took 12-18 us a file more; the bench's 5,000 files read
+        # in 1.51-1.72 s against 1.60-1.78 s)
+        rows["class"].extend(map(found.__getitem__, cls[take].astype(np.int64).tolist()))
+        rows["id"].extend([f"l{n}" for n in taken])
+        for name, col in (("x", x), ("y", y), ("w", w), ("h", h)):
+            rows[name].extend(col[take].tolist())
+        rows["confidence"].extend((arr[take, 1] if first else arr[take, 5]).tolist() if m == 6 else [1.0] * len(taken))
+        rows["line"].extend(taken)
+        return set(taken)
 
     def _line(self, tokens: list[str], n: int, file: str, size: tuple[int, int] | None, unit: dict[str, Any],
               rows: dict[str, list[Any]], classes: dict[str, int]) -> None:
