@@ -138,6 +138,20 @@ def test_duplicate_titles_across_tasks(tmp_path: Path, client: Any) -> None:
     assert sum(n for (_, how), n in report.ledger.items() if how == "reported") == sum(first.objects.values())
 
 
+def test_duplicate_titles_across_processes_under_the_filters(tmp_path: Path) -> None:
+    """With the confidence filters, a duplicate's rows that they leave out stay filtered, the rest are reported,
+    as one process counts them (the driver takes back what a task counted by reading its sources again: with the
+    task's filters too)."""
+    src = shards(tmp_path, 2)
+    ont = ontology(tmp_path)
+    options = {"min_confidence": 0.5}
+    one = predport.convert([src[0], src[1], src[0]], ont, "p", tmp_path / "one.jsonl", options=options)
+    many = predport.convert([src[0], src[1], src[0]], ont, "p", tmp_path / "many.jsonl", options=options, workers=2)
+    assert many.problems.by_code["unit.duplicate"] == one.problems.by_code["unit.duplicate"] > 30
+    assert many.per_group() == one.per_group() and many.objects == one.objects
+    assert sum(v.get("filtered", 0) for v in one.per_group().values()) > 0
+
+
 def test_failed_task_leaves_nothing(tmp_path: Path, client: Any) -> None:
     """A task that raises: the run raises, saying which reader broke; no output, no part, no staging left, and
     the old output is still there."""

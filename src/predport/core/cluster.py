@@ -213,11 +213,14 @@ def recount(sources: list[str], task: _Task, registry: Any, titles: set[str]) ->
 
     ont = Ontology(task.ontology, task.origin)
     counted = pipeline.Report()  # (its problems: those the task found in the units, which one process does not)
+    filters = pipeline.filters_of(task.options)
     with tempfile.TemporaryDirectory(prefix="predport-recount-") as tmp:
         local, options, reader_args, renames = _localised(sources, task, tmp)
         for unit in pipeline.read(local, ont, task.fmt, options, task.plugins, Problems(),
                                   registry=registry, reader_args=reader_args):
             if isinstance(unit, dict) and unit.get("title") in titles:
+                if filters:  # (as the task did: what they left out stays counted as filtered)
+                    unit = filters.apply_any(unit, counted.ledger, ont)
                 _, found = pipeline._validate(unit, ont, {}, counted)
                 counted.problems.extend(_renamed(p, renames) for p in found)
     counted.count_rows()
@@ -590,8 +593,9 @@ def _merge(results: list[dict[str, Any]], report: Any, ont: Ontology, writer: Br
 
 def _taken_back(report: Any, counted: Any) -> None:
     """What a task counted and found for units that were duplicates (``counted``) taken out of ``report``: their
-    records are reported, in their groups, none is converted, and the problems the task found in them are not
-    said (one process checks nothing in a duplicate)."""
+    records are reported, in their groups, none is converted (those the filters left out stay filtered, as one
+    process filters before it finds a duplicate), and the problems the task found in them are not said (one
+    process checks nothing in a duplicate)."""
     from predport.core import pipeline
 
     drop = Counter(map(pipeline._signature, counted.problems))
@@ -607,8 +611,9 @@ def _taken_back(report: Any, counted: Any) -> None:
     report.object_frames -= counted.object_frames
     report.classifications -= counted.classifications
     for (group, how), n in counted.ledger.items():
-        report.ledger[(group, how)] -= n
-        report.ledger[(group, "reported")] += n
+        if how != "filtered":
+            report.ledger[(group, how)] -= n
+            report.ledger[(group, "reported")] += n
     for key in [key for key, n in report.ledger.items() if n <= 0]:
         del report.ledger[key]
 
