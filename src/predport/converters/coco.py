@@ -563,8 +563,8 @@ class _Converter:
                     lo, hi = a, bounds[last + 1]
                     shared = SharedBoxes(plain.entries, plain.columns(lo, hi), field="bbox",
                                          source={"file": self.file, "pointer": self.prefix},
-                                         units=sorted({bounds[j] - lo for j in range(k, last + 1)
-                                                       if bounds[j] < hi and bounds[j] < bounds[j + 1]}))
+                                         units=[bounds[j] - lo for j in range(k, last + 1)
+                                                if bounds[j] < bounds[j + 1]])  # (where its units' rows begin)
                 unit["boxes"] = shared.rows(a - lo, b - lo)
             first = False
             yield unit  # type: ignore[misc]

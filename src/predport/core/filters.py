@@ -192,9 +192,11 @@ class _Filtered:
     of the original's rows begins there: what :meth:`Filters.apply_any` makes of the slices of one table.
 
     The rows it leaves out are those :meth:`Filters.apply` leaves out of the table a slice stands for (a confidence
-    below the minimum: one that is not a finite number is kept, for validation to report). ``--top-k`` is decided
-    per slice: its rows are counted per class as the ontology resolves it (rows whose confidence is not a number
-    counted too), and a slice with more than K rows of one class is filtered as the plain table instead."""
+    below the minimum: one that is not a finite number is kept, for validation to report). ``--top-k``: when the
+    table says where its units begin, each unit's rows are ranked here for the whole table (:func:`_top_k`), and a
+    slice that is not one of those units is filtered as its plain table; else it is decided per slice, whose rows
+    are counted per class as the ontology resolves it (rows whose confidence is not a number counted too), and a
+    slice with more than K rows of one class is filtered as the plain table."""
 
     def __init__(self, shared: boxmod.SharedBoxes, keep: Any, keys: Any, groups: list[Any],
                  top_k: int | None = None) -> None:
