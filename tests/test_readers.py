@@ -538,3 +538,18 @@ def test_yolo_files_of_many_boxes_convert_as_line_by_line(tmp_path: Path) -> Non
     assert sorted(p.code for p in r1.problems) == sorted(p.code for p in r2.problems) == [
         "confidence.out_of_range", "geometry.out_of_frame", "yolo.bad_line"]
     assert r1.per_group() == r2.per_group()
+
+
+def test_files_under_lists_as_sorted_rglob_does_and_stops_at_the_limit(tmp_path: Path) -> None:
+    """Readers' directory walks (detection looks at a few files): the files of ``sorted(rglob)``, in its order (a
+    folder's files before a sibling whose name it begins), never a folder, never through a symlinked folder."""
+    for name in ("a/x.json", "a.json", "a-b.json", "b/c/d.json", "b/c.json", "B.json", "a/x.json.d/y.json",
+                 "z.txt", "dir.json/q.json", ".json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "b", target_is_directory=True)
+    want = sorted(p for p in tmp_path.rglob("*.json") if p.is_file())
+    assert predport.files_under(tmp_path, lambda n: n.endswith(".json")) == want
+    assert len(want) == 9 and tmp_path / "link" / "c.json" not in want  # (rglob does not follow it either)
+    assert predport.files_under(tmp_path, lambda n: n.endswith(".json"), 3) == want[:3]
+    assert predport.files_under(tmp_path / "missing", lambda n: True) == []

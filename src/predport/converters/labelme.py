@@ -77,14 +77,17 @@ class LabelMeReader(predport.BaseReader):
                 yield unit
 
 
+def _labelme_name(name: str) -> bool:
+    return name.endswith((".json", ".xml")) and name not in (".json", ".xml")  # (Path.suffix: ".json" has none)
+
+
 def _files(path: Path, limit: int | None = None) -> list[Path]:
     if path.is_file():
         return [path] if path.suffix in (".json", ".xml") else []
     if not path.is_dir():
         return []
     base = path / "Annotations" if (path / "Annotations").is_dir() else path
-    found = sorted(p for p in base.rglob("*") if p.suffix in (".json", ".xml") and p.is_file())
-    return found[:limit] if limit else found
+    return predport.files_under(base, _labelme_name, limit or None)
 
 
 def _kind(f: Path) -> str | None:

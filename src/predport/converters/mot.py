@@ -83,12 +83,32 @@ def _sequences(path: Path, sequences: Path | None) -> list[tuple[Path, Path, boo
     for rel, gt in (("gt/gt.txt", True), ("det/det.txt", False)):
         if (path / rel).is_file():
             return [(path, path / rel, gt)]
-    split = [s for sub in sorted(path.iterdir()) if sub.is_dir() for s in _sequences(sub, sequences)
-             if s[0] == sub]
+    # (one listing, sorted by name, for both the sequence folders and the rows files: a folder of 10,000 images
+    # took 0.1 s to detect as Paths made, sorted and stat-ed twice over)
+    entries = _entries(path)
+    split = [s for name, is_dir in entries if is_dir for s in _sequences(path / name, sequences)
+             if s[0] == path / name]
     if split:
         return split
-    return [(sequences / f.stem if sequences else path, f, False) for f in sorted(path.glob("*.txt"))
-            if f.name != "labels.txt"]
+    return [(sequences / Path(name).stem if sequences else path, path / name, False) for name, _ in entries
+            if name.endswith(".txt") and name != "labels.txt"]
+
+
+def _entries(folder: Path) -> list[tuple[str, bool]]:
+    """A folder's entries by name, sorted, with whether each is a folder (a symlink to one is)."""
+    import os
+
+    out = []
+    try:
+        with os.scandir(folder) as listing:
+            for e in listing:
+                try:
+                    out.append((e.name, e.is_dir()))
+                except OSError:
+                    out.append((e.name, False))
+    except OSError:
+        return []
+    return sorted(out)
 
 
 def _looks_mot(rows: Path) -> bool:

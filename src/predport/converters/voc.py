@@ -114,8 +114,7 @@ def _files(path: Path, limit: int | None = None) -> list[Path]:
     if path.is_file():
         return [path] if path.suffix.lower() == ".xml" else []
     base = path / "Annotations" if (path / "Annotations").is_dir() else path
-    out = sorted(p for p in base.rglob("*.xml"))
-    return out[:limit] if limit else out
+    return predport.files_under(base, lambda name: name.endswith(".xml"), limit or None)
 
 
 def _text(node: Element | None, tag: str) -> str | None:
