@@ -553,3 +553,26 @@ def test_files_under_lists_as_sorted_rglob_does_and_stops_at_the_limit(tmp_path:
     assert len(want) == 9 and tmp_path / "link" / "c.json" not in want  # (rglob does not follow it either)
     assert predport.files_under(tmp_path, lambda n: n.endswith(".json"), 3) == want[:3]
     assert predport.files_under(tmp_path / "missing", lambda n: True) == []
+
+
+def test_image_sizes_are_pillows_for_every_test_image(tmp_path: Path) -> None:
+    """imagesize reads the headers first, Pillow the rest: the same (width, height) as Pillow for every image the
+    tests hold (as stored, before EXIF rotation), and None for what is no image or a header cut short."""
+    from PIL import Image
+
+    from predport.core import images
+
+    found = [p for p in sorted(DATA.rglob("*")) if p.suffix in images.EXTENSIONS and p.is_file()]
+    assert len(found) >= 100 and {p.suffix.lower() for p in found} >= {".jpg", ".png"}
+    for p in found:
+        with Image.open(p) as im:
+            assert images.size(p) == im.size, p
+    rotated = Image.new("RGB", (40, 30))
+    exif = Image.Exif()
+    exif[274] = 6  # (orientation: rotate 90 degrees to display)
+    rotated.save(tmp_path / "rotated.jpg", exif=exif)
+    assert images.size(tmp_path / "rotated.jpg") == (40, 30)
+    png = found[[p.suffix for p in found].index(".png")].read_bytes()
+    for name, data in (("cut.png", png[:20]), ("text.png", b"not an image at all"), ("empty.jpg", b"")):
+        (tmp_path / name).write_bytes(data)
+        assert images.size(tmp_path / name) is None, name

