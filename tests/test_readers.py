@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import predport
 from conftest import DATA
 from predport import plugins
+from predport.converters import yolo
 from readers_kit import answers, classifications, codes, convert, view
 
 YOLO, VOC, KITTI, MOT, LABELME, CVAT = (DATA / n for n in ("yolo", "voc", "kitti", "mot", "labelme", "cvat"))
@@ -540,19 +543,78 @@ def test_yolo_files_of_many_boxes_convert_as_line_by_line(tmp_path: Path) -> Non
     assert r1.per_group() == r2.per_group()
 
 
-def test_files_under_lists_as_sorted_rglob_does_and_stops_at_the_limit(tmp_path: Path) -> None:
-    """Readers' directory walks (detection looks at a few files): the files of ``sorted(rglob)``, in its order (a
-    folder's files before a sibling whose name it begins), never a folder, never through a symlinked folder."""
-    for name in ("a/x.json", "a.json", "a-b.json", "b/c/d.json", "b/c.json", "B.json", "a/x.json.d/y.json",
-                 "z.txt", "dir.json/q.json", ".json"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("{}")
-    (tmp_path / "link").symlink_to(tmp_path / "b", target_is_directory=True)
-    want = sorted(p for p in tmp_path.rglob("*.json") if p.is_file())
-    assert predport.files_under(tmp_path, lambda n: n.endswith(".json")) == want
-    assert len(want) == 9 and tmp_path / "link" / "c.json" not in want  # (rglob does not follow it either)
-    assert predport.files_under(tmp_path, lambda n: n.endswith(".json"), 3) == want[:3]
-    assert predport.files_under(tmp_path / "missing", lambda n: True) == []
+_SPELLINGS = ["0", "1", "2", "-0", "-0.0", "0.0", "0.5", ".5", "5.", "1e-05", "1E5", "+0.5", "-0.25", "00.5", "nan",
+              "inf", "1e400", "18446744073709551616", "0.30000000000000004", "true", "0x10", "1_0", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_SPELLINGS), max_size=6), max_size=6),
+       st.sampled_from([" ", "  ", "\t", " \t"]), st.sampled_from(["\n", "\r\n", "\r", "\x0c"]),
+       st.booleans(), st.sampled_from(["", " ", "\n", "\n\n"]))
+def test_yolo_numeric_lines_read_what_the_tokens_say(lines: list[list[str]], sep: str, newline: str, bom: bool,
+                                                     tail: str) -> None:
+    """A label file parsed as one JSON document (the fast path) gives each line's numbers exactly as ``float`` reads
+    its tokens, the sign of a zero included, on the same lines as ``str.splitlines``; or None, for the token path."""
+    text = newline.join(sep.join(t) for t in lines) + tail
+    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+    found = yolo.numeric_lines(data)
+    plain = sep == " " and newline in ("\n", "\r\n") and not any(
+        t in ("-0", ".5", "5.", "+0.5", "00.5", "nan", "inf", "1e400", "true", "0x10", "1_0", "x") for line in lines
+        for t in line)
+    if found is None:
+        assert not plain or not lines  # (every plain file is taken)
+        return
+    want = [[float(t) for t in line.split()] for line in text.splitlines()]
+    while want and not want[-1]:
+        want.pop()
+    got = [[float(v) for v in line] for line in found]
+    while got and not got[-1]:
+        got.pop()
+    assert [[repr(v) for v in line] for line in got] == [[repr(v) for v in line] for line in want]
+
+
+def test_yolo_files_read_as_numbers_or_as_tokens_convert_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """The same label files through the JSON parse and through the token path (numeric_lines turned off): the same
+    label rows and the same located problems, for files each path takes and files only the token path takes."""
+    src = DATA / "written" / "ultralytics" / "detect" / "files"
+    clean = [x for f in sorted((src / "labels").glob("*.txt")) for x in f.read_text().splitlines()] * 6
+    files = {
+        "plain": "\n".join(clean) + "\n",
+        "crlf_bom": "\ufeff" + "\r\n".join(clean) + "\r\n",
+        "gaps": "\n" + "\n\n".join([*clean, "1 0.2 0.3 0.1 0.1 1.5"]) + "\n\n",
+        "off_frame": "\n".join([*clean, "2 1.2 0.5 0.2 0.2 0.3", "1 0.2 0.3 0.1 0.1 1.5"]),
+        "neg_zero": "\n".join([*clean, "1 0.2 0.3 0.1 0.1 -0"]),
+        "tabs": "\n".join(line.replace(" ", "\t") for line in clean),
+        "mixed": "\n".join([*clean, "0 0.5 0.5 0.1", "x 1 2 3 4", "1 0.2 0.3 0.1 0.1 nan"]),
+        "short": "\n".join(clean[:3]),
+    }
+    d = tmp_path / "d"
+    (d / "images").mkdir(parents=True)
+    (d / "labels").mkdir()
+    (d / "data.yaml").write_text((src / "data.yaml").read_text())
+    for name, text in files.items():
+        (d / "labels" / f"{name}.txt").write_bytes(text.encode())
+        shutil.copy(src / "images" / "a.png", d / "images" / f"{name}.png")
+    taken = {n for n, t in files.items() if yolo.numeric_lines(t.encode()) is not None}
+    assert taken == {"plain", "crlf_bom", "gaps", "off_frame", "short"}
+    objects = {n: "bounding_box" for n in ("car", "person", "dog", "traffic_light", "road")}
+    r1, rows1, _ = convert(tmp_path / "fast", d, objects)
+    monkeypatch.setattr(yolo, "numeric_lines", lambda data: None)
+    r2, rows2, _ = convert(tmp_path / "tokens", d, objects)
+    assert rows1.keys() == rows2.keys() >= {f"{n}.png" for n in ("plain", "crlf_bom", "tabs", "short")}
+    strip = {"created_at", "last_edited_at", "createdAt", "lastEditedAt"}
+
+    def clean_ts(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: clean_ts(v) for k, v in x.items() if k not in strip}
+        return [clean_ts(v) for v in x] if isinstance(x, list) else x
+
+    assert clean_ts(rows1) == clean_ts(rows2)
+    located = [(p.code, p.severity, p.location.file, p.location.line) for p in r1.problems]
+    assert located == [(p.code, p.severity, p.location.file, p.location.line) for p in r2.problems]
+    assert {c for c, *_ in located} == {"confidence.out_of_range", "geometry.out_of_frame", "yolo.bad_line"}
+    assert r1.per_group() == r2.per_group()
 
 
 def test_image_sizes_are_pillows_for_every_test_image(tmp_path: Path) -> None:
@@ -576,3 +638,18 @@ def test_image_sizes_are_pillows_for_every_test_image(tmp_path: Path) -> None:
     for name, data in (("cut.png", png[:20]), ("text.png", b"not an image at all"), ("empty.jpg", b"")):
         (tmp_path / name).write_bytes(data)
         assert images.size(tmp_path / name) is None, name
+
+
+def test_files_under_lists_as_sorted_rglob_does_and_stops_at_the_limit(tmp_path: Path) -> None:
+    """Readers' directory walks (detection looks at a few files): the files of ``sorted(rglob)``, in its order (a
+    folder's files before a sibling whose name it begins), never a folder, never through a symlinked folder."""
+    for name in ("a/x.json", "a.json", "a-b.json", "b/c/d.json", "b/c.json", "B.json", "a/x.json.d/y.json",
+                 "z.txt", "dir.json/q.json", ".json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "b", target_is_directory=True)
+    want = sorted(p for p in tmp_path.rglob("*.json") if p.is_file())
+    assert predport.files_under(tmp_path, lambda n: n.endswith(".json")) == want
+    assert len(want) == 9 and tmp_path / "link" / "c.json" not in want  # (rglob does not follow it either)
+    assert predport.files_under(tmp_path, lambda n: n.endswith(".json"), 3) == want[:3]
+    assert predport.files_under(tmp_path / "missing", lambda n: True) == []
