@@ -582,7 +582,8 @@ def test_yolo_files_read_as_numbers_or_as_tokens_convert_alike(tmp_path: Path, m
     files = {
         "plain": "\n".join(clean) + "\n",
         "crlf_bom": "\ufeff" + "\r\n".join(clean) + "\r\n",
-        "gaps": "\n" + "\n\n".join([*clean, "1 0.2 0.3 0.1 0.1 1.5"]) + "\n\n",
+        "gaps": "\n\n".join([*clean, "1 0.2 0.3 0.1 0.1 1.5"]) + "\n\n",
+        "leading_gap": "\n" + "\n".join(clean),
         "off_frame": "\n".join([*clean, "2 1.2 0.5 0.2 0.2 0.3", "1 0.2 0.3 0.1 0.1 1.5"]),
         "neg_zero": "\n".join([*clean, "1 0.2 0.3 0.1 0.1 -0"]),
         "tabs": "\n".join(line.replace(" ", "\t") for line in clean),
@@ -597,12 +598,12 @@ def test_yolo_files_read_as_numbers_or_as_tokens_convert_alike(tmp_path: Path, m
         (d / "labels" / f"{name}.txt").write_bytes(text.encode())
         shutil.copy(src / "images" / "a.png", d / "images" / f"{name}.png")
     taken = {n for n, t in files.items() if yolo.numeric_lines(t.encode()) is not None}
-    assert taken == {"plain", "crlf_bom", "gaps", "off_frame", "short"}
+    assert taken == {"plain", "crlf_bom", "gaps", "leading_gap", "off_frame", "short"}
     objects = {n: "bounding_box" for n in ("car", "person", "dog", "traffic_light", "road")}
     r1, rows1, _ = convert(tmp_path / "fast", d, objects)
     monkeypatch.setattr(yolo, "numeric_lines", lambda data: None)
     r2, rows2, _ = convert(tmp_path / "tokens", d, objects)
-    assert rows1.keys() == rows2.keys() >= {f"{n}.png" for n in ("plain", "crlf_bom", "tabs", "short")}
+    assert rows1.keys() == rows2.keys() >= {f"{n}.png" for n in ("plain", "crlf_bom", "leading_gap", "tabs", "short")}
     strip = {"created_at", "last_edited_at", "createdAt", "lastEditedAt"}
 
     def clean_ts(x: Any) -> Any:

@@ -385,7 +385,9 @@ class _Lines:
             return unit  # type: ignore[return-value]
         rows: dict[str, list[Any]] = {k: [] for k in ("class", "id", "x", "y", "w", "h", "confidence", "line")}
         classes: dict[tuple[str, str], int] = {}  # (ontology hash, label): index, in order
-        numbers = numeric_lines(data)
+        first = data[:256].split(b"\n", 1)[0]
+        # (detect lines, of 4 or 5 spaces, as numbers; any other file goes by its tokens, as its lines would)
+        numbers = numeric_lines(data) if first.count(b" ") in (4, 5) else None
         done = self._boxes(numbers, rows, classes) if numbers is not None and len(numbers) >= 16 else set()
         if numbers is None or len(done) < sum(1 for line in numbers if line):  # (lines left: by their tokens)
             try:
