@@ -76,14 +76,12 @@ def _label_dirs(path: Path) -> list[Path]:
     for name in LABELS:
         if (path / name).is_dir():
             return [path / name]
-    return sorted(d for d in _below(path, 2) for d in (d / name for name in LABELS) if d.is_dir())
+    return sorted(d / name for d in _below(path, 2) for name in LABELS if (d / name).is_dir())
 
 
 def _below(path: Path, depth: int) -> list[Path]:
     """The folders one to ``depth`` levels below ``path`` (what ``glob("*/")``, ``glob("*/*/")`` ... find), listed
-    by ``os.scandir`` (a folder of 10,000 images is not made into Paths to find none there: 25 ms -> 3 ms)."""
-    import os
-
+    by ``os.scandir``: the bench's YOLO dataset (10,000 files in two folders) took 13 ms with ``glob``, 7 ms so."""
     out: list[Path] = []
     level = [path]
     for _ in range(depth):
