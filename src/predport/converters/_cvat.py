@@ -26,11 +26,8 @@ from predport.core import answers, shapes, xmlio
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (XML's parser loads when a file is read, numpy when a mask appears: not at every start)
     from xml.etree.ElementTree import Element
-
-if TYPE_CHECKING:  # (numpy loads when a mask appears: not at every start)
-    pass
 
 SHAPES = ("box", "polygon", "polyline", "points", "mask", "ellipse", "skeleton", "cuboid")
 UNDEFINED = "__undefined__"

@@ -25,6 +25,7 @@ from predport.core import images as imagemod
 from predport.core.model import DataUnit
 from predport.core.ontology import OntologyObject
 from predport.core.problems import Location
+from predport.core.reader import listing
 
 #: the shapes a box can become, preferred first (to choose among ontology objects of one name)
 BOXES = ("bounding_box", "rotatable_bounding_box", "polygon")
@@ -85,30 +86,13 @@ def _sequences(path: Path, sequences: Path | None) -> list[tuple[Path, Path, boo
             return [(path, path / rel, gt)]
     # (one listing, sorted by name, for both the sequence folders and the rows files: a folder of 10,000 images
     # took 0.1 s to detect as Paths made, sorted and stat-ed twice over)
-    entries = _entries(path)
+    entries = listing(path)
     split = [s for name, is_dir in entries if is_dir for s in _sequences(path / name, sequences)
              if s[0] == path / name]
     if split:
         return split
     return [(sequences / Path(name).stem if sequences else path, path / name, False) for name, _ in entries
             if name.endswith(".txt") and name != "labels.txt"]
-
-
-def _entries(folder: Path) -> list[tuple[str, bool]]:
-    """A folder's entries by name, sorted, with whether each is a folder (a symlink to one is)."""
-    import os
-
-    out = []
-    try:
-        with os.scandir(folder) as listing:
-            for e in listing:
-                try:
-                    out.append((e.name, e.is_dir()))
-                except OSError:
-                    out.append((e.name, False))
-    except OSError:
-        return []
-    return sorted(out)
 
 
 def _looks_mot(rows: Path) -> bool:

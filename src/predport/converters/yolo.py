@@ -130,17 +130,21 @@ def _looks_yolo(path: Path) -> bool:
 
 
 def _label_files(directory: Path, limit: int | None = None) -> list[Path]:
-    out: list[Path] = []
     for sub in (directory, directory / "labels"):
         if sub.is_dir():
-            for p in sorted(sub.rglob("*.txt")):
-                if p.name.lower() not in _NOT_LABELS:
-                    out.append(p)
-                    if limit is not None and len(out) >= limit:
-                        return out
+            out = predport.files_under(sub, _label_name, limit)
             if out:
                 return out
-    return out
+    return []
+
+
+def _label_name(name: str) -> bool:
+    return name.endswith(".txt") and name.lower() not in _NOT_LABELS
+
+
+def _image_name(name: str) -> bool:
+    """Whether a file name has an image's suffix (as ``Path.suffix`` has it: ``".png"`` alone has none)."""
+    return name.endswith(imagemod.EXTENSIONS) and name not in imagemod.EXTENSIONS
 
 
 class _Dataset:
@@ -196,7 +200,7 @@ class _Dataset:
             for entry in _entries(data.get(split)):
                 images.extend(_images_of(entry, root, config.parent))
         if not images and (root / "images").is_dir():
-            images = sorted(p for p in (root / "images").rglob("*") if p.suffix in imagemod.EXTENSIONS)
+            images = predport.files_under(root / "images", _image_name)
         labels = None if images else _label_files(root)
         return cls(root, names, kpt_shape, sorted(set(images)) or None, labels, image_dir, task)
 
@@ -215,7 +219,7 @@ class _Dataset:
             if key in values:
                 images.extend(_images_of(values[key], root, root))
         if not images:
-            images = sorted(p for p in root.rglob("*") if p.suffix in imagemod.EXTENSIONS)
+            images = predport.files_under(root, _image_name)
         return cls(root, names, None, images or None, None if images else _label_files(root), image_dir, task)
 
     def pairs(self, mine: Callable[[str], bool]) -> Iterator[tuple[Path, Path | None]]:
@@ -286,7 +290,7 @@ def _images_of(entry: str, root: Path, base: Path) -> list[Path]:
     if target is None:
         return []
     if target.is_dir():
-        return sorted(p for p in target.rglob("*") if p.suffix in imagemod.EXTENSIONS)
+        return predport.files_under(target, _image_name)
     if target.suffix in imagemod.EXTENSIONS:
         return [target]
     out = []

@@ -329,6 +329,25 @@ def files_under(root: Path, match: Callable[[str], bool], limit: int | None = No
     return out
 
 
+def listing(folder: Path) -> list[tuple[str, bool]]:
+    """A folder's entries by name, sorted, each with whether it is a folder (a symlink to one is, as for
+    ``Path.is_dir``); [] for a folder the system will not list. One ``os.scandir``: no ``Path`` per entry, and no
+    stat where the directory says the type."""
+    import os
+
+    out = []
+    try:
+        with os.scandir(folder) as entries:
+            for e in entries:
+                try:
+                    out.append((e.name, e.is_dir()))
+                except OSError:
+                    out.append((e.name, False))
+    except OSError:
+        return []
+    return sorted(out)
+
+
 #: how many pieces :meth:`ReadContext.decode_parts` cuts a file into per process (at most)
 PIECES_PER_WORKER = 8
 #: per process (by pid), the records :meth:`ReadContext.decode_parts` leaves for its exit to free: a process forked
