@@ -654,3 +654,44 @@ def test_files_under_lists_as_sorted_rglob_does_and_stops_at_the_limit(tmp_path:
     assert len(want) == 9 and tmp_path / "link" / "c.json" not in want  # (rglob does not follow it either)
     assert predport.files_under(tmp_path, lambda n: n.endswith(".json"), 3) == want[:3]
     assert predport.files_under(tmp_path / "missing", lambda n: True) == []
+
+
+def test_a_folder_that_cannot_be_listed_is_told_in_a_read_and_not_in_detection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing goes missing without a word: ``files_under`` and ``listing`` give a folder the system will not list
+    to ``unlisted`` (in a read, the reader's context reports it), and go on with the others; outside a read
+    (detection) they say nothing and do not raise."""
+    from predport.testing import _unlistable
+
+    for name in ("a/x.json", "b/y.json", "b/z.json", "c.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    told: list[tuple[Path, int | None]] = []
+    with monkeypatch.context() as m:
+        _unlistable(m, tmp_path / "b")
+        found = predport.files_under(tmp_path, lambda n: n.endswith(".json"),
+                                     unlisted=lambda f, e: told.append((f, e.errno)))
+        assert found == [tmp_path / "a" / "x.json", tmp_path / "c.json"]
+        assert predport.listing(tmp_path / "b", unlisted=lambda f, e: told.append((f, e.errno))) == []
+        assert predport.files_under(tmp_path, lambda n: True) == found  # (no reader reading: nothing to tell)
+    assert told == [(tmp_path / "b", 13), (tmp_path / "b", 13)]
+
+
+def test_a_coco_dataset_whose_annotations_folder_cannot_be_listed_is_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The COCO reader's dataset directory (annotations/*.json): an annotations folder the system will not list is
+    a located error, not an empty conversion."""
+    from predport.testing import _unlistable
+
+    (tmp_path / "ds" / "annotations").mkdir(parents=True)
+    shutil.copy(DATA / "coco" / "datumaro_instances_val.json", tmp_path / "ds" / "annotations" / "instances.json")
+    names = {c["name"]: "bounding_box" for c in
+             json.loads((DATA / "coco" / "datumaro_instances_val.json").read_text())["categories"]}
+    report, rows, _ = convert(tmp_path / "all", tmp_path / "ds", names, fmt="coco")
+    assert rows and not [p for p in report.problems if p.code == "source.unreadable"]
+    with monkeypatch.context() as m:
+        _unlistable(m, tmp_path / "ds" / "annotations")
+        report, rows, _ = convert(tmp_path / "blocked", tmp_path / "ds", names, fmt="coco")
+    told = [p for p in report.problems if p.code == "source.unreadable"]
+    assert [p.location.file for p in told] == [str(tmp_path / "ds" / "annotations")]
+    assert told[0].severity == "error" and "Permission denied" in told[0].message

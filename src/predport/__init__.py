@@ -23,6 +23,7 @@ from predport.core.reader import (
     file_head,
     files_under,
     head_lines,
+    listing,
 )
 from predport.hookspecs import hookimpl
 
@@ -38,5 +39,5 @@ __all__ = [
     "CODES", "BaseReader", "Capabilities", "DataUnit", "Detection", "Location", "Ontology", "PredportError",
     "Problem", "Problems", "ReadContext", "Reader", "Report", "SharedBoxes", "Tally", "__version__", "convert",
     "evaluate",
-    "file_head", "files_under", "head_lines", "hookimpl", "open_output", "read", "validate",
+    "file_head", "files_under", "head_lines", "hookimpl", "listing", "open_output", "read", "validate",
 ]

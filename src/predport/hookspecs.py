@@ -111,6 +111,12 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       entities of the reader's samples. Raise only for "cannot proceed" (:class:`predport.PredportError`);
       any other exception ends the run with the reader's name, the exception and its last frames, and nothing
       is written.
+    * Folders: list them with ``predport.files_under(root, match)`` (a tree, in ``sorted(rglob())`` order) and
+      ``predport.listing(folder)`` (one folder's entries), not ``glob``: a folder the system will not list is
+      then reported (``source.unreadable`` at that folder, by the core, around ``read``) where ``glob`` leaves
+      its files out without a word. The conformance kit makes each folder of a reader's directory samples
+      unlistable in turn and checks that the entities and data units still add up, or that the folder is
+      reported.
     * Class references: write the input's class name (``{"name": "car"}``); the core applies ``--class-map``
       to every reader's output. A reader whose input has class ids (COCO category ids, YOLO indices), or
       that needs the target class's shape to build a geometry, uses ``ctx.resolve_class(name, id, shapes)``

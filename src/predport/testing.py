@@ -30,6 +30,11 @@ against, and the number of input entities in it. The checks:
 ``test_capabilities_are_honest``
     the samples' output holds only what the reader declares it carries (shapes, confidences, attributes, tracks,
     classifications), and shows everything it declares: each declared capability needs a sample that has it.
+``test_reports_folders_it_cannot_list``
+    for each folder of a sample that is a directory (the sample's own included), a run in which the system will
+    not list that folder (as for a folder without read permission) still accounts for every entity, or reports
+    ``source.unreadable`` at that folder: files are never left out without a word. Readers list folders with
+    :func:`predport.files_under` and :func:`predport.listing`, which report it.
 ``test_survives_mutated_inputs``
     seeded mutations of each sample (files truncated, emptied, deleted; lines dropped, doubled, swapped; numbers
     replaced by NaN, huge or malformed values; bytes that are not UTF-8) never raise: the run reports problems,
@@ -276,6 +281,31 @@ BIG = 64 << 20
 _DATA_SUFFIXES = frozenset({".json", ".jsonl", ".xml", ".txt", ".csv"})
 
 
+def _unlistable(patch: Any, folder: Path) -> None:
+    """Make the system refuse to list ``folder`` (``os.scandir`` and ``os.listdir`` raise EACCES for it, as for a
+    folder without read permission; its entries can still be opened by name), through pytest's ``monkeypatch``."""
+    import errno
+
+    target = os.path.realpath(folder)
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def refused(path: Any) -> bool:
+        return not isinstance(path, int) and os.path.realpath(os.fsdecode(path)) == target
+
+    def scandir(path: Any = ".") -> Any:
+        if refused(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
+        return real_scandir(path)
+
+    def listdir(path: Any = ".") -> Any:
+        if refused(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
+        return real_listdir(path)
+
+    patch.setattr(os, "scandir", scandir)
+    patch.setattr(os, "listdir", listdir)
+
+
 def _grown(sample: Path, tmp: Path, size: int) -> Path:
     """A copy of ``sample`` (a file or a directory) whose data files are ``size`` bytes: their content, then
     zeros (sparse: nothing is written). Side files named like a names list keep their size."""
@@ -420,6 +450,24 @@ def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
             missing = sorted(((caps.shapes - shapes) | (_declared(caps) - features)) - waived.keys())
             assert not missing, f"{reader} declares {missing}, which no sample shows: add a sample that has them"
             assert not waived.keys() & (shapes | features), f"{reader}: a sample shows what unshown_ waives"
+
+        @pytest.mark.parametrize("sample", [s for s in own if Path(s.path).is_dir()], ids=str)
+        def test_reports_folders_it_cannot_list(self, sample: Sample, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+            root = Path(sample.path)
+            units = run(sample, root, tmp_path / "all", write=True).units + 0
+            for k, folder in enumerate([root, *sorted(p for p in root.rglob("*") if p.is_dir())]):
+                with monkeypatch.context() as m:
+                    _unlistable(m, folder)
+                    report = run(sample, root, tmp_path / str(k), write=True)
+                located(report, f"{sample}, {folder} unlistable")
+                seen = sum(g["converted"] + g["reported"] + g.get("filtered", 0) for g in report.per_group().values())
+                told = [p for p in report.problems if p.code == "source.unreadable"
+                        and os.path.realpath(p.location.file) == os.path.realpath(folder)]
+                assert (seen == sample.entities and report.units == units) or told, (
+                    f"{sample}: with {folder} unlistable the run accounts for {seen} of {sample.entities} entities "
+                    f"and writes {report.units} of {units} data units, and it does not report the folder: list "
+                    "folders with predport.files_under / predport.listing")
 
         @pytest.mark.parametrize("sample", own, ids=str)
         def test_survives_mutated_inputs(self, sample: Sample, tmp_path: Path) -> None:

@@ -97,8 +97,9 @@ def files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         return []
-    found = [path / "annotations.xml"] if (path / "annotations.xml").is_file() else sorted(path.glob("*.xml"))
-    return found
+    if (path / "annotations.xml").is_file():
+        return [path / "annotations.xml"]
+    return [path / name for name, is_dir in predport.listing(path) if name.endswith(".xml") and not is_dir]
 
 
 def stream(path: Path, ctx: predport.ReadContext) -> Iterator[tuple[str, Element]]:

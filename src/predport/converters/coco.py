@@ -145,7 +145,7 @@ def _dataset_files(path: Path) -> list[Path]:
     the directory's one .json file. Files whose annotations carry no category (captions) are not detection
     files and are left to the user."""
     base = path / "annotations" if (path / "annotations").is_dir() else path
-    found = sorted(base.glob("*.json"))
+    found = [base / name for name, is_dir in predport.listing(base) if name.endswith(".json") and not is_dir]
     if base == path and len(found) != 1:
         return []
     return [f for f in found if not f.name.startswith(("captions_", "image_info_"))]

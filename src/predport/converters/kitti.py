@@ -118,7 +118,7 @@ def _unlabelled(path: Path) -> list[Path]:
         found = [path / name] if (path / name).is_dir() else _named_dirs(path, (name,))
         for images in found:
             labels = images.parent / labels_name
-            out += [p for p in sorted(images.iterdir())
+            out += [p for p in (images / name for name, _ in listing(images))
                     if p.suffix in imagemod.EXTENSIONS and not (labels / (p.stem + ".txt")).is_file()]
     return out
 

@@ -115,11 +115,14 @@ def _mot_row(line: str) -> bool:
 
 
 def _listing(directory: Path) -> list[Path]:
-    """The entries of the frames directory seqinfo.ini names ([] when it names none the system lets us list)."""
+    """The entries of the frames directory seqinfo.ini names ([] when there is none; one the system will not list
+    is reported)."""
     try:
-        return list(directory.iterdir())
-    except (OSError, ValueError):
+        if not directory.is_dir():
+            return []
+    except (OSError, ValueError):  # (a name the system refuses: NUL in it, say)
         return []
+    return [directory / name for name, _ in listing(directory)]
 
 
 def _unit(seq: Path, rows: Path, gt: bool, ctx: predport.ReadContext) -> DataUnit | None:

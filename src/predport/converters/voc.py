@@ -100,7 +100,9 @@ def _unannotated(path: Path, annotated: set[str], ctx: predport.ReadContext) -> 
     sets = path / "ImageSets" / "Main"
     if not path.is_dir() or not sets.is_dir():
         return
-    listed = sorted({line.split()[0] for f in sets.glob("*.txt") if "_" not in f.stem
+    lists = [sets / name for name, is_dir in predport.listing(sets)
+             if name.endswith(".txt") and "_" not in name[:-4] and not is_dir]
+    listed = sorted({line.split()[0] for f in lists
                      for line in f.read_text("utf-8", "replace").splitlines() if line.strip()} - annotated)
     for stem in listed:
         image = imagemod.find(path / "JPEGImages", stem)

@@ -36,7 +36,7 @@ from predport.core.model import DataUnit
 from predport.core.ontology import Ontology
 from predport.core.parallel import describe, die_with_parent, exit_text, held
 from predport.core.problems import Location, PredportError, Problem, Problems
-from predport.core.reader import ReadContext, Shared
+from predport.core.reader import UNLISTED, ReadContext, Shared
 from predport.core.validate import RBoxes, ResolvedUnit, check_branch, check_unit, record_group
 from predport.core.validate.resolved import count_shared
 from predport.core.writer import BranchWriter, check_target, file_key, is_file_output
@@ -396,6 +396,8 @@ def cannot_carry(reader: Any, ontology: Ontology) -> list[Problem]:
 
 
 def _read(path: Path, reader: Any, ctx: ReadContext) -> Iterator[tuple[DataUnit, ReadContext]]:
+    # (a folder that files_under or listing cannot list while this reader reads is reported, in whatever reader)
+    told = UNLISTED.set(ctx.unlisted)
     try:
         for unit in reader.read(path, ctx):
             yield unit, ctx
@@ -403,6 +405,9 @@ def _read(path: Path, reader: Any, ctx: ReadContext) -> Iterator[tuple[DataUnit,
         raise
     except Exception as e:  # a reader's bug: say whose, and where, instead of a bare traceback
         raise PredportError(f"reader {reader.name!r} failed on {path}: {describe(e)}") from e
+    finally:
+        with contextlib.suppress(ValueError):  # (a generator closed in another context: that one never had it)
+            UNLISTED.reset(told)
 
 
 def _mapped(stream: Iterator[tuple[DataUnit, ReadContext]], ont: Ontology, classes: ClassMap,

@@ -35,7 +35,7 @@ class PredportError(Exception):
 #: are in :data:`CODES`.
 CORE_CODES: dict[str, str] = {
     # input that cannot be read
-    "source.unreadable": "a source file cannot be opened or parsed",
+    "source.unreadable": "a source file cannot be opened or parsed, or a folder of sources cannot be listed",
     "source.unsupported": "a record of a kind this reader does not convert (e.g. a DICOM label row)",
     "source.invalid": "a source record does not have the structure its format requires",
     # schema

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -134,6 +135,16 @@ class ReadContext:
         left out on purpose (MOT rows flagged 0, KITTI DontCare regions) passes ``entities=N``."""
         self.problems.append(Problem(code, severity, message, location, group,
                                      -1 if entities is None else entities))
+
+    def unlisted(self, folder: Path, error: OSError) -> None:
+        """Report a folder the system will not list (once a run): the files in it are not read. The core calls
+        it for every folder that :func:`files_under` or :func:`listing` cannot list while a reader reads (not
+        while it detects: detection cannot report)."""
+        said = self.memo.setdefault("predport.unlisted", set())
+        if str(folder) not in said:
+            said.add(str(folder))
+            self.report("source.unreadable", f"cannot list it ({error.strerror or error}): no file in it is read",
+                        Location(str(folder)))
 
     def load_json(self, path: Path) -> tuple[bool, Any]:
         """(True, document) for a readable JSON file; (False, None) after reporting why it is not."""
@@ -292,11 +303,25 @@ def head_lines(path: Path, count: int = 5, size: int = 65536) -> list[str]:
     return [line for line in lines if line][:count]
 
 
-def files_under(root: Path, match: Callable[[str], bool], limit: int | None = None) -> list[Path]:
+#: what is told of a folder that cannot be listed while a reader reads: the pipeline sets it to the reader's
+#: :meth:`ReadContext.unlisted` around each ``read`` (a context variable: each thread of a Dask worker has its own)
+UNLISTED: ContextVar[Callable[[Path, OSError], None] | None] = ContextVar("predport_unlisted", default=None)
+
+
+def _tell_unlisted(folder: str | Path, error: OSError, unlisted: Callable[[Path, OSError], None] | None) -> None:
+    tell = unlisted or UNLISTED.get()
+    if tell is not None:
+        tell(Path(folder), error)
+
+
+def files_under(root: Path, match: Callable[[str], bool], limit: int | None = None, *,
+                unlisted: Callable[[Path, OSError], None] | None = None) -> list[Path]:
     """The files below ``root`` (recursively) whose names ``match``, in the order ``sorted(root.rglob(...))``
     gives them, and only the first ``limit`` of them when it is given. Like ``rglob``, it does not descend into a
-    symlinked folder nor one the system will not list; unlike it, only files are taken (a folder named
-    ``x.json`` is not one).
+    symlinked folder; unlike it, only files are taken (a folder named ``x.json`` is not one), and a folder the
+    system will not list (or an entry whose type it will not tell) is not passed over without a word: it is given
+    to ``unlisted`` (folder, error), by default the reading reader's :meth:`ReadContext.unlisted`, which reports
+    it. (Outside a read, in detection, nothing is told.)
 
     Why: each directory is listed and sorted by name as the walk reaches it, and the walk stops at ``limit``,
     where ``sorted(rglob())[:limit]`` made a ``Path`` of every entry of the whole tree and sorted them all. A
@@ -310,7 +335,8 @@ def files_under(root: Path, match: Callable[[str], bool], limit: int | None = No
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
-        except OSError:  # (rglob skips a folder it may not list, or one removed meanwhile)
+        except OSError as err:  # (rglob passes over a folder it may not list, or one removed meanwhile)
+            _tell_unlisted(folder, err, unlisted)
             return False
         for e in entries:
             try:
@@ -321,18 +347,19 @@ def files_under(root: Path, match: Callable[[str], bool], limit: int | None = No
                     out.append(Path(e.path))
                     if limit is not None and len(out) >= limit:
                         return True
-            except OSError:
-                continue
+            except OSError as err:
+                _tell_unlisted(e.path, err, unlisted)
         return False
 
     walk(str(root))
     return out
 
 
-def listing(folder: Path) -> list[tuple[str, bool]]:
+def listing(folder: Path, *, unlisted: Callable[[Path, OSError], None] | None = None) -> list[tuple[str, bool]]:
     """A folder's entries by name, sorted, each with whether it is a folder (a symlink to one is, as for
-    ``Path.is_dir``); [] for a folder the system will not list. One ``os.scandir``: no ``Path`` per entry, and no
-    stat where the directory says the type."""
+    ``Path.is_dir``); [] for a folder the system will not list, which is given to ``unlisted`` as by
+    :func:`files_under`. One ``os.scandir``: no ``Path`` per entry, and no stat where the directory says the
+    type."""
     import os
 
     out = []
@@ -343,7 +370,8 @@ def listing(folder: Path) -> list[tuple[str, bool]]:
                     out.append((e.name, e.is_dir()))
                 except OSError:
                     out.append((e.name, False))
-    except OSError:
+    except OSError as err:
+        _tell_unlisted(folder, err, unlisted)
         return []
     return sorted(out)
 
