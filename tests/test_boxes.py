@@ -452,8 +452,14 @@ def shared_tables(draw: st.DrawFn) -> tuple[boxes.SharedBoxes, list[tuple[int, i
         del columns["confidence"]
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=4)))
     classes = CLASSES if tidy else draw(st.sampled_from([CLASSES, CLASSES, None, "x", [1], [{"class": 5}]]))
-    return boxes.SharedBoxes(classes, columns, source={"file": "results.json"}), list(zip([0, *cuts], [*cuts, n],
-                                                                                        strict=True))
+    slices = list(zip([0, *cuts], [*cuts, n], strict=True))
+    if draw(st.booleans()):  # (as YOLO's: each unit from its own file, rows by line, ids that repeat across units)
+        columns["line"] = np.array(draw(st.lists(st.integers(1, 500), min_size=n, max_size=n)), dtype=np.int64)
+        if tidy or draw(st.booleans()):
+            columns["id"] = [f"l{k - a + 1}" for a, b in slices for k in range(a, b)]
+        return boxes.SharedBoxes(classes, columns, source={"file": "results.json"}, units=[a for a, _ in slices],
+                                 sources=[{"file": f"labels/{k}.txt"} for k in range(len(slices))]), slices
+    return boxes.SharedBoxes(classes, columns, source={"file": "results.json"}), slices
 
 
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None)
@@ -463,7 +469,7 @@ def test_any_shared_table_validates_and_writes_as_the_tables_of_its_slices(case:
     it stands for, without an exception: the fast path when the table and the slice allow it, else that table."""
     table, slices = case
     fast = 0
-    for a, b in slices:
+    for a, b in [*slices, (0, table.n)] if table.sources is not None else slices:  # (and one across the units)
         (ru, problems), (ref, ref_problems) = slice_both(table, a, b, objects)
         assert problem_set(problems) == problem_set(ref_problems)
         assert (ru is None) == (ref is None)
@@ -539,3 +545,29 @@ def test_a_filtered_table_is_made_once_and_let_go_with_its_table() -> None:
     del unit, units, first, second, table
     gc.collect()
     assert len(filters._MADE) == 0
+
+
+def test_a_table_of_units_from_many_files_gives_each_unit_its_own_source_and_ids() -> None:
+    """A shared table with ``sources`` (one file per unit, as YOLO's label files): each unit's table has its own
+    source, so its rows are located in its file by line; ids may repeat across units, not within one, and a slice
+    across two units whose ids repeat is not cleared for the fast path. A filtered copy keeps the sources."""
+    import numpy as np
+
+    from predport.core.filters import Filters
+
+    rows = [(0, "l1", 0.1, 0.1, 0.2, 0.2, 0.9, ""), (1, "l2", 0.3, 0.3, 0.2, 0.2, 0.2, ""),
+            (0, "l1", 0.5, 0.5, 0.2, 0.2, 0.8, "")]
+    table = shared_table(rows, line=np.array([1, 2, 1]))
+    table = boxes.SharedBoxes(table.classes, table.columns, units=[0, 2, 3],
+                              sources=[{"file": "a.txt"}, {"file": "b.txt"}, {"file": "c.txt"}])
+    assert [table.rows(a, b).table()["source"] for a, b in ((0, 2), (2, 3))] == [{"file": "a.txt"}, {"file": "b.txt"}]
+    assert "source" not in table.rows(0, 3).table() and table.rows(3, 3).source() == {"file": "c.txt"}
+    assert boxes.row_source(table.rows(0, 2).table(), 1) == {"file": "a.txt", "line": 2, "group": "animal"}
+    assert table.clean(ONTOLOGY, 0, 2) is not None and table.clean(ONTOLOGY, 2, 3) is not None
+    assert table.clean(ONTOLOGY, 0, 3) is None  # ("l1" twice)
+    with np.testing.assert_raises(ValueError):  # (one source per unit)
+        boxes.SharedBoxes(table.classes, table.columns, units=[0, 2], sources=[{"file": "a.txt"}])
+    unit = image_unit(rows[:1])
+    unit["objects"], unit["boxes"] = [], table.rows(2, 3)
+    out = Filters(0.5, None).apply_any(unit, Counter(), ONTOLOGY)
+    assert type(out["boxes"]) is boxes.BoxSlice and out["boxes"].source() == {"file": "b.txt"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from predport.core.model import Boxes, DataUnit, Object, Source
@@ -78,7 +78,7 @@ def expand(unit: DataUnit) -> DataUnit:
 
 
 #: the columns a shared table may hold (:class:`SharedBoxes`): what whole-file readers of plain boxes have
-SHARED_COLUMNS = ("class", "id", "x", "y", "w", "h", "confidence", "record")
+SHARED_COLUMNS = ("class", "id", "x", "y", "w", "h", "confidence", "record", "line")
 _NUMBERS = ("x", "y", "w", "h", "confidence")
 
 
@@ -94,9 +94,9 @@ class SharedBoxes:
     table's ``units``, a broken table) the unit is converted as that table.
 
     Columns are numpy arrays or sequences, all as long as ``class``: ``x``, ``y``, ``w``, ``h`` and
-    ``confidence`` float64 arrays (what ``tolist()`` gives is the column), ``class`` and ``record`` integer arrays,
-    ``id`` an integer array (an integer stands for its decimal spelling: 17 is the id "17") or a sequence of
-    strings. The table copies ``classes`` and ``source``, and takes the arrays as they are and makes them
+    ``confidence`` float64 arrays (what ``tolist()`` gives is the column), ``class``, ``record`` and ``line``
+    integer arrays, ``id`` an integer array (an integer stands for its decimal spelling: 17 is the id "17") or a
+    sequence of strings. The table copies ``classes`` and ``source``, and takes the arrays as they are and makes them
     read-only: a reader must not change an array once it has handed it over (the checks are made once). Columns
     of other types are not refused here: their units are converted as the tables of their rows, where the schema
     says what is wrong with them.
@@ -104,12 +104,18 @@ class SharedBoxes:
     ``units`` (optional): where the ranges of rows the reader will hand out as units begin, ascending, from 0 (the
     last one ends at the table's end). It changes no meaning; it lets ``--top-k``, which ranks the rows of each
     unit, do so a column at a time for the whole table (a slice that is not one of these ranges is filtered as its
-    plain table)."""
+    plain table).
 
-    __slots__ = ("__weakref__", "_verdicts", "classes", "columns", "field", "n", "source", "units")
+    ``sources`` (optional, with ``units``): each unit's own ``source``, in the order of ``units``, for a table whose
+    units come from different files (a YOLO label file each): the table of a slice that is one of the units has
+    that unit's source (a slice that is not one has ``source``). Ids then need only differ within each unit (a
+    slice that is not within one unit is converted as its plain table when they repeat across units)."""
+
+    __slots__ = ("__weakref__", "_ids", "_starts", "_verdicts", "classes", "columns", "field", "n", "source",
+                 "sources", "units")
 
     def __init__(self, classes: list[Any], columns: dict[str, Any], *, field: str | None = None,
-                 source: Any = None, units: Any = None) -> None:
+                 source: Any = None, units: Any = None, sources: Any = None) -> None:
         import numpy as np
 
         unknown = set(columns) - set(SHARED_COLUMNS)
@@ -129,7 +135,9 @@ class SharedBoxes:
         cls = self.columns.get("class")
         self.n = len(cls) if cls is not None else 0
         self._verdicts: dict[int, tuple[Any, tuple[list[Any], list[int]] | None]] = {}
+        self._ids: str | None = None  # (whether ids differ: "table", "units" (within each), "no"; when asked)
         self.units = None
+        self._starts: list[int] = []
         if units is not None:
             starts = np.asarray(units, dtype=np.int64)
             if starts.ndim != 1 or (len(starts) and (starts[0] != 0 or (np.diff(starts) < 0).any()
@@ -137,6 +145,14 @@ class SharedBoxes:
                 raise ValueError("SharedBoxes units: where ranges of its rows begin, ascending from 0")
             starts.flags.writeable = False
             self.units = starts
+            self._starts = starts.tolist()
+        self.sources = None
+        if sources is not None:
+            if units is None or len(sources) != len(self._starts):  # (a reader's bug)
+                raise ValueError("SharedBoxes sources: one per unit, with units")
+            # (a source is a small dict of strings and numbers: a copy of it, not a deep copy, 5,000 a table)
+            self.sources = [dict(s) if type(s) is dict and all(type(v) in (str, int) for v in s.values())
+                            else copy.deepcopy(s) for s in sources]
 
     def rows(self, start: int, stop: int) -> BoxSlice:
         """Rows ``start`` to ``stop - 1``, as a data unit's ``boxes``."""
@@ -162,8 +178,22 @@ class SharedBoxes:
         if found is None or not (type(start) is int and type(stop) is int and 0 <= start <= stop <= self.n):
             return None
         classes, failing = found
+        if self._ids == "units" and stop > start:  # (ids repeat across units: one unit's rows at most)
+            i = bisect_right(self._starts, start) - 1
+            if stop > (self._starts[i + 1] if i + 1 < len(self._starts) else self.n):
+                return None
         k = bisect_left(failing, start)
         return classes if k == len(failing) or failing[k] >= stop else None
+
+    def unit_index(self, start: int, stop: int) -> int | None:
+        """Which of ``units`` rows ``start`` to ``stop - 1`` are (None: not one of them)."""
+        starts = self._starts
+        i = bisect_left(starts, start)
+        while i < len(starts) and starts[i] == start:
+            if (starts[i + 1] if i + 1 < len(starts) else self.n) == stop:
+                return i
+            i += 1
+        return None
 
 
 class BoxSlice:
@@ -182,6 +212,15 @@ class BoxSlice:
 
     def __repr__(self) -> str:
         return f"BoxSlice(rows {self.start}..{self.stop - 1} of {self.shared.n})"
+
+    def source(self) -> Any:
+        """The ``source`` of the table this slice stands for: its unit's, when the shared table has ``sources``."""
+        sh = self.shared
+        if sh.sources is not None:
+            i = sh.unit_index(self.start, self.stop)
+            if i is not None:
+                return sh.sources[i]
+        return sh.source
 
     def table(self, compact: bool = True) -> Boxes:
         """The box table this slice stands for: plain lists and JSON values; its classes are the shared table's
@@ -214,8 +253,9 @@ class BoxSlice:
             out["classes"] = list(map(_entry, entries))
         if sh.field is not None:
             out["field"] = sh.field
-        if sh.source is not None:
-            out["source"] = copy.deepcopy(sh.source)
+        src = self.source()
+        if src is not None:
+            out["source"] = copy.deepcopy(src)
         return out  # type: ignore[return-value]
 
 
@@ -263,12 +303,17 @@ def _verdict(sh: SharedBoxes, ontology: Any) -> tuple[list[Any], list[int]] | No
         probe["source"] = sh.source
     if not schema.compiled_def("boxes")(probe):
         return None
+    if sh.sources is not None and not all(map(schema.compiled_def("source"), sh.sources)):
+        return None
     cls = cols["class"]
     if n and (int(cls.min()) < 0 or int(cls.max()) >= len(sh.classes)):
         return None
     if "record" in cols and n and int(cols["record"].min()) < 0:
         return None
-    if not _distinct(cols["id"]):  # (one id on two rows is one track)
+    if sh._ids is None:  # (one id on two rows of a unit is one track)
+        sh._ids = "table" if _distinct(cols["id"]) else "units" if sh.units is not None and _distinct_within(
+            cols["id"], sh._starts) else "no"
+    if sh._ids == "no":
         return None
     x, y, w, h = cols["x"], cols["y"], cols["w"], cols["h"]
     with np.errstate(invalid="ignore", over="ignore"):
@@ -280,6 +325,12 @@ def _verdict(sh: SharedBoxes, ontology: Any) -> tuple[list[Any], list[int]] | No
     if None in resolved:
         ok &= np.array([c is not None for c in resolved], dtype=bool)[cls]
     return resolved, np.flatnonzero(~ok).tolist()
+
+
+def _distinct_within(ids: Any, starts: list[int]) -> bool:
+    """No id twice within any of the ranges that begin at ``starts`` (ascending, from 0)."""
+    ends = [*starts[1:], len(ids)]
+    return all(_distinct(ids[a:b]) for a, b in zip(starts, ends, strict=True) if b - a > 1)
 
 
 def _distinct(ids: Any) -> bool:

@@ -211,10 +211,12 @@ class _Filtered:
             shared.units.tolist(), [*shared.units[1:].tolist(), shared.n], strict=True))
         self.given = shared.columns["class"]
         self.starts = np.concatenate(([0], np.cumsum(keep)))  # (row k of the original: this table's row)
+        # (a table with its units' own sources keeps them: its units begin where their first kept row is)
         self.table = None if bool(keep.all()) else boxmod.SharedBoxes(
             shared.classes, {name: col[keep] if isinstance(col, np.ndarray) else tuple(col[k] for k in
                                                                                        np.flatnonzero(keep))
-                             for name, col in shared.columns.items()}, field=shared.field, source=shared.source)
+                             for name, col in shared.columns.items()}, field=shared.field, source=shared.source,
+            units=None if shared.sources is None else self.starts[shared.units], sources=shared.sources)
         self.classes = self.given[keep]
 
     @classmethod

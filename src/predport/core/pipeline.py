@@ -961,7 +961,7 @@ def records_file(unit: Any) -> str | None:
     src = unit.get("source")
     own = src.get("file") if isinstance(src, dict) else None
     boxes = unit.get("boxes")
-    table_src = boxes.shared.source if type(boxes) is boxmod.BoxSlice else (
+    table_src = boxes.source() if type(boxes) is boxmod.BoxSlice else (
         boxes.get("source") if isinstance(boxes, dict) else None)
     found = table_src.get("file") if isinstance(table_src, dict) else None
     objects = unit.get("objects")
