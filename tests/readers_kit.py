@@ -17,7 +17,7 @@ from sdk_oracle import parse, sdk_ontology
 
 def convert(tmp: Path, sources: list[Path] | Path, objects: dict[str, Any], fmt: str | None = None,
             attributes: dict[str, Any] | None = None, skeletons: dict[str, Any] | None = None,
-            classifications: dict[str, Any] | None = None, keep_going: bool = True,
+            classifications: dict[str, Any] | None = None, keep_going: bool = True, workers: int = 1,
             **options: Any) -> tuple[predport.Report, dict[str, Any], dict[str, Any]]:
     """(report, label rows by title, ontology) of a conversion into ``tmp/out``."""
     ont = ontology(objects, attributes=attributes, skeletons=skeletons, classifications=classifications)
@@ -26,7 +26,7 @@ def convert(tmp: Path, sources: list[Path] | Path, objects: dict[str, Any], fmt:
     path.write_text(json.dumps(ont))
     out = tmp / "out"
     report = predport.convert(sources if isinstance(sources, list) else [sources], path, "preds", out, fmt=fmt,
-                              options=options, keep_going=keep_going)
+                              options=options, keep_going=keep_going, workers=workers)
     rows = {}
     if (out / "manifest.json").is_file():
         manifest = json.loads((out / "manifest.json").read_text())

@@ -618,6 +618,87 @@ def test_yolo_files_read_as_numbers_or_as_tokens_convert_alike(tmp_path: Path, m
     assert r1.per_group() == r2.per_group()
 
 
+@pytest.mark.parametrize("options", [{}, {"min_confidence": 0.5, "top_k": 3}, {"workers": 2},
+                                     {"confidence_column": "first"}], ids=["plain", "filters", "workers", "conf-first"])
+def test_yolo_files_converted_together_convert_as_one_by_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            options: dict[str, Any]) -> None:
+    """Label files converted together (their detect lines one shared box table, BATCH files at a time) and one by
+    one (BATCH = 1: each file's own table, line by line where needed): the same label rows, the same located
+    problems in the same order, the same counts; files whose lines are not all plain boxes of box classes inside
+    the frame go one by one in both. The shared table is used (most files), and rows of it that validation
+    refuses (a confidence above 1, a zero width) are located in their own file and line."""
+    import random
+
+    rnd = random.Random(7)
+
+    def box(c: int, conf: bool) -> str:
+        w, h = rnd.randint(1, 400) / 1000, rnd.randint(1, 400) / 1000
+        cx, cy = rnd.randint(int(w * 500) + 1, 1000 - int(w * 500) - 1) / 1000, \
+            rnd.randint(int(h * 500) + 1, 1000 - int(h * 500) - 1) / 1000
+        score = f" {rnd.randint(1, 999) / 1000}" if conf else ""
+        return f"{c} {cx} {cy} {w} {h}{score}" if options.get("confidence_column") != "first" or not conf else \
+            f"{c}{score} {cx} {cy} {w} {h}"
+
+    def lines(n: int, conf: bool, classes: tuple[int, ...] = (0, 1, 3, 4)) -> list[str]:
+        return [box(rnd.choice(classes), conf) for _ in range(n)]
+
+    files = {f"clean{k}": lines(20 + k, k % 2 == 0) for k in range(8)}
+    files |= {
+        "dogs": lines(18, True, (0, 2)),  # (dog is a polygon class: line by line, reported)
+        "unknown": [*lines(17, True), box(9, True)],
+        "off_frame": [*lines(17, True), "1 0.95 0.5 0.2 0.2 0.5"],
+        "nan": [*lines(17, True), "1 0.5 0.5 0.2 0.2 nan"],
+        "conf_above_1": [*lines(8, True), "", *lines(8, True), box(1, False) + " 1.5"],  # (line 18)
+        "zero_width": [*lines(16, True), "3 0.5 0.5 0 0.2 0.4"],
+        "short": lines(5, True),
+        "tracks": [line + " 7" for line in lines(16, True)],
+        "five_and_six": [*lines(10, True), *lines(10, False)],
+        "empty": [],
+    }
+    if options.get("confidence_column") == "first":
+        files = {k: v for k, v in files.items() if k not in ("conf_above_1", "zero_width", "off_frame", "nan")}
+    d = tmp_path / "d"
+    (d / "images").mkdir(parents=True)
+    (d / "labels").mkdir()
+    (d / "data.yaml").write_text('names: ["car", "person", "dog", "traffic_light", "road"]\n')
+    png = DATA / "written" / "ultralytics" / "detect" / "files" / "images" / "a.png"
+    for name, text in files.items():
+        (d / "labels" / f"{name}.txt").write_text("\n".join(text) + "\n")
+        shutil.copy(png, d / "images" / f"{name}.png")
+    objects: dict[str, Any] = {n: "bounding_box" for n in ("car", "person", "traffic_light", "road")}
+    objects["dog"] = "polygon"
+    shared: list[int] = []
+    made = yolo._Lines._shared
+
+    def spy(self: Any, batch: list[Any]) -> dict[int, Any]:
+        found = made(self, batch)
+        shared.append(len(found))
+        return found
+
+    monkeypatch.setattr(yolo._Lines, "_shared", spy)
+    r1, rows1, _ = convert(tmp_path / "together", d, objects, **options)
+    monkeypatch.setattr(yolo, "BATCH", 1)
+    r2, rows2, _ = convert(tmp_path / "one", d, objects, **options)
+    if options.get("workers") != 2:  # (forked processes' calls are not seen here)
+        assert sum(shared) >= 7  # (the clean files but the first, which the run reads before the others)
+    assert rows1.keys() == rows2.keys() and len(rows1) >= 10 and r1.left_out == r2.left_out
+    strip = {"created_at", "last_edited_at", "createdAt", "lastEditedAt"}
+
+    def clean_ts(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: clean_ts(v) for k, v in x.items() if k not in strip}
+        return [clean_ts(v) for v in x] if isinstance(x, list) else x
+
+    assert clean_ts(rows1) == clean_ts(rows2)
+    located = [(p.code, p.severity, p.location.file, p.location.line, p.message) for p in r1.problems]
+    assert located == [(p.code, p.severity, p.location.file, p.location.line, p.message) for p in r2.problems]
+    assert r1.per_group() == r2.per_group() and r1.objects == r2.objects and r1.units == r2.units
+    where = {(c, Path(f).name, line) for c, _, f, line, _ in located}
+    if "conf_above_1" in files and "top_k" not in options:  # (the filters leave those rows out)
+        assert ("confidence.out_of_range", "conf_above_1.txt", 18) in where
+        assert any(c.startswith("geometry") and f == "zero_width.txt" and line == 17 for c, f, line in where)
+
+
 def test_image_sizes_are_pillows_for_every_test_image(tmp_path: Path) -> None:
     """imagesize reads the headers first, Pillow the rest: the same (width, height) as Pillow for every image the
     tests hold (as stored, before EXIF rotation), and None for what is no image or a header cut short."""

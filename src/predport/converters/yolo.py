@@ -89,11 +89,17 @@ class YoloReader(predport.BaseReader):
             return
         converter = _Lines(ctx, dataset)
         missing: list[str] = []
+        batch: list[_File] = []
+        size = 1  # (the first unit at once: the run's workers fork after it, and share the rest)
         for label, image in dataset.pairs(ctx.mine):
             title = image.name if image is not None else label.stem
             if image is None:
                 missing.append(label.name)
-            yield converter.unit(label, image, title)
+            batch.append(converter.begin(label, image, title))
+            if len(batch) >= size:
+                yield from converter.finish(batch)
+                batch, size = [], BATCH
+        yield from converter.finish(batch)
         if missing:
             ctx.report("yolo.no_image", f"{len(missing)} label file(s) without their image ({', '.join(missing[:3])}"
                        f"{' ...' if len(missing) > 3 else ''}): titled by their stem, without a pixel size (use "
@@ -335,6 +341,23 @@ def _names(value: Any, ctx: predport.ReadContext | None, where: Location | None)
     return None
 
 
+#: label files converted together (:meth:`_Lines.finish`)
+BATCH = 512
+
+
+class _File:
+    """A label file read, not yet converted (:meth:`_Lines.begin`): its unit so far, its bytes (None: not read, and
+    ``error`` says why; None too for an image without a label file), and its lines as numbers when it has at
+    least 16 lines of ``width`` numbers each (a detect file, :meth:`_Lines.finish` takes it with the others)."""
+
+    __slots__ = ("data", "error", "file", "numbers", "size", "unit", "width")
+
+    def __init__(self, unit: dict[str, Any], file: str, size: tuple[int, int] | None, data: bytes | None,
+                 error: OSError | None, numbers: list[list[int | float]] | None, width: int) -> None:
+        self.unit, self.file, self.size, self.data, self.error = unit, file, size, data, error
+        self.numbers, self.width = numbers, width
+
+
 class _Lines:
     """Label lines -> records of one data unit."""
 
@@ -375,6 +398,12 @@ class _Lines:
         return ("polygon", "skeleton")
 
     def unit(self, label: Path, image: Path | None, title: str) -> DataUnit:
+        """The data unit of one label file (and its image)."""
+        [unit] = self.finish([self.begin(label, image, title)])
+        return unit
+
+    def begin(self, label: Path, image: Path | None, title: str) -> _File:
+        """A label file read (nothing reported yet: problems are reported as its unit is made, in order)."""
         size = imagemod.size(image) if image is not None else None
         unit: dict[str, Any] = {"title": title, "kind": "image", "width": size[0] if size else None,
                                 "height": size[1] if size else None, "objects": [], "classifications": [],
@@ -383,15 +412,120 @@ class _Lines:
         try:
             data = label.read_bytes()
         except FileNotFoundError:
-            return unit  # type: ignore[return-value]  # (an image without a label file: no predictions)
+            return _File(unit, file, size, None, None, None, 0)  # (an image without a label file: no predictions)
         except OSError as e:
-            self.ctx.report("source.unreadable", f"cannot read: {e}", Location(file))
-            return unit  # type: ignore[return-value]
-        rows: dict[str, list[Any]] = {k: [] for k in ("class", "id", "x", "y", "w", "h", "confidence", "line")}
-        classes: dict[tuple[str, str], int] = {}  # (ontology hash, label): index, in order
+            return _File(unit, file, size, None, e, None, 0)
         first = data[:256].split(b"\n", 1)[0]
         # (detect lines, of 4 or 5 spaces, as numbers; any other file goes by its tokens, as its lines would)
         numbers = numeric_lines(data) if first.count(b" ") in (4, 5) else None
+        width = 0
+        if numbers is not None and len(numbers) >= 16 and self.dataset.task in ("auto", "detect"):
+            widths = {len(t) for t in numbers if t}
+            width = widths.pop() if len(widths) == 1 else 0
+        return _File(unit, file, size, data, None, numbers, width if width in (5, 6) else 0)
+
+    def finish(self, files: list[_File]) -> Iterator[DataUnit]:
+        """The files' data units, in order. Files of detect lines (:class:`_File` ``width``) whose classes are all
+        box classes and whose boxes are all inside the frame become slices of one shared box table (SharedBoxes:
+        its rows checked and written a column at a time for all of them); any other file, line by line as before
+        (:meth:`_rest`), which gives the same table for those files (a differential test holds the two to the
+        same label rows and problems).
+
+        Why: the bench's 5,000 label files of 100 boxes took 150 us a file in numpy calls on their own rows
+        (``_boxes``) and 100 us a unit to check their plain tables. Together: 1 worker 3.77 s -> 2.40 s, 2 workers
+        2.42 s -> 1.44 s (best of 3 and 5 interleaved runs; one .jsonl on the ordinary disk)."""
+        slices = self._shared(files) if sum(f.width > 0 for f in files) > 1 else {}
+        for k, f in enumerate(files):
+            found = slices.get(k)
+            if found is not None:
+                f.unit["boxes"] = found
+                yield f.unit  # type: ignore[misc]
+            else:
+                yield self._rest(f)
+
+    def _shared(self, files: list[_File]) -> dict[int, Any]:
+        """The slices of one shared table, by file index, for the files whose lines all make boxes of known box
+        classes inside the frame (the rows :meth:`_boxes` would take, all of them: the same numbers, by the same
+        numpy operations); {} when no file qualifies, or two class indices would share a class entry."""
+        import numpy as np
+
+        from predport.core.boxes import SharedBoxes
+
+        parts: dict[int, tuple[Any, ...]] = {}  # file index -> its rows' class indices, x, y, w, h, confidences, width
+        for m in (5, 6):
+            mine = [k for k, f in enumerate(files) if f.width == m]
+            if not mine:
+                continue
+            given = [[t for t in files[k].numbers or () if t] for k in mine]
+            counts = np.array([len(g) for g in given], dtype=np.int64)
+            arr = np.fromiter(chain.from_iterable(chain.from_iterable(given)), dtype=np.float64,
+                              count=m * int(counts.sum())).reshape(-1, m)
+            cls = arr[:, 0]
+            first = self.dataset.confidence_first and m == 6
+            cx, cy, w, h = (arr[:, 2:6] if first else arr[:, 1:5]).T
+            x, y = cx - w / 2, cy - h / 2
+            with np.errstate(invalid="ignore"):  # (a file with any other line goes line by line: _rest)
+                bad = ~(np.isfinite(cls) & (cls == np.floor(cls)) & (cls >= 0) & (cls < 2**31)
+                        & (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1))
+            index = np.where(bad, 0, cls).astype(np.int64)
+            known = self._box_keys.setdefault(m, {})
+            for c in sorted(set(index[~bad].tolist())):
+                key = known.get(c, _UNKNOWN)
+                if key is _UNKNOWN:
+                    label, target = self.target(c, m - 1)
+                    key = known[c] = (target.hash, label) if isinstance(target, OntologyObject) and (
+                        target.shape == "bounding_box" and not (self.dataset.task == "auto"
+                                                                and self.dataset.kpt_shape is not None)) else None
+                if key is None:
+                    bad |= index == c
+            failed = np.bincount(np.repeat(np.arange(len(mine)), counts), weights=bad, minlength=len(mine)) > 0
+            conf = (arr[:, 1] if first else arr[:, 5]) if m == 6 else np.ones(len(arr))
+            ends = np.cumsum(counts).tolist()
+            for j, k in enumerate(mine):
+                if not failed[j]:
+                    a, b = ends[j] - len(given[j]), ends[j]
+                    parts[k] = (index[a:b], x[a:b], y[a:b], w[a:b], h[a:b], conf[a:b], m)
+        if not parts:
+            return {}
+        used: dict[int, set[tuple[str, str]]] = {}
+        for part in parts.values():
+            known = self._box_keys[part[6]]
+            for c in set(part[0].tolist()):
+                key = known[c]
+                if key is None:  # (cannot be: its rows were bad)
+                    return {}
+                used.setdefault(c, set()).add(key)
+        # (class entries in class index order, as a file's own table has them)
+        entries: dict[tuple[str, str], int] = {}
+        for c in sorted(used):
+            if len(used[c]) != 1 or next(iter(used[c])) in entries:
+                return {}  # (two class indices of one class entry: the files go one by one)
+            entries[next(iter(used[c]))] = len(entries)
+        order = sorted(parts)
+        ids = np.array(sorted(used), dtype=np.int64)
+        rank = np.array([entries[next(iter(used[c]))] for c in sorted(used)], dtype=np.int64)
+        lines = [[n for n, t in enumerate(files[k].numbers or (), start=1) if t] for k in order]
+        sizes = [len(ns) for ns in lines]
+        starts = [0, *np.cumsum(sizes)[:-1].tolist()]
+        table = SharedBoxes(
+            [{"class": {"hash": h}, "group": g} for h, g in entries],
+            {"class": rank[np.searchsorted(ids, np.concatenate([parts[k][0] for k in order]))],
+             "id": [f"l{n}" for ns in lines for n in ns],
+             **{name: np.concatenate([parts[k][j] for k in order])
+                for j, name in ((1, "x"), (2, "y"), (3, "w"), (4, "h"), (5, "confidence"))},
+             "line": np.fromiter(chain.from_iterable(lines), dtype=np.int64, count=sum(sizes))},
+            units=starts, sources=[{"file": files[k].file} for k in order])
+        return {k: table.rows(a, a + n) for k, a, n in zip(order, starts, sizes, strict=True)}
+
+    def _rest(self, f: _File) -> DataUnit:
+        """A file's unit, line by line where its lines are not all plain boxes (and its problems reported)."""
+        unit, file, size, data, numbers = f.unit, f.file, f.size, f.data, f.numbers
+        if data is None:
+            if f.error is not None:
+                self.ctx.report("source.unreadable", f"cannot read: {f.error}", Location(file))
+            return unit  # type: ignore[return-value]
+        rows: dict[str, list[Any]] = {k: [] for k in ("class", "id", "x", "y", "w", "h", "confidence", "line")}
+        classes: dict[tuple[str, str], int] = {}  # (ontology hash, label): index, in order
         done = self._boxes(numbers, rows, classes) if numbers is not None and len(numbers) >= 16 else set()
         if numbers is None or len(done) < sum(1 for line in numbers if line):  # (lines left: by their tokens)
             try:
