@@ -573,6 +573,14 @@ def test_yolo_numeric_lines_read_what_the_tokens_say(lines: list[list[str]], sep
     assert [[repr(v) for v in line] for line in got] == [[repr(v) for v in line] for line in want]
 
 
+def _timeless(x: Any) -> Any:
+    """Label rows without their timestamps (two runs' rows compared)."""
+    if isinstance(x, dict):
+        return {k: _timeless(v) for k, v in x.items() if k not in ("created_at", "last_edited_at", "createdAt",
+                                                                   "lastEditedAt")}
+    return [_timeless(v) for v in x] if isinstance(x, list) else x
+
+
 def test_yolo_files_read_as_numbers_or_as_tokens_convert_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
     """The same label files through the JSON parse and through the token path (numeric_lines turned off): the same
@@ -604,14 +612,7 @@ def test_yolo_files_read_as_numbers_or_as_tokens_convert_alike(tmp_path: Path, m
     monkeypatch.setattr(yolo, "numeric_lines", lambda data: None)
     r2, rows2, _ = convert(tmp_path / "tokens", d, objects)
     assert rows1.keys() == rows2.keys() >= {f"{n}.png" for n in ("plain", "crlf_bom", "leading_gap", "tabs", "short")}
-    strip = {"created_at", "last_edited_at", "createdAt", "lastEditedAt"}
-
-    def clean_ts(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: clean_ts(v) for k, v in x.items() if k not in strip}
-        return [clean_ts(v) for v in x] if isinstance(x, list) else x
-
-    assert clean_ts(rows1) == clean_ts(rows2)
+    assert _timeless(rows1) == _timeless(rows2)
     located = [(p.code, p.severity, p.location.file, p.location.line) for p in r1.problems]
     assert located == [(p.code, p.severity, p.location.file, p.location.line) for p in r2.problems]
     assert {c for c, *_ in located} == {"confidence.out_of_range", "geometry.out_of_frame", "yolo.bad_line"}
@@ -682,14 +683,7 @@ def test_yolo_files_converted_together_convert_as_one_by_one(tmp_path: Path, mon
     if options.get("workers") != 2:  # (forked processes' calls are not seen here)
         assert sum(shared) >= 7  # (the clean files but the first, which the run reads before the others)
     assert rows1.keys() == rows2.keys() and len(rows1) >= 10 and r1.left_out == r2.left_out
-    strip = {"created_at", "last_edited_at", "createdAt", "lastEditedAt"}
-
-    def clean_ts(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: clean_ts(v) for k, v in x.items() if k not in strip}
-        return [clean_ts(v) for v in x] if isinstance(x, list) else x
-
-    assert clean_ts(rows1) == clean_ts(rows2)
+    assert _timeless(rows1) == _timeless(rows2)
     located = [(p.code, p.severity, p.location.file, p.location.line, p.message) for p in r1.problems]
     assert located == [(p.code, p.severity, p.location.file, p.location.line, p.message) for p in r2.problems]
     assert r1.per_group() == r2.per_group() and r1.objects == r2.objects and r1.units == r2.units

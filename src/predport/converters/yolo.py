@@ -468,15 +468,8 @@ class _Lines:
                 bad = ~(np.isfinite(cls) & (cls == np.floor(cls)) & (cls >= 0) & (cls < 2**31)
                         & (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1))
             index = np.where(bad, 0, cls).astype(np.int64)
-            known = self._box_keys.setdefault(m, {})
             for c in sorted(set(index[~bad].tolist())):
-                key = known.get(c, _UNKNOWN)
-                if key is _UNKNOWN:
-                    label, target = self.target(c, m - 1)
-                    key = known[c] = (target.hash, label) if isinstance(target, OntologyObject) and (
-                        target.shape == "bounding_box" and not (self.dataset.task == "auto"
-                                                                and self.dataset.kpt_shape is not None)) else None
-                if key is None:
+                if self._box_key(c, m) is None:
                     bad |= index == c
             failed = np.bincount(np.repeat(np.arange(len(mine)), counts), weights=bad, minlength=len(mine)) > 0
             conf = (arr[:, 1] if first else arr[:, 5]) if m == 6 else np.ones(len(arr))
@@ -489,9 +482,8 @@ class _Lines:
             return {}
         used: dict[int, set[tuple[str, str]]] = {}
         for part in parts.values():
-            known = self._box_keys[part[6]]
             for c in set(part[0].tolist()):
-                key = known[c]
+                key = self._box_key(c, part[6])
                 if key is None:  # (cannot be: its rows were bad)
                     return {}
                 used.setdefault(c, set()).add(key)
@@ -570,14 +562,8 @@ class _Lines:
         if not (np.isfinite(cls).all() and (cls == np.floor(cls)).all() and (cls >= 0).all()):
             return set()
         found = {}
-        known = self._box_keys.setdefault(m, {})  # (a class's key, or None when its lines are not boxes: 57
-        for c in sorted(set(cls.astype(np.int64).tolist())):  # classes a file on the bench, 40 us a file)
-            key = known.get(c, _UNKNOWN)  # (not np.unique above: its first call takes 15 ms)
-            if key is _UNKNOWN:
-                label, target = self.target(c, m - 1)
-                key = known[c] = (target.hash, label) if isinstance(target, OntologyObject) and (
-                    target.shape == "bounding_box" and not (self.dataset.task == "auto"
-                                                            and self.dataset.kpt_shape is not None)) else None
+        for c in sorted(set(cls.astype(np.int64).tolist())):  # (not np.unique: its first call takes 15 ms)
+            key = self._box_key(c, m)
             if key is None:
                 return set()
             found[c] = classes.setdefault(key, len(classes))
@@ -597,6 +583,18 @@ class _Lines:
         rows["confidence"].extend((arr[take, 1] if first else arr[take, 5]).tolist() if m == 6 else [1.0] * len(taken))
         rows["line"].extend(taken)
         return set(taken)
+
+    def _box_key(self, c: int, m: int) -> tuple[str, str] | None:
+        """Class index ``c``'s box table entry (ontology hash, label) on lines of ``m`` numbers; None when such
+        lines of it are not boxes. (Remembered: 57 classes a file on the bench took 40 us a file.)"""
+        known = self._box_keys.setdefault(m, {})
+        key = known.get(c, _UNKNOWN)
+        if key is _UNKNOWN:
+            label, target = self.target(c, m - 1)
+            key = known[c] = (target.hash, label) if isinstance(target, OntologyObject) and (
+                target.shape == "bounding_box" and not (self.dataset.task == "auto"
+                                                        and self.dataset.kpt_shape is not None)) else None
+        return key  # type: ignore[no-any-return]
 
     def _line(self, tokens: list[str], n: int, file: str, size: tuple[int, int] | None, unit: dict[str, Any],
               rows: dict[str, list[Any]], classes: dict[tuple[str, str], int]) -> None:
