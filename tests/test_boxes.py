@@ -454,7 +454,8 @@ def shared_tables(draw: st.DrawFn) -> tuple[boxes.SharedBoxes, list[tuple[int, i
     classes = CLASSES if tidy else draw(st.sampled_from([CLASSES, CLASSES, None, "x", [1], [{"class": 5}]]))
     slices = list(zip([0, *cuts], [*cuts, n], strict=True))
     if draw(st.booleans()):  # (as YOLO's: each unit from its own file, rows by line, ids that repeat across units)
-        columns["line"] = np.array(draw(st.lists(st.integers(1, 500), min_size=n, max_size=n)), dtype=np.int64)
+        lines = st.integers(1, 500) if draw(st.integers(0, 3)) else st.integers(-1, 500)  # (a few lines 0 or -1)
+        columns["line"] = np.array(draw(st.lists(lines, min_size=n, max_size=n)), dtype=np.int64)
         if tidy or draw(st.booleans()):
             columns["id"] = [f"l{k - a + 1}" for a, b in slices for k in range(a, b)]
         return boxes.SharedBoxes(classes, columns, source={"file": "results.json"}, units=[a for a, _ in slices],

@@ -347,8 +347,9 @@ BATCH = 512
 
 class _File:
     """A label file read, not yet converted (:meth:`_Lines.begin`): its unit so far, its bytes (None: not read, and
-    ``error`` says why; None too for an image without a label file), and its lines as numbers when it has at
-    least 16 lines of ``width`` numbers each (a detect file, :meth:`_Lines.finish` takes it with the others)."""
+    ``error`` says why; None too for an image without a label file), its lines as numbers (:func:`numeric_lines`;
+    None: by their tokens), and ``width``: 5 or 6 for a file of 16 lines or more that all have that many numbers
+    (a detect file, which :meth:`_Lines.finish` takes with the others), else 0."""
 
     __slots__ = ("data", "error", "file", "numbers", "size", "unit", "width")
 
@@ -396,11 +397,6 @@ class _Lines:
         if self.dataset.kpt_shape is not None:
             return ("skeleton", "polygon")
         return ("polygon", "skeleton")
-
-    def unit(self, label: Path, image: Path | None, title: str) -> DataUnit:
-        """The data unit of one label file (and its image)."""
-        [unit] = self.finish([self.begin(label, image, title)])
-        return unit
 
     def begin(self, label: Path, image: Path | None, title: str) -> _File:
         """A label file read (nothing reported yet: problems are reported as its unit is made, in order)."""

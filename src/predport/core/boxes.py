@@ -310,6 +310,8 @@ def _verdict(sh: SharedBoxes, ontology: Any) -> tuple[list[Any], list[int]] | No
         return None
     if "record" in cols and n and int(cols["record"].min()) < 0:
         return None
+    if "line" in cols and n and int(cols["line"].min()) < 1:  # (1-based)
+        return None
     if sh._ids is None:  # (one id on two rows of a unit is one track)
         sh._ids = "table" if _distinct(cols["id"]) else "units" if sh.units is not None and _distinct_within(
             cols["id"], sh._starts) else "no"
