@@ -132,7 +132,9 @@ def predport_readers() -> list[Reader]:  # type: ignore[empty-body]
       A reader of a whole file of plain boxes may go further: one ``predport.SharedBoxes`` of numpy columns for
       the file, each unit's ``boxes`` a range of its rows (``shared.rows(start, stop)``), checked once for the
       file (on the bench's 500k boxes: validation 0.05 s instead of 0.55 s). It stands for the plain table of
-      those rows, which is what :func:`predport.read` gives back and what filters and maps work on.
+      those rows, which is what :func:`predport.read` gives back and what filters and maps work on. Units of
+      many files may share one (``units=`` where each begins, ``sources=`` each one's source, a ``line`` column):
+      the YOLO reader's label files do, 512 at a time.
     * With ``--workers`` the run forks after the first unit is yielded and each process keeps its share of
       the units; ``ctx.mine(title)`` says whether this process wants a unit, so a reader may skip building
       the others (optional: the pipeline drops them anyway). A reader that knows its units before yielding
