@@ -287,23 +287,16 @@ def _unlistable(patch: Any, folder: Path) -> None:
     import errno
 
     target = os.path.realpath(folder)
-    real_scandir, real_listdir = os.scandir, os.listdir
 
-    def refused(path: Any) -> bool:
-        return not isinstance(path, int) and os.path.realpath(os.fsdecode(path)) == target
+    def refusing(real: Any) -> Any:
+        def call(path: Any = ".") -> Any:
+            if not isinstance(path, int) and os.path.realpath(os.fsdecode(path)) == target:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
+            return real(path)
+        return call
 
-    def scandir(path: Any = ".") -> Any:
-        if refused(path):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
-        return real_scandir(path)
-
-    def listdir(path: Any = ".") -> Any:
-        if refused(path):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
-        return real_listdir(path)
-
-    patch.setattr(os, "scandir", scandir)
-    patch.setattr(os, "listdir", listdir)
+    patch.setattr(os, "scandir", refusing(os.scandir))
+    patch.setattr(os, "listdir", refusing(os.listdir))
 
 
 def _grown(sample: Path, tmp: Path, size: int) -> Path:
@@ -363,6 +356,10 @@ def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
         for p in report.problems:
             assert p.code in CODES, f"{what}: problem code {p.code!r} is not declared ({p})"
             assert p.location.file, f"{what}: a problem without its file: {p}"
+
+    def accounted(report: predport.Report) -> int:
+        """The entities a run converted, reported or filtered, over all groups."""
+        return sum(g["converted"] + g["reported"] + g.get("filtered", 0) for g in report.per_group().values())
 
     class Conformance:
         """The reader conformance kit (see :mod:`predport.testing`)."""
@@ -426,11 +423,10 @@ def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
         def test_every_entity_converted_or_reported(self, sample: Sample, tmp_path: Path) -> None:
             report = run(sample, Path(sample.path), tmp_path, write=True)
             located(report, str(sample))
-            groups = report.per_group()
-            seen = sum(g["converted"] + g["reported"] + g.get("filtered", 0) for g in groups.values())
+            seen = accounted(report)
             assert seen == sample.entities, (
                 f"{sample}: {sample.entities} entities, the run accounts for {seen} (converted and reported per "
-                f"group: {groups}). Records carry source.group; problems about an entity pass group=")
+                f"group: {report.per_group()}). Records carry source.group; problems about an entity pass group=")
 
         def test_capabilities_are_honest(self, tmp_path: Path) -> None:
             caps = the_reader().capabilities  # type: ignore[attr-defined]
@@ -463,8 +459,7 @@ def conformance(reader: str, samples_: Sequence[Sample] | None = None, *,
                         _unlistable(m, folder)
                         report = run(sample, root, tmp_path / str(k), write=True)
                     located(report, f"{sample}, {folder} unlistable")
-                    seen = sum(g["converted"] + g["reported"] + g.get("filtered", 0)
-                               for g in report.per_group().values())
+                    seen = accounted(report)
                     told = [p for p in report.problems if p.code == "source.unreadable"
                             and os.path.realpath(p.location.file) == os.path.realpath(folder)]
                     assert (seen == sample.entities and report.units == units) or told, (

@@ -457,18 +457,13 @@ class _Lines:
             arr = np.fromiter(chain.from_iterable(chain.from_iterable(given)), dtype=np.float64,
                               count=m * int(counts.sum())).reshape(-1, m)
             cls = arr[:, 0]
-            first = self.dataset.confidence_first and m == 6
-            cx, cy, w, h = (arr[:, 2:6] if first else arr[:, 1:5]).T
-            x, y = cx - w / 2, cy - h / 2
-            with np.errstate(invalid="ignore"):  # (a file with any other line goes line by line: _rest)
-                bad = ~(np.isfinite(cls) & (cls == np.floor(cls)) & (cls >= 0) & (cls < 2**31)
-                        & (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1))
+            whole, x, y, w, h, conf, inside = _detect_columns(arr, m, self.dataset.confidence_first)
+            bad = ~(whole & (cls < 2**31) & inside)  # (a file with any other line goes line by line: _rest)
             index = np.where(bad, 0, cls).astype(np.int64)
             for c in sorted(set(index[~bad].tolist())):
                 if self._box_key(c, m) is None:
                     bad |= index == c
             failed = np.bincount(np.repeat(np.arange(len(mine)), counts), weights=bad, minlength=len(mine)) > 0
-            conf = (arr[:, 1] if first else arr[:, 5]) if m == 6 else np.ones(len(arr))
             ends = np.cumsum(counts).tolist()
             for j, k in enumerate(mine):
                 if not failed[j]:
@@ -555,7 +550,8 @@ class _Lines:
         except ValueError:  # (a token that is not a number: line by line, each reported where it is)
             return set()
         cls = arr[:, 0]
-        if not (np.isfinite(cls).all() and (cls == np.floor(cls)).all() and (cls >= 0).all()):
+        whole, x, y, w, h, conf, inside = _detect_columns(arr, m, self.dataset.confidence_first)
+        if not whole.all():
             return set()
         found = {}
         for c in sorted(set(cls.astype(np.int64).tolist())):  # (not np.unique: its first call takes 15 ms)
@@ -563,11 +559,6 @@ class _Lines:
             if key is None:
                 return set()
             found[c] = classes.setdefault(key, len(classes))
-        first = self.dataset.confidence_first and m == 6
-        cx, cy, w, h = (arr[:, 2:6] if first else arr[:, 1:5]).T
-        x, y = cx - w / 2, cy - h / 2
-        with np.errstate(invalid="ignore"):
-            inside = (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1)
         take = np.flatnonzero(inside)
         taken = lines if len(take) == len(lines) else [lines[i] for i in take.tolist()]
         # (a column at a time: 100 rows appended one by one took 12-18 us a file more; the bench's 5,000 files read
@@ -576,7 +567,7 @@ class _Lines:
         rows["id"].extend([f"l{n}" for n in taken])
         for name, col in (("x", x), ("y", y), ("w", w), ("h", h)):
             rows[name].extend(col[take].tolist())
-        rows["confidence"].extend((arr[take, 1] if first else arr[take, 5]).tolist() if m == 6 else [1.0] * len(taken))
+        rows["confidence"].extend(conf[take].tolist())
         rows["line"].extend(taken)
         return set(taken)
 
@@ -721,6 +712,23 @@ class _Lines:
                                    else "visible" if x > 0.5 else "invisible")
             points.append(p)
         return {"shape": "skeleton", "points": points}
+
+
+def _detect_columns(arr: Any, m: int, confidence_first: bool) -> tuple[Any, ...]:
+    """Of detect lines of ``m`` (5 or 6) numbers, the rows of ``arr``: per row whether its class is a whole number
+    of at least 0, its box's x, y, w and h (normalised, from the centre), its confidence (1.0 without one), and
+    whether the box is inside the frame with every number of the line finite."""
+    import numpy as np
+
+    cls = arr[:, 0]
+    first = confidence_first and m == 6
+    cx, cy, w, h = (arr[:, 2:6] if first else arr[:, 1:5]).T
+    x, y = cx - w / 2, cy - h / 2
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(cls) & (cls == np.floor(cls)) & (cls >= 0)
+        inside = (x >= 0) & (y >= 0) & (x + w <= 1) & (y + h <= 1) & np.isfinite(arr).all(axis=1)
+    conf = (arr[:, 1] if first else arr[:, 5]) if m == 6 else np.ones(len(arr))
+    return whole, x, y, w, h, conf, inside
 
 
 def _snap(v: float, tol: float) -> float:

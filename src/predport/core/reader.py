@@ -333,8 +333,8 @@ def files_under(root: Path, match: Callable[[str], bool], limit: int | None = No
 
     def walk(folder: str) -> bool:  # (True: the limit is reached)
         try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
+            with os.scandir(folder) as found:
+                entries = sorted(found, key=lambda e: e.name)
         except OSError as err:  # (rglob passes over a folder it may not list, or one removed meanwhile)
             _tell_unlisted(folder, err, unlisted)
             return False
